@@ -1,0 +1,41 @@
+"""Entry point `studio`: no subcommand opens the desktop app; a subcommand runs headless.
+
+Each command lives in its own module; this file only registers them, importing nothing heavy, so
+`studio --help` and the GUI start fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="studio",
+    help="Fine-tune small language models on your own data. Run without a command to open the app.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        from studio.app import run_app
+
+        raise typer.Exit(run_app())
+
+
+def _register() -> None:
+    """Commands are added here, one module each."""
+
+
+_register()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

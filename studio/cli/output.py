@@ -1,0 +1,52 @@
+"""Shared CLI output: readable text through rich for people, stable JSON for scripts, errors without tracebacks."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from studio.engine.errors import StudioError
+
+console = Console()
+err_console = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output: sorted keys, no colour, one document on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def report_error(error: StudioError) -> None:
+    err_console.print(f"[bold red]Error:[/] {error.what}", highlight=False)
+    if error.why:
+        err_console.print(f"[dim]Why:[/] {error.why}", highlight=False)
+    if error.actions:
+        err_console.print("What you can do:")
+        for action in error.actions:
+            err_console.print(f"  • {action}", highlight=False)
+
+
+def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a StudioError into a plain message and its exit code, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except StudioError as error:
+            report_error(error)
+            raise typer.Exit(int(error.exit_code)) from None
+        except KeyboardInterrupt:
+            err_console.print("Interrupted.")
+            raise typer.Exit(130) from None
+
+    return wrapper

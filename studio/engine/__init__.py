@@ -1,0 +1,1 @@
+"""The engine: pure Python, no Qt. Usable from the CLI, the GUI's worker threads, tests and scripts."""

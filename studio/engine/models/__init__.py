@@ -1,0 +1,1 @@
+"""Models: the built-in default, local models, Hugging Face search, and whether each fits this machine."""
