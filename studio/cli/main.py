@@ -28,6 +28,23 @@ def _root(ctx: typer.Context) -> None:
 
 def _register() -> None:
     """Commands are added here, one module each."""
+    from studio.cli import doctor, models, plan
+
+    for module in (doctor, models, plan):
+        module.register(app)
+    from studio.cli import validate
+
+    validate.register(app)
+    from studio.cli import runs, train
+
+    train.register(app)
+    runs.register(app)
+    from studio.cli import library
+
+    library.register(app)
+    from studio.cli import export
+
+    export.register(app)
 
 
 _register()

@@ -111,13 +111,17 @@ class TrainConfig(BaseModel):
                 actions=["Check that the file exists and that you may read it.", "Pass another file."],
                 code="config_unreadable",
             ) from None
+        is_yaml = path.suffix.lower() in {".yaml", ".yml"}
         try:
-            data = yaml.safe_load(text) if path.suffix.lower() in {".yaml", ".yml"} else json.loads(text)
+            data = yaml.safe_load(text) if is_yaml else json.loads(text)
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
             raise StudioError(
-                what=f"The configuration file {path} is not valid {'YAML' if path.suffix in {'.yaml', '.yml'} else 'JSON'}.",
+                what=f"The configuration file {path} is not valid {'YAML' if is_yaml else 'JSON'}.",
                 why=str(exc).splitlines()[0],
-                actions=["Fix the syntax error at the place named above.", "Export a fresh one with `studio plan --json`."],
+                actions=[
+                    "Fix the syntax error at the place named above.",
+                    "Export a fresh one with `studio plan --json`.",
+                ],
                 code="config_syntax",
             ) from None
         if isinstance(data, dict) and isinstance(data.get("config"), dict):

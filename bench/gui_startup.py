@@ -1,0 +1,86 @@
+"""Time from process start to the wizard being visible, against a bare PySide6 window in the same run.
+
+Each variant runs in a fresh subprocess (offscreen), alternating, several times; the median counts.
+Target: Studio at most 2x the bare window, and torch/transformers not imported when the window shows.
+Usage: .venv/bin/python bench/gui_startup.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BARE = """
+import sys
+from PySide6.QtWidgets import QApplication, QMainWindow
+app = QApplication(sys.argv[:1])
+window = QMainWindow()
+window.resize(1280, 800)
+window.show()
+app.processEvents()
+print("VISIBLE", window.isVisible(), "torch" in sys.modules, "transformers" in sys.modules, flush=True)
+"""
+
+STUDIO = """
+import sys
+from studio.app import MainWindow, create_app
+app = create_app(sys.argv[:1])
+window = MainWindow()
+window.show()
+window.wizard.start()
+app.processEvents()
+visible = window.isVisible() and window.wizard.isVisible()
+print("VISIBLE", visible, "torch" in sys.modules, "transformers" in sys.modules, flush=True)
+window.wizard.shutdown()
+"""
+
+TARGET_RATIO = 2.0
+
+
+def time_to_visible(code: str, env: dict[str, str]) -> tuple[float, bool, bool]:
+    """Seconds from spawning the interpreter to the window reporting itself visible."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    elapsed = time.perf_counter() - start
+    proc.communicate(timeout=60)
+    parts = line.split()
+    if not parts or parts[0] != "VISIBLE" or parts[1] != "True":
+        raise SystemExit(f"The window did not become visible: {line!r}")
+    return elapsed, parts[2] == "True", parts[3] == "True"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    home = tempfile.mkdtemp(prefix="studio-bench-")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "STUDIO_HOME": home}
+    # One warm-up each so both start from a warm file cache.
+    time_to_visible(BARE, env)
+    time_to_visible(STUDIO, env)
+    bare, studio, heavy = [], [], False
+    for _ in range(args.runs):
+        bare.append(time_to_visible(BARE, env)[0])
+        seconds, torch_loaded, transformers_loaded = time_to_visible(STUDIO, env)
+        studio.append(seconds)
+        heavy = heavy or torch_loaded or transformers_loaded
+    bare_s, studio_s = statistics.median(bare), statistics.median(studio)
+    ratio = studio_s / bare_s
+    print(f"bare PySide6 window visible: {bare_s * 1000:.0f} ms (median of {args.runs})")
+    print(f"Studio wizard visible:       {studio_s * 1000:.0f} ms (median of {args.runs})")
+    print(f"ratio: {ratio:.2f}x (target <= {TARGET_RATIO:.1f}x)")
+    print(f"torch or transformers imported before the window showed: {'yes' if heavy else 'no'}")
+    ok = ratio <= TARGET_RATIO and not heavy
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

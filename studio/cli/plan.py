@@ -1,0 +1,125 @@
+"""`studio plan`: the settings Studio would train with on this machine, why, and what it will cost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from studio.cli.output import console, friendly_errors, print_json
+from studio.engine.errors import ExitCode, StudioError
+
+
+@friendly_errors
+def plan_command(
+    model: str = typer.Option("builtin", "--model", "-m", help="'builtin', a model folder or a Hugging Face id."),
+    dataset: Path | None = typer.Option(None, "--dataset", "-d", help="Training data, to fit the plan to it."),
+    profile: str | None = typer.Option(None, "--profile", "-p", help="Use case: chatbot, code, summarization, "
+                                       "qa, creative or domain."),
+    price_per_hour: float | None = typer.Option(None, "--price-per-hour", min=0.0,
+                                                help="Machine price per hour, for a cost estimate."),
+    grid_intensity: float = typer.Option(400.0, "--grid-intensity", min=0.0,
+                                         help="Grams of CO2 per kWh of your electricity."),
+    json_output: bool = typer.Option(False, "--json", help="Print machine-readable JSON (see docs/cli-json.md)."),
+) -> None:
+    """Plan a training run: settings with a reason for each, and memory, time, cost and carbon estimates.
+
+    Exits with 3 (after printing the plan) when the training would not fit in this machine's memory.
+    """
+    from studio.engine.hardware import probe
+    from studio.engine.models.facts import read_model_facts
+    from studio.engine.planner import plan
+    from studio.engine.profiles import get_profile
+
+    use_case = get_profile(profile)
+    facts = read_model_facts(model)
+    hardware = probe()
+    overrides: dict[str, Any] = {}
+    stats = None
+    notes: list[str] = []
+    if dataset is not None:
+        overrides["dataset_path"] = str(dataset.resolve())
+        stats, notes = dataset_stats(dataset, Path(facts.path or ""), use_case.max_length_hint)
+    result = plan(hardware, facts, use_case, stats, hourly_price=price_per_hour, grid_g_per_kwh=grid_intensity,
+                  overrides=overrides)
+    if json_output:
+        data = result.to_dict()
+        data["warnings"] = notes + data["warnings"]
+        data["hardware"] = hardware.to_dict()
+        data["model"] = facts.to_dict()
+        print_json(data)
+    else:
+        _render(result, facts, hardware, notes)
+    if not result.fits:
+        raise typer.Exit(int(ExitCode.OUT_OF_MEMORY))
+
+
+def dataset_stats(path: Path, tokenizer_path: Path, max_length: int) -> tuple[Any, list[str]]:
+    """Token statistics from the dataset validator, or (None, [why not]) where it is not available."""
+    try:
+        from studio.engine.datasets import validate_file
+    except ImportError:
+        return None, ["Dataset statistics are not available in this installation; the plan ignores the dataset."]
+    from studio.engine.planner import DatasetStats
+
+    report = validate_file(path, tokenizer_path=tokenizer_path, max_length=max_length)
+    if getattr(report, "usable", True) is False:
+        raise StudioError(
+            what=f"The dataset {path} cannot be used for training.",
+            why="Its validation found errors.",
+            actions=[f"Run `studio validate {path}` to see what is wrong and how to fix it."],
+            code="dataset_unusable",
+            exit_code=ExitCode.DATASET_UNUSABLE,
+        )
+    stats = getattr(report, "stats", None)
+    if stats is not None and not isinstance(stats, DatasetStats):
+        to_planner = getattr(stats, "to_planner", None)
+        stats = to_planner() if callable(to_planner) else None
+    return stats, [] if stats is not None else ["The dataset has no token statistics; the plan ignores them."]
+
+
+def _render(result: Any, facts: Any, hardware: Any, notes: list[str]) -> None:
+    from rich.table import Table
+
+    config = result.config.model_dump(mode="json")
+    table = Table(title=f"Plan for {facts.name} on {hardware.device.upper()}")
+    table.add_column("Setting", style="bold")
+    table.add_column("Value")
+    table.add_column("Why", overflow="fold")
+    for name, why in result.explanations.items():
+        table.add_row(name, str(config.get(name)), why)
+    console.print(table)
+    est = result.estimates
+
+    def span(interval: Any, fmt: Any) -> str:
+        return f"{fmt(interval.expected)} ({fmt(interval.low)} to {fmt(interval.high)})"
+
+    console.print(f"[bold]Peak memory:[/] {span(est.peak_memory_mb, _gb)} of {_gb(est.memory_budget_mb)} available")
+    console.print(f"[bold]Time:[/] {span(est.total_time_s, _duration)} in {est.total_steps} steps "
+                  f"(about {est.tokens_per_s:.0f} tokens/s)")
+    if est.cost is not None:
+        console.print(f"[bold]Cost:[/] {span(est.cost, lambda v: f'{v:.2f}')}")
+    console.print(f"[bold]Carbon:[/] {span(est.carbon_g, lambda v: f'{v:.0f} g')} CO2")
+    for line in notes + list(result.warnings):
+        console.print(f"[yellow]• {line}[/]", highlight=False)
+    if not result.fits:
+        console.print("[bold red]This training does not fit on this machine.[/] Ways out:")
+        for option in result.alternatives:
+            console.print(f"  • {option}", highlight=False)
+
+
+def _gb(mb: float) -> str:
+    return f"{mb / 1024:.1f} GB"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plan")(plan_command)

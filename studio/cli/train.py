@@ -1,0 +1,288 @@
+"""`studio train` and `studio resume`: run training in a supervised worker with a live progress bar.
+
+The worker's exit code becomes the command's: 0 done, 1 error, 2 dataset unusable, 3 out of memory,
+4 model not found, 130 stopped (Ctrl-C checkpoints first; `studio resume RUN` continues).
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import typer
+from rich.markup import escape
+
+from studio.cli.output import console, err_console, friendly_errors
+from studio.engine.config import TrainConfig
+from studio.engine.errors import ExitCode, StudioError
+
+
+@friendly_errors
+def train_command(
+    dataset: Path | None = typer.Option(None, "--dataset", "-d", help="The training data file."),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="'builtin', a model folder or a Hugging Face id."
+    ),
+    profile: str | None = typer.Option(
+        None, "--profile", "-p", help="Use case: chatbot, code, summarization, qa, creative or domain."
+    ),
+    config_file: Path | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help="Settings file (JSON/YAML); the output of `studio plan --json` works as-is. Flags override it.",
+    ),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps."),
+    name: str | None = typer.Option(
+        None, "--name", help="A name for the run (versions are counted per name)."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Check everything and show the settings; train nothing."
+    ),
+) -> None:
+    """Fine-tune a model on your data. Without --config, Studio plans the settings for this machine."""
+    config = build_config(dataset, model, profile, config_file, max_steps)
+    from studio.engine.models.resolve import resolve_model
+
+    model_path = resolve_model(config.base_model)  # exit 4 before anything starts
+    if dry_run:
+        _dry_run(config, model_path)
+        return
+    from studio.engine.registry import Registry
+    from studio.engine.runs import create_run_dir, new_run_id
+
+    run_name = name or f"{config.profile}-{Path(config.dataset_path or 'data').stem}"
+    run_id = new_run_id(run_name)
+    run_dir = create_run_dir(config, run_id)
+    record = Registry().create_run(run_id, run_name, config, run_dir)
+    console.print(
+        f"Run [bold]{record.id}[/] ({escape(record.name)} v{record.version}) in {run_dir}", highlight=False
+    )
+    raise typer.Exit(supervise(run_dir))
+
+
+@friendly_errors
+def resume_command(
+    run: str = typer.Argument(..., help="Run id (or a unique start of it) or run name."),
+) -> None:
+    """Continue a paused, stopped or interrupted run from its last good checkpoint."""
+    from studio.engine.registry import Registry
+    from studio.engine.training.control_channel import send_to_run_dir
+
+    registry = Registry()
+    registry.reconcile()
+    record = registry.find(run)
+    if record.status == "completed":
+        raise StudioError(
+            what=f"The run {record.id} has already finished.",
+            why="There is nothing left to train.",
+            actions=["Start a new run with `studio train`.", "See all runs with `studio runs`."],
+            code="run_finished",
+        )
+    if record.pid is not None:  # a live worker (reconciled above), paused in memory: just wake it up
+        from studio.engine.control import ControlCommand
+
+        send_to_run_dir(record.run_dir, ControlCommand("resume"))
+        console.print(f"Asked run {record.id} to continue.")
+        return
+    raise typer.Exit(supervise(record.run_dir))
+
+
+def build_config(
+    dataset: Path | None,
+    model: str | None,
+    profile: str | None,
+    config_file: Path | None,
+    max_steps: int | None,
+) -> TrainConfig:
+    """The file's settings (or a fresh plan for this machine), then the flags on top."""
+    config = TrainConfig.load(config_file) if config_file is not None else _planned(dataset, model, profile)
+    changes: dict[str, Any] = {}
+    if dataset is not None:
+        changes["dataset_path"] = str(dataset.expanduser().resolve())
+    if model is not None:
+        changes["base_model"] = model
+    if profile is not None:
+        changes["profile"] = profile
+    if max_steps is not None:
+        changes["max_steps"] = max_steps
+    config = config.updated(**changes) if changes else config
+    if not config.dataset_path:
+        raise StudioError(
+            what="Studio needs training data.",
+            why="No dataset was given, neither with --dataset nor in the settings file.",
+            actions=[
+                "Pass a file: `studio train --dataset my_data.jsonl`.",
+                "Try the sample: `studio train --dataset resources/samples/chatbot.jsonl`.",
+            ],
+            code="dataset_missing",
+            exit_code=ExitCode.DATASET_UNUSABLE,
+        )
+    if not Path(config.dataset_path).exists():
+        raise StudioError(
+            what=f"The dataset {config.dataset_path} does not exist.",
+            why="There is no file at that path.",
+            actions=["Check the path and its spelling.", "Run `studio validate FILE` on the file you mean."],
+            code="dataset_missing",
+            exit_code=ExitCode.DATASET_UNUSABLE,
+        )
+    return config
+
+
+def _planned(dataset: Path | None, model: str | None, profile: str | None) -> TrainConfig:
+    from studio.cli.plan import dataset_stats
+    from studio.engine.hardware import probe
+    from studio.engine.models.facts import read_model_facts
+    from studio.engine.planner import plan
+    from studio.engine.profiles import get_profile
+
+    use_case = get_profile(profile)
+    facts = read_model_facts(model or "builtin")
+    stats = None
+    if dataset is not None and dataset.exists():
+        stats, _notes = dataset_stats(dataset, Path(facts.path or ""), use_case.max_length_hint)
+    return plan(probe(), facts, use_case, stats).config
+
+
+def _dry_run(config: TrainConfig, model_path: Path) -> None:
+    from rich.table import Table
+
+    from studio.engine.datasets import prepare_dataset
+
+    prepared = prepare_dataset(
+        config.dataset_path or "",
+        mapping=config.column_mapping,
+        eval_fraction=config.eval_fraction,
+        seed=config.seed,
+        tokenizer_path=model_path,
+        max_length=config.max_length,
+        profile=config.profile,
+    )
+    table = Table(title="Dry run: nothing will be trained")
+    table.add_column("Setting", style="bold")
+    table.add_column("Value")
+    for key, value in config.model_dump(mode="json").items():
+        table.add_row(key, escape(str(value)))
+    console.print(table)
+    held = len(prepared.eval) if prepared.eval is not None else 0
+    console.print(
+        f"Model folder: {model_path}\nExamples: {len(prepared.train)} to train on, {held} held out.",
+        highlight=False,
+    )
+
+
+def supervise(run_dir: Path) -> int:
+    """Start the worker for `run_dir`, show its progress, forward Ctrl-C as "stop", return its exit code."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from studio.engine.events import Event
+    from studio.engine.registry import Registry
+    from studio.engine.training.supervisor import Supervisor
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[stats]}"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    task = progress.add_task("Starting", total=None, stats="")
+
+    def on_event(event: Event) -> None:
+        extra = getattr(event, "extra", {})
+        if event.kind == "heartbeat":
+            progress.update(task, description=str(getattr(event, "message", "") or event.phase).capitalize())
+        elif event.kind == "started":
+            resumed = event.resumed_from_step
+            progress.update(task, description="Training", total=event.total_steps, completed=resumed or 0)
+            progress.console.print(
+                f"Training on {event.device} with {event.backend} "
+                f"({event.train_examples} examples, {event.total_steps} steps)"
+                + (f", resuming at step {resumed}" if resumed else ""),
+                highlight=False,
+            )
+        elif event.kind == "progress":
+            rate = f"{event.tokens_per_s:.0f} tok/s" if event.tokens_per_s else ""
+            loss = f"loss {event.loss:.4f}" if event.loss is not None else ""
+            progress.update(
+                task,
+                description="Training",
+                completed=event.step,
+                total=event.total_steps,
+                stats=f"{loss}  {rate}",
+            )
+        elif event.kind == "eval":
+            progress.console.print(f"Step {event.step}: held-out loss {event.eval_loss:.4f}", highlight=False)
+        elif event.kind == "checkpoint":
+            progress.console.print(f"[dim]Checkpoint at step {event.step}[/]", highlight=False)
+        elif event.kind in {"anomaly", "recovery"}:
+            progress.console.print(f"[yellow]{escape(event.message)}[/]", highlight=False)
+        elif event.kind == "paused":
+            progress.update(task, description="Paused")
+        elif event.kind == "resumed":
+            progress.update(task, description="Training")
+        elif event.kind == "error":
+            progress.stop()
+            report_error_event(event)
+        del extra
+
+    def on_silence(seconds: float) -> None:
+        progress.console.print(
+            f"[yellow]The training process has been silent for {seconds:.0f} s; it may be stuck.[/]",
+            highlight=False,
+        )
+
+    supervisor = Supervisor(run_dir, on_event=on_event, on_silence=on_silence)
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_interrupt(_signum: int, _frame: FrameType | None) -> None:
+        # The worker shares the terminal and got the same Ctrl-C; say so and keep waiting for its checkpoint.
+        progress.console.print("Stopping after the current step and saving a checkpoint…")
+        supervisor.stop()
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        with progress:
+            supervisor.start()
+            outcome = supervisor.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if outcome.status == "interrupted":
+        Registry().set_status(run_dir.name, "interrupted")
+    _closing_words(run_dir.name, outcome)
+    return outcome.exit_code if outcome.exit_code >= 0 else int(ExitCode.ERROR)
+
+
+def report_error_event(event: Any) -> None:
+    err_console.print(f"[bold red]Error:[/] {escape(event.message)}", highlight=False)
+    if event.hint:
+        err_console.print(f"[dim]Why:[/] {escape(event.hint)}", highlight=False)
+    if event.actions:
+        err_console.print("What you can do:")
+        for action in event.actions:
+            err_console.print(f"  • {escape(action)}", highlight=False)
+
+
+def _closing_words(run_id: str, outcome: Any) -> None:
+    last = outcome.last_event
+    if outcome.status == "completed" and last is not None:
+        console.print(
+            f"[bold green]Done.[/] {escape(last.summary)}\nAdapter: {last.adapter_path}", highlight=False
+        )
+    elif outcome.status == "stopped":
+        console.print(f"Stopped with a checkpoint. Continue with: studio resume {run_id}")
+    elif outcome.status == "paused":
+        console.print(f"Paused and memory released. Continue with: studio resume {run_id}")
+    elif outcome.status == "interrupted":
+        err_console.print(
+            f"The training process ended unexpectedly (exit {outcome.exit_code}). "
+            f"Continue from the last checkpoint with: studio resume {run_id}"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
+    app.command("resume")(resume_command)

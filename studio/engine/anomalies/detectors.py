@@ -1,0 +1,427 @@
+"""One small detector per anomaly, each fed the metrics stream and answering with a Finding or None.
+
+Detectors keep only the recent readings they need, tagged with their step, so that after a rollback the
+monitor can rewind them to the restored step and the replayed steps are judged against the same baseline.
+They never raise on odd input: a reading that is None, NaN, Inf or not a number is skipped (NaN and Inf
+are the NonFiniteDetector's business). De-duplication (cooldown) is the monitor's job, not theirs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from collections import deque
+from typing import Protocol
+
+from studio.engine.anomalies.records import (
+    DIVERGENCE,
+    GRAD_EXPLOSION,
+    LOSS_SPIKE,
+    MEMORY_PRESSURE,
+    NON_FINITE,
+    OVERFITTING,
+    PLATEAU,
+    THROUGHPUT_COLLAPSE,
+    EvalMetrics,
+    Finding,
+    StepMetrics,
+    finite,
+    fmt,
+    is_non_finite,
+)
+from studio.engine.anomalies.thresholds import Thresholds
+
+MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
+
+
+class StepDetector(Protocol):
+    kind: str
+
+    def observe_step(self, m: StepMetrics) -> Finding | None: ...
+
+    def rewind(self, step: int) -> None: ...
+
+
+class EvalDetector(Protocol):
+    kind: str
+
+    def observe_eval(self, m: EvalMetrics) -> Finding | None: ...
+
+    def rewind(self, step: int) -> None: ...
+
+
+class Window:
+    """The last `size` (step, value) readings."""
+
+    def __init__(self, size: int) -> None:
+        self._items: deque[tuple[int, float]] = deque(maxlen=max(1, size))
+
+    def add(self, step: int, value: float) -> None:
+        self._items.append((step, value))
+
+    def values(self) -> list[float]:
+        return [v for _, v in self._items]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def full(self) -> bool:
+        return len(self._items) == self._items.maxlen
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def rewind(self, step: int) -> None:
+        """Forget readings at or after `step` (they are about to be replayed)."""
+        kept = [item for item in self._items if item[0] < step]
+        self._items.clear()
+        self._items.extend(kept)
+
+
+def median_mad(values: list[float]) -> tuple[float, float]:
+    med = statistics.median(values)
+    return med, statistics.median(abs(v - med) for v in values)
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.0f}%"
+
+
+class NonFiniteDetector:
+    """NaN or Inf in the loss or the gradient norm: the weights are no longer trustworthy."""
+
+    kind = NON_FINITE
+
+    def observe_step(self, m: StepMetrics) -> Finding | None:
+        bad = {name: value for name, value in (("loss", m.loss), ("grad_norm", m.grad_norm))
+               if is_non_finite(value)}
+        if not bad:
+            return None
+        what = " and ".join("the loss" if name == "loss" else "the gradient size" for name in bad)
+        return Finding(
+            kind=self.kind,
+            severity="critical",
+            message=(f"At step {m.step} {what} became an invalid number ({next(iter(bad.values()))}). "
+                     "The numbers inside the model overflowed, so the updates from here on are unusable."),
+            evidence={**bad, "step": m.step, "lr": finite(m.lr)},
+            step=m.step,
+        )
+
+    def observe_eval(self, m: EvalMetrics) -> Finding | None:
+        if not is_non_finite(m.eval_loss):
+            return None
+        return Finding(
+            kind=self.kind,
+            severity="critical",
+            message=(f"At step {m.step} the loss on the held-out data became an invalid number "
+                     f"({m.eval_loss}): the model's numbers overflowed."),
+            evidence={"eval_loss": m.eval_loss, "step": m.step},
+            step=m.step,
+        )
+
+    def rewind(self, step: int) -> None:
+        """Nothing to forget: every reading is judged on its own."""
+
+
+class SpikeDetector:
+    """One loss reading far above the recent median, measured in robust spreads (median/MAD z-score)."""
+
+    kind = LOSS_SPIKE
+
+    def __init__(self, t: Thresholds) -> None:
+        self.t = t
+        self.window = Window(t.spike_window)
+
+    def observe_step(self, m: StepMetrics) -> Finding | None:
+        loss = finite(m.loss)
+        if loss is None:
+            return None
+        finding = None
+        if len(self.window) >= self.t.warmup_steps:
+            med, mad = median_mad(self.window.values())
+            spread = MAD_TO_SIGMA * mad
+            jump = loss - med
+            z = jump / spread if spread > 0 else (float("inf") if jump > 0 else 0.0)
+            if jump >= self.t.spike_min_rel_jump * abs(med) and z >= self.t.spike_z:
+                times = "far more than" if spread == 0 else f"about {z:.0f} times"
+                finding = Finding(
+                    kind=self.kind,
+                    severity="warning",
+                    message=(f"The loss jumped to {fmt(loss)} at step {m.step}, {times} its usual spread "
+                             f"above the recent typical value of {fmt(med)}."),
+                    evidence={"loss": loss, "median": med, "mad": mad, "robust_z": z if spread > 0 else None,
+                              "window": len(self.window), "step": m.step},
+                    step=m.step,
+                )
+        self.window.add(m.step, loss)
+        return finding
+
+    def rewind(self, step: int) -> None:
+        self.window.rewind(step)
+
+
+class DivergenceDetector:
+    """The smoothed (rolling-median) loss stays well above its best value for many steps in a row."""
+
+    kind = DIVERGENCE
+
+    def __init__(self, t: Thresholds) -> None:
+        self.t = t
+        self.window = Window(t.smooth_window)
+        self.smoothed: list[tuple[int, float]] = []  # whole history, so a rewind can restore the best
+        self.best: tuple[int, float] | None = None
+        self.streak_start: int | None = None
+        self.streak = 0
+
+    def observe_step(self, m: StepMetrics) -> Finding | None:
+        loss = finite(m.loss)
+        if loss is None:
+            return None
+        self.window.add(m.step, loss)
+        if not self.window.full():
+            return None
+        current = statistics.median(self.window.values())
+        best = self.best
+        self.smoothed.append((m.step, current))
+        if best is None or current < best[1]:
+            self.best = (m.step, current)
+        if best is None or len(self.smoothed) < self.t.warmup_steps:
+            return None
+        best_step, best_value = best
+        limit = best_value + max(self.t.divergence_rise * abs(best_value), self.t.divergence_min_abs_rise)
+        if current <= limit:
+            self.streak, self.streak_start = 0, None
+            return None
+        self.streak += 1
+        self.streak_start = self.streak_start if self.streak_start is not None else m.step
+        if self.streak < self.t.divergence_patience:
+            return None
+        self.streak, self.streak_start, since = 0, None, self.streak_start
+        rise = (current - best_value) / abs(best_value) if best_value else float("inf")
+        return Finding(
+            kind=self.kind,
+            severity="critical",
+            message=(f"The loss has kept rising since step {since}: its smoothed value went from "
+                     f"{fmt(best_value)} (step {best_step}) to {fmt(current)} (step {m.step}), "
+                     f"{_pct(rise)} worse. Training is diverging instead of learning."),
+            evidence={"best_smoothed_loss": best_value, "best_step": best_step, "smoothed_loss": current,
+                      "rise": rise, "rising_since_step": since, "step": m.step},
+            step=m.step,
+        )
+
+    def rewind(self, step: int) -> None:
+        self.window.rewind(step)
+        self.smoothed = [item for item in self.smoothed if item[0] < step]
+        self.best = min(self.smoothed, key=lambda item: item[1]) if self.smoothed else None
+        self.streak, self.streak_start = 0, None
+
+
+class GradExplosionDetector:
+    """A gradient norm many times its running median: one bad batch or a learning rate that is too high."""
+
+    kind = GRAD_EXPLOSION
+
+    def __init__(self, t: Thresholds) -> None:
+        self.t = t
+        self.window = Window(t.grad_window)
+
+    def observe_step(self, m: StepMetrics) -> Finding | None:
+        norm = finite(m.grad_norm)
+        if norm is None:
+            return None
+        finding = None
+        if len(self.window) >= self.t.warmup_steps:
+            med = statistics.median(self.window.values())
+            if med > 0 and norm >= self.t.grad_ratio * med:
+                ratio = norm / med
+                finding = Finding(
+                    kind=self.kind,
+                    severity="warning",
+                    message=(f"The gradient size jumped to {fmt(norm)} at step {m.step}, about {ratio:.0f} "
+                             f"times its usual {fmt(med)}. Updates this large can wreck what the model "
+                             "has learned."),
+                    evidence={"grad_norm": norm, "median": med, "ratio": ratio, "lr": finite(m.lr),
+                              "step": m.step},
+                    step=m.step,
+                )
+        self.window.add(m.step, norm)
+        return finding
+
+    def rewind(self, step: int) -> None:
+        self.window.rewind(step)
+
+
+class OverfitDetector:
+    """Held-out loss rising at several evaluations in a row while the training loss keeps falling."""
+
+    kind = OVERFITTING
+
+    def __init__(self, t: Thresholds) -> None:
+        self.t = t
+        self.evals: list[EvalMetrics] = []
+
+    @property
+    def best(self) -> EvalMetrics | None:
+        finite_evals = [e for e in self.evals if finite(e.eval_loss) is not None]
+        return min(finite_evals, key=lambda e: e.eval_loss) if finite_evals else None
+
+    def observe_eval(self, m: EvalMetrics) -> Finding | None:
+        if finite(m.eval_loss) is None:
+            return None
+        self.evals.append(m)
+        k = self.t.overfit_evals
+        if len(self.evals) <= k:
+            return None
+        stretch = self.evals[-(k + 1):]
+        delta = self.t.overfit_min_delta
+        rising = all(b.eval_loss - a.eval_loss > delta for a, b in itertools.pairwise(stretch))
+        first_train, last_train = finite(stretch[0].train_loss), finite(stretch[-1].train_loss)
+        if not rising or first_train is None or last_train is None or last_train >= first_train:
+            return None
+        best = self.best
+        assert best is not None  # the stretch holds finite evaluations
+        self.evals = self.evals[-1:]  # a new stretch must build up before reporting again
+        return Finding(
+            kind=self.kind,
+            severity="warning",
+            message=(f"The loss on held-out data rose at {k} checks in a row (to {fmt(m.eval_loss)} at step "
+                     f"{m.step}) while the training loss kept falling "
+                     f"({fmt(first_train)} → {fmt(last_train)}): "
+                     "the model is memorising its training examples instead of learning from them. "
+                     f"The best model so far was at step {best.step} (held-out loss {fmt(best.eval_loss)})."),
+            evidence={"eval_steps": [e.step for e in stretch], "eval_losses": [e.eval_loss for e in stretch],
+                      "train_losses": [first_train, last_train], "best_step": best.step,
+                      "best_eval_loss": best.eval_loss, "step": m.step},
+            step=m.step,
+        )
+
+    def rewind(self, step: int) -> None:
+        self.evals = [e for e in self.evals if e.step < step]
+
+
+class PlateauDetector:
+    """The smoothed loss has not improved meaningfully for a whole window of steps."""
+
+    kind = PLATEAU
+
+    def __init__(self, t: Thresholds) -> None:
+        self.t = t
+        self.window = Window(t.plateau_smooth_window)
+        self.reference: tuple[int, float] | None = None  # last meaningful improvement (step, smoothed loss)
+
+    def observe_step(self, m: StepMetrics) -> Finding | None:
+        loss = finite(m.loss)
+        if loss is None:
+            return None
+        self.window.add(m.step, loss)
+        if not self.window.full():
+            return None
+        current = statistics.median(self.window.values())
+        if self.reference is None or current < self.reference[1] - self.t.plateau_min_rel_improvement * abs(
+            self.reference[1]
+        ):
+            self.reference = (m.step, current)
+            return None
+        ref_step, ref_value = self.reference
+        if m.step - ref_step < self.t.plateau_window:
+            return None
+        self.reference = (m.step, min(current, ref_value))
+        return Finding(
+            kind=self.kind,
+            severity="info",
+            message=(f"The loss has not improved by more than {_pct(self.t.plateau_min_rel_improvement)} "
+                     f"in the last {m.step - ref_step} steps (it has stayed near {fmt(current)}). More "
+                     "training like this is unlikely to help; the model may have learned what it can from "
+                     "this data."),
+            evidence={"smoothed_loss": current, "reference_loss": ref_value, "since_step": ref_step,
+                      "steps_without_improvement": m.step - ref_step, "step": m.step},
+            step=m.step,
+        )
+
+    def rewind(self, step: int) -> None:
+        self.window.rewind(step)
+        if self.reference is not None and self.reference[0] >= step:
+            self.reference = None
+
+
+class MemoryPressureDetector:
+    """GPU memory or system RAM nearly full: the next step may crash (GPU) or start swapping (RAM)."""
+
+    kind = MEMORY_PRESSURE
+
+    def __init__(self, t: Thresholds) -> None:
+        self.t = t
+
+    def observe_step(self, m: StepMetrics) -> Finding | None:
+        readings = {"gpu": finite(m.gpu_mem_frac), "ram": finite(m.ram_frac)}
+        over = {name: frac for name, frac in readings.items()
+                if frac is not None and frac > self.t.memory_warning_frac}
+        if not over:
+            return None
+        resource, frac = max(over.items(), key=lambda item: item[1])
+        critical = frac > self.t.memory_critical_frac
+        if resource == "gpu":
+            text = (f"GPU memory is {_pct(frac)} full at step {m.step}. If it fills up, training stops with "
+                    "an out-of-memory error; a smaller batch would leave room.")
+        else:
+            text = (f"The computer's memory (RAM) is {_pct(frac)} full at step {m.step}. It may start "
+                    "swapping to disk, which makes training very slow or crashes it; closing other "
+                    "programs helps.")
+        return Finding(
+            kind=self.kind,
+            severity="critical" if critical else "warning",
+            message=text,
+            evidence={"resource": resource, "fraction": frac, "gpu_mem_frac": readings["gpu"],
+                      "ram_frac": readings["ram"], "threshold": self.t.memory_warning_frac, "step": m.step},
+            step=m.step,
+        )
+
+    def rewind(self, step: int) -> None:
+        """Nothing to forget: every reading is judged on its own."""
+
+
+class ThroughputDetector:
+    """Tokens per second far below the recent median for several steps: throttling, swapping, contention."""
+
+    kind = THROUGHPUT_COLLAPSE
+
+    def __init__(self, t: Thresholds) -> None:
+        self.t = t
+        self.baseline = Window(t.throughput_window)
+        self.low: list[tuple[int, float]] = []
+
+    def observe_step(self, m: StepMetrics) -> Finding | None:
+        speed = finite(m.tokens_per_s)
+        if speed is None or speed < 0:
+            return None
+        if len(self.baseline) < self.t.warmup_steps:
+            self.baseline.add(m.step, speed)
+            return None
+        usual = statistics.median(self.baseline.values())
+        if speed >= self.t.throughput_drop_frac * usual:
+            self.low.clear()  # a few slow steps (an evaluation, a checkpoint) are normal
+            self.baseline.add(m.step, speed)
+            return None
+        self.low.append((m.step, speed))
+        if len(self.low) < self.t.throughput_patience:
+            return None
+        recent = statistics.median(v for _, v in self.low)
+        since = self.low[0][0]
+        self.low.clear()
+        self.baseline.clear()  # once reported, the new speed becomes the baseline
+        ram = finite(m.ram_frac)
+        return Finding(
+            kind=self.kind,
+            severity="warning",
+            message=(f"Training slowed down sharply at step {since}: about {fmt(recent)} tokens/s against a "
+                     f"usual {fmt(usual)} ({_pct(recent / usual)}). Likely causes: the computer is "
+                     "overheating and slowing itself down (thermal throttling), memory is swapping to disk, "
+                     "or another program is using the processor or GPU."),
+            evidence={"tokens_per_s": recent, "usual_tokens_per_s": usual, "ratio": recent / usual,
+                      "since_step": since, "ram_frac": ram, "step": m.step},
+            step=m.step,
+        )
+
+    def rewind(self, step: int) -> None:
+        self.baseline.rewind(step)
+        self.low = [item for item in self.low if item[0] < step]

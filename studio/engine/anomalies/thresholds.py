@@ -1,0 +1,85 @@
+"""Every number the anomaly detectors and recovery policies use, in one documented, frozen place.
+
+The defaults were chosen so that a normal noisy loss curve never raises an alert (checked by the tests
+over many seeds and noise levels) while real failures are caught within a few dozen steps; docs/anomalies.md
+explains each one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    # ---- shared ----------------------------------------------------------------------------------------
+    warmup_steps: int = 20
+    """Readings a detector needs before it may raise an alarm (except NaN/Inf, which is never normal)."""
+    cooldown_steps: int = 50
+    """Steps during which the same kind of anomaly is not reported again."""
+
+    # ---- loss spike: robust z-score of one reading against a moving baseline ----------------------------
+    spike_window: int = 50
+    """Recent loss readings that form the baseline (median and MAD)."""
+    spike_z: float = 8.0
+    """Robust z-score (distance from the median in units of 1.4826 x MAD) that counts as a spike."""
+    spike_min_rel_jump: float = 0.5
+    """The reading must also be at least this much above the median, relative to it (50%)."""
+
+    # ---- divergence: sustained rise of the smoothed loss ------------------------------------------------
+    smooth_window: int = 31
+    """Rolling-median width used to smooth the loss (isolated spikes do not move it)."""
+    divergence_rise: float = 0.3
+    """How far the smoothed loss must rise above its best value, relative to it (30%)."""
+    divergence_min_abs_rise: float = 0.05
+    """And by at least this much in absolute terms, so a tiny memorised loss does not trip it."""
+    divergence_patience: int = 25
+    """Consecutive steps the smoothed loss must stay that high: a rise, not a blip."""
+
+    # ---- gradient explosion ---------------------------------------------------------------------------
+    grad_window: int = 100
+    """Recent gradient norms that form the baseline."""
+    grad_ratio: float = 10.0
+    """A gradient norm this many times its running median counts as an explosion."""
+
+    # ---- overfitting (evaluations) --------------------------------------------------------------------
+    overfit_evals: int = 3
+    """Consecutive evaluations with a rising eval loss (while the train loss falls)."""
+    overfit_min_delta: float = 1e-3
+    """Smallest rise between two evaluations that counts."""
+
+    # ---- plateau -------------------------------------------------------------------------------------
+    plateau_window: int = 400
+    """Steps without a meaningful improvement of the smoothed loss before saying it has plateaued."""
+    plateau_smooth_window: int = 100
+    """Rolling-median width for the plateau check; wider than for divergence to average out noise."""
+    plateau_min_rel_improvement: float = 0.01
+    """An improvement smaller than this fraction of the best smoothed loss does not count (1%)."""
+
+    # ---- memory pressure -----------------------------------------------------------------------------
+    memory_warning_frac: float = 0.90
+    """GPU memory or system RAM in use above this fraction is a warning."""
+    memory_critical_frac: float = 0.97
+    """Above this fraction an out-of-memory crash is imminent: critical."""
+
+    # ---- throughput collapse -------------------------------------------------------------------------
+    throughput_window: int = 50
+    """Recent tokens-per-second readings that form the baseline."""
+    throughput_drop_frac: float = 0.40
+    """A reading below this fraction of the baseline median is a collapse candidate."""
+    throughput_patience: int = 5
+    """Consecutive low readings before reporting (a single slow step, e.g. an evaluation, is normal)."""
+
+    # ---- recovery policies ---------------------------------------------------------------------------
+    max_rollbacks: int = 3
+    """After this many rollbacks Studio recommends stopping instead of looping."""
+    lr_factor: float = 0.5
+    """Learning-rate multiplier applied on each rollback."""
+    default_clip: float = 1.0
+    """Gradient clipping threshold switched on when clipping was off."""
+    clip_factor: float = 0.5
+    """Multiplier applied to an existing clipping threshold to tighten it."""
+    min_clip: float = 0.05
+    """Clipping is never tightened below this."""
+    max_oom_retries: int = 3
+    """Out-of-memory retries with a smaller micro-batch before giving up (exit code 3)."""

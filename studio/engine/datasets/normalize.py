@@ -1,0 +1,175 @@
+"""Turn one raw row into Studio's single example form, or say precisely why it cannot be used.
+
+Conversations become {"messages": [{"role": "system"|"user"|"assistant", "content": str}, ...]} and plain
+text becomes {"text": str}. Problems are issue codes from the catalog in issues.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
+
+from studio.engine.datasets.schemas import Schema, match_layout
+
+ROLE_ALIASES = {
+    "system": "system",
+    "user": "user",
+    "human": "user",
+    "prompter": "user",
+    "customer": "user",
+    "question": "user",
+    "assistant": "assistant",
+    "gpt": "assistant",
+    "bot": "assistant",
+    "model": "assistant",
+    "ai": "assistant",
+    "chatgpt": "assistant",
+    "answer": "assistant",
+}
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The normalized example, or the problem code (and detail) that made the row unusable."""
+
+    example: dict[str, Any] | None = None
+    problem: str | None = None
+    detail: str = ""
+    notes: list[tuple[str, str]] = field(default_factory=list)
+
+
+def normalize_row(value: Any, schema: Schema) -> Outcome:
+    if schema.kind == "text":
+        return _text_row(value, schema)
+    if isinstance(value, list):
+        if value and all(isinstance(item, dict) for item in value):
+            return _conversation(value, system=None, outcome=Outcome())
+        return Outcome(problem="row_not_object")
+    if not isinstance(value, dict):
+        return Outcome(problem="row_not_object")
+    outcome = Outcome()
+    mapping = schema.mapping
+    if not any(column in value for column in mapping):
+        other = match_layout(value)
+        if other is None or other.kind != "conversation":
+            return Outcome(problem="missing_field", detail=", ".join(mapping) or "messages")
+        outcome.notes.append(("mixed_schemas", other.label))
+        mapping = other.mapping
+    return _mapped(value, mapping, outcome)
+
+
+def _mapped(row: dict[str, Any], mapping: dict[str, str], outcome: Outcome) -> Outcome:
+    parts: dict[str, str] = {}
+    raw_messages: Any = None
+    for column, role in mapping.items():
+        if column not in row:
+            if role in {"user", "assistant", "messages"}:
+                return Outcome(problem="missing_field", detail=column)
+            continue
+        if role == "messages":
+            raw_messages = row[column]
+            continue
+        parts[role] = _as_text(row[column], outcome)
+    system = parts.get("system", "").strip() or None
+    if raw_messages is not None:
+        if isinstance(raw_messages, str):
+            try:
+                raw_messages = json.loads(raw_messages)  # CSV cells hold conversations as JSON text
+            except ValueError:
+                return Outcome(problem="bad_messages")
+        if not isinstance(raw_messages, list) or not raw_messages:
+            return Outcome(problem="bad_messages")
+        return _conversation(raw_messages, system, outcome)
+    user = "\n\n".join(
+        text
+        for text in (
+            parts.get("context", "").strip(),
+            parts.get("user", "").strip(),
+            parts.get("input", "").strip(),
+        )
+        if text
+    )
+    answer = parts.get("assistant", "").strip()
+    if not parts.get("user", "").strip():
+        return Outcome(problem="empty_prompt")
+    if not answer:
+        return Outcome(problem="empty_answer")
+    messages = [{"role": "system", "content": system}] if system else []
+    messages += [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+    outcome.example = {"messages": messages}
+    return outcome
+
+
+def _conversation(raw: list[Any], system: str | None, outcome: Outcome) -> Outcome:
+    messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
+    for item in raw:
+        if not isinstance(item, dict):
+            return Outcome(problem="bad_messages")
+        role_value = item.get("role", item.get("from", item.get("speaker")))
+        content_value = item.get("content", item.get("value", item.get("text")))
+        if role_value is None or (content_value is None and "content" not in item and "value" not in item):
+            return Outcome(problem="bad_messages")
+        role = ROLE_ALIASES.get(str(role_value).strip().lower())
+        if role is None:
+            return Outcome(problem="unknown_role", detail=str(role_value)[:30])
+        content = _as_text(content_value, outcome).strip()
+        if not content:
+            if role == "assistant":
+                return Outcome(problem="empty_answer")
+            if role == "user":
+                return Outcome(problem="empty_prompt")
+            continue
+        messages.append({"role": role, "content": content})
+    return _check_order(messages, outcome)
+
+
+def _check_order(messages: list[dict[str, str]], outcome: Outcome) -> Outcome:
+    """Flag unusual orders, drop trailing user turns, and require one user -> assistant exchange."""
+    roles = [message["role"] for message in messages]
+    if "system" in roles[1:]:
+        outcome.notes.append(("role_order", "a system message after the start"))
+    dialogue = [role for role in roles if role != "system"]
+    if dialogue and dialogue[0] == "assistant":
+        outcome.notes.append(("role_order", "starts with the assistant"))
+    if any(first == second for first, second in pairwise(dialogue)):
+        outcome.notes.append(("role_order", "two messages in a row from the same side"))
+    while messages and messages[-1]["role"] != "assistant":
+        if messages[-1]["role"] == "user" and "ends with a user message" not in (n[1] for n in outcome.notes):
+            outcome.notes.append(("role_order", "ends with a user message"))
+        messages.pop()
+    if not any(a == "user" and b == "assistant" for a, b in pairwise(roles)):
+        return Outcome(problem="no_answer")
+    outcome.example = {"messages": messages}
+    return outcome
+
+
+def _text_row(value: Any, schema: Schema) -> Outcome:
+    outcome = Outcome()
+    if isinstance(value, dict):
+        column = next(iter(schema.mapping), "text")
+        if column not in value:
+            return Outcome(problem="missing_field", detail=column)
+        value = value[column]
+    elif not isinstance(value, str):
+        return Outcome(problem="row_not_object")
+    text = _as_text(value, outcome).strip()
+    if not text:
+        return Outcome(problem="empty_text")
+    outcome.example = {"text": text}
+    return outcome
+
+
+def _as_text(value: Any, outcome: Outcome) -> str:
+    """Strings pass through; content-part lists are joined; numbers and the like become text, with a note."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, list) and all(isinstance(part, dict) and "text" in part for part in value):
+        return "\n".join(str(part["text"]) for part in value)
+    outcome.notes.append(("non_text_value", type(value).__name__))
+    if isinstance(value, bool | int | float):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,62 @@
+"""The trained adapter on its own, in PEFT's format: small, and loadable on top of the same base model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from studio.engine.errors import StudioError
+from studio.engine.export.atomic import staged_output
+from studio.engine.export.progress import Steps
+
+WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+def check_adapter(adapter_path: Path) -> dict[str, object]:
+    """The adapter's PEFT config, after making sure its config and weights are both there."""
+    config_file = adapter_path / "adapter_config.json"
+    weights = [adapter_path / name for name in WEIGHT_FILES if (adapter_path / name).is_file()]
+    if not config_file.is_file() or not weights:
+        missing = [p.name for p in (config_file,) if not p.is_file()] + ([] if weights else [WEIGHT_FILES[0]])
+        raise StudioError(
+            what="This run has no complete adapter to export.",
+            why=f"{', '.join(missing)} is missing from {adapter_path}. The run may not have finished, "
+                "or its files were moved or deleted.",
+            actions=[
+                "Export a run that completed (see `studio runs`).",
+                "Resume the run so it can finish and save its adapter.",
+            ],
+            code="adapter_missing",
+        )
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StudioError(
+            what="The adapter's settings file is damaged.",
+            why=f"{config_file}: {exc}",
+            actions=["Export from an earlier checkpoint of this run, or train it again."],
+            code="adapter_invalid",
+        ) from None
+    if not isinstance(config, dict):
+        raise StudioError(
+            what="The adapter's settings file is damaged.",
+            why=f"{config_file} does not hold a set of settings.",
+            actions=["Export from an earlier checkpoint of this run, or train it again."],
+            code="adapter_invalid",
+        )
+    return config
+
+
+def export_adapter(adapter_path: Path, out_dir: Path, card: str, steps: Steps | None = None) -> Path:
+    """Copy the adapter's files (config, weights, tokenizer if saved) with a model card into `out_dir`."""
+    steps = steps or Steps()
+    check_adapter(adapter_path)
+    files = sorted(p for p in adapter_path.iterdir() if p.is_file())
+    with staged_output(out_dir) as staging:
+        for index, path in enumerate(files):
+            steps.report(f"Copying {path.name}", index / max(len(files), 1))
+            shutil.copy2(path, staging / path.name)
+        (staging / "README.md").write_text(card, encoding="utf-8")
+    steps.report("Adapter exported", 1.0)
+    return out_dir

@@ -1,0 +1,99 @@
+"""Upload an export folder to the Hugging Face Hub, with the token kept in the system keyring.
+
+The token never goes into a Studio config file: the keyring is the operating system's password store.
+This is the only export step that needs the internet, and it says so plainly when there is none.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from studio.engine.errors import StudioError
+from studio.engine.export.progress import Steps
+
+KEYRING_SERVICE = "studio-huggingface"
+KEYRING_USER = "token"
+
+
+def save_token(token: str) -> None:
+    import keyring
+    from keyring.errors import KeyringError
+
+    try:
+        keyring.set_password(KEYRING_SERVICE, KEYRING_USER, token.strip())
+    except KeyringError as exc:
+        raise _keyring_error(exc) from None
+
+
+def load_token() -> str | None:
+    import keyring
+    from keyring.errors import KeyringError
+
+    try:
+        return keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
+    except KeyringError as exc:
+        raise _keyring_error(exc) from None
+
+
+def upload_folder(folder: Path, repo_id: str, private: bool = True, steps: Steps | None = None) -> str:
+    """Create `repo_id` if needed and upload `folder`; returns the repository's URL."""
+    steps = steps or Steps()
+    if _offline():
+        raise _offline_error("Studio is set to work offline (HF_HUB_OFFLINE is set).")
+    token = load_token()
+    if not token:
+        raise StudioError(
+            what="Studio has no Hugging Face token to upload with.",
+            why="Uploading needs a token with write access; Studio keeps it in your system's password store.",
+            actions=["Create a token at https://huggingface.co/settings/tokens (type: write).",
+                     "Save it with `studio hub-login` (it is stored in the system keyring)."],
+            code="hub_token_missing",
+        )
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi(token=token)
+    try:
+        steps.report(f"Creating {repo_id} on the Hub", 0.05)
+        url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        steps.report(f"Uploading {folder.name}", 0.1)
+        api.upload_folder(folder_path=folder, repo_id=repo_id, repo_type="model",
+                          commit_message="Upload from Studio")
+    except HfHubHTTPError as exc:
+        raise StudioError(
+            what=f"The Hugging Face Hub refused the upload to {repo_id}.",
+            why=str(exc).splitlines()[0],
+            actions=["Check that your token has write access and that you own this repository name.",
+                     "Save a new token with `studio hub-login`."],
+            code="hub_refused",
+        ) from None
+    except (ConnectionError, OSError) as exc:
+        raise _offline_error(str(exc).splitlines()[0] if str(exc) else "No connection.") from None
+    steps.report("Uploaded", 1.0)
+    return str(url)
+
+
+def _offline() -> bool:
+    return any(os.environ.get(name, "").lower() in {"1", "true", "yes", "on"}
+               for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _offline_error(why: str) -> StudioError:
+    return StudioError(
+        what="Studio cannot reach the Hugging Face Hub, so nothing was uploaded.",
+        why=why,
+        actions=["Connect to the internet and upload again; the export folder is complete and kept.",
+                 "Or upload the folder yourself later: hf upload <your-name>/<model> <folder>"],
+        code="hub_offline",
+    )
+
+
+def _keyring_error(exc: Exception) -> StudioError:
+    return StudioError(
+        what="Studio cannot use this system's password store (keyring) for the Hugging Face token.",
+        why=str(exc) or type(exc).__name__,
+        actions=["On Linux, install and unlock a keyring service (GNOME Keyring or KWallet).",
+                 "Or upload by hand with the `hf` command, which has its own login."],
+        code="keyring_unavailable",
+    )

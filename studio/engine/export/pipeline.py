@@ -1,0 +1,208 @@
+"""Export one run in one format: the entry point the CLI and the export dialog both call.
+
+Every format is built in a staging folder and renamed into place only when complete (and, for GGUF,
+verified), so what a person finds under exports/ is always whole.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+from studio.engine.errors import StudioError
+from studio.engine.export.adapter import export_adapter
+from studio.engine.export.atomic import staged_output
+from studio.engine.export.gguf import check_architecture, convert_to_gguf
+from studio.engine.export.hf_merge import export_merged, load_merged, save_merged
+from studio.engine.export.lmstudio import lmstudio_models_dir, lmstudio_target
+from studio.engine.export.model_card import render_model_card
+from studio.engine.export.ollama import (
+    MODELFILE,
+    OllamaResult,
+    create_in_ollama,
+    model_name_for,
+    render_modelfile,
+)
+from studio.engine.export.progress import CancelFn, ProgressFn, Steps
+from studio.engine.export.quantize import CONVERTER_QUANTS, normalize_quant, quantize_gguf
+from studio.engine.export.run_info import RunInfo, load_run_info
+from studio.engine.export.verify import VerificationReport, verify_gguf
+from studio.engine.models.resolve import resolve_model
+from studio.engine.profiles import Profile, get_profile
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+ExportFormat = Literal["hf", "adapter", "gguf", "ollama", "lmstudio"]
+FORMATS: tuple[str, ...] = get_args(ExportFormat)
+_GGUF_FORMATS = ("gguf", "ollama", "lmstudio")
+_SMALL_MODEL_PARAMS = 1_000_000_000
+
+
+@dataclass
+class ExportResult:
+    format: str
+    out_dir: Path
+    files: list[Path] = field(default_factory=list)
+    verification: VerificationReport | None = None
+    ollama: OllamaResult | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """False when a GGUF was made but failed verification: the export exists, but is not trustworthy."""
+        return self.verification is None or self.verification.passed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format, "ok": self.ok, "out_dir": str(self.out_dir),
+            "files": [str(path) for path in self.files],
+            "verification": self.verification.to_dict() if self.verification else None,
+            "ollama": None if self.ollama is None else {
+                "model_name": self.ollama.model_name, "created": self.ollama.created,
+                "command": self.ollama.command, "smoke_answer": self.ollama.smoke_answer,
+            },
+            "notes": self.notes,
+        }
+
+
+def default_out_dir(run_dir: Path, fmt: str) -> Path:
+    return run_dir / "exports" / fmt
+
+
+def default_quant(parameters: int) -> str:
+    """f16 for small models, which fall apart under 4-bit quantization; Q4_K_M for the rest."""
+    return "f16" if parameters < _SMALL_MODEL_PARAMS else "Q4_K_M"
+
+
+def export_run(
+    run_dir: Path,
+    fmt: ExportFormat,
+    *,
+    quant: str | None = None,
+    out_dir: Path | None = None,
+    progress: ProgressFn | None = None,
+    should_cancel: CancelFn | None = None,
+) -> ExportResult:
+    """Export the run in `run_dir` as `fmt`. For lmstudio, `out_dir` is the models folder to install into."""
+    if fmt not in FORMATS:
+        raise StudioError(
+            what=f"'{fmt}' is not an export format.",
+            why=f"The formats are: {', '.join(FORMATS)}.",
+            actions=["Pick one of the formats listed above."],
+            code="export_format_unknown",
+        )
+    steps = Steps(progress, should_cancel)
+    steps.report("Reading the run", 0.0)
+    info = load_run_info(run_dir)
+    if fmt == "adapter":
+        target = out_dir or default_out_dir(run_dir, fmt)
+        card = render_model_card(info, "LoRA adapter")
+        export_adapter(info.adapter_dir, target, card, steps.sub(0.02, 1.0))
+        return ExportResult(fmt, target, _listing(target))
+    base_path = resolve_model(info.base_model)
+    if fmt == "hf":
+        target = out_dir or default_out_dir(run_dir, fmt)
+        export_merged(base_path, info.adapter_dir, target, render_model_card(info, "merged model"),
+                      steps.sub(0.02, 1.0))
+        return ExportResult(fmt, target, _listing(target))
+    normalize_quant(quant)  # a typo fails before minutes of work
+    check_architecture(base_path)
+    model, tokenizer = load_merged(base_path, info.adapter_dir, steps.sub(0.02, 0.15))
+    chosen = normalize_quant(quant or default_quant(model.num_parameters()))
+    profile = _profile_or_default(info)
+    if fmt == "lmstudio":
+        root = out_dir or lmstudio_models_dir() or default_out_dir(run_dir, fmt)
+        target = lmstudio_target(root, f"{info.run_id}-GGUF")
+    else:
+        target = out_dir or default_out_dir(run_dir, fmt)
+    with staged_output(target) as staging:
+        gguf_file, report = _build_gguf(model, tokenizer, staging, info.run_id, chosen, profile,
+                                        steps.sub(0.15, 0.97))
+        report.write(staging)
+        usage = f"Load `{gguf_file.name}` in any GGUF runtime (llama.cpp, Ollama, LM Studio)."
+        card = render_model_card(info, f"GGUF model ({chosen})", usage)
+        (staging / "README.md").write_text(card, encoding="utf-8")
+        if fmt == "ollama":
+            modelfile = render_modelfile(gguf_file.name, tokenizer, profile.system_prompt)
+            (staging / MODELFILE).write_text(modelfile, encoding="utf-8")
+    result = ExportResult(fmt, target, _listing(target), verification=report)
+    if not report.passed:
+        result.notes.append(report.summary())
+    if fmt == "ollama":
+        _register_with_ollama(result, info, profile)
+    steps.report("Export complete" if result.ok else "Export finished, but verification failed", 1.0)
+    return result
+
+
+def export_gguf(
+    base_model_path: Path,
+    adapter_path: Path,
+    out_dir: Path,
+    quant: str = "f16",
+    *,
+    name: str = "model",
+    profile_id: str | None = None,
+    progress: ProgressFn | None = None,
+    should_cancel: CancelFn | None = None,
+) -> tuple[Path, VerificationReport]:
+    """Lower-level GGUF export from explicit paths (no run folder): the verified file and its report."""
+    steps = Steps(progress, should_cancel)
+    chosen = normalize_quant(quant)
+    check_architecture(base_model_path)
+    model, tokenizer = load_merged(base_model_path, adapter_path, steps.sub(0.0, 0.15))
+    with staged_output(out_dir) as staging:
+        gguf_file, report = _build_gguf(model, tokenizer, staging, name, chosen, get_profile(profile_id),
+                                        steps.sub(0.15, 1.0))
+        report.write(staging)
+    return out_dir / gguf_file.name, report
+
+
+def _build_gguf(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    staging: Path,
+    name: str,
+    quant: str,
+    profile: Profile,
+    steps: Steps,
+) -> tuple[Path, VerificationReport]:
+    """Merged model -> f16/q8_0 GGUF (-> k-quant) in `staging`, then verified against the merged model."""
+    work = staging / ".merged-hf"
+    work.mkdir()
+    steps.report("Saving the merged model for conversion", 0.0)
+    save_merged(model, tokenizer, work)
+    first = "q8_0" if quant == "q8_0" else "f16"
+    converted = convert_to_gguf(work, staging / f"{name}-{first}.gguf", first, steps.sub(0.1, 0.45))
+    shutil.rmtree(work)
+    final = converted
+    if quant not in CONVERTER_QUANTS:
+        final = quantize_gguf(converted, staging / f"{name}-{quant}.gguf", quant, steps.sub(0.45, 0.55))
+        converted.unlink()
+    report = verify_gguf(final, model, tokenizer, quant, profile.example_prompts, profile.system_prompt,
+                         steps.sub(0.55, 1.0))
+    return final, report
+
+
+def _register_with_ollama(result: ExportResult, info: RunInfo, profile: Profile) -> None:
+    """Create the Ollama model only from a verified file: a broken model in Ollama helps nobody."""
+    name = model_name_for(info.run_id)
+    if not result.ok:
+        result.notes.append(f"Not added to Ollama because verification failed. Model name would be {name}.")
+        return
+    result.ollama = create_in_ollama(result.out_dir, name, profile.example_prompts[0])
+    if not result.ollama.created:
+        result.notes.append(f"Ollama is not installed here. To add the model, run: {result.ollama.command}")
+
+
+def _profile_or_default(info: RunInfo) -> Profile:
+    try:
+        return get_profile(info.profile_id)
+    except StudioError:
+        return get_profile(None)
+
+
+def _listing(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.rglob("*") if path.is_file())

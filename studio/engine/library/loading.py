@@ -1,0 +1,75 @@
+"""Loading a base model once and putting trained adapters on top of it, for the quality check and playground.
+
+One base model in memory serves the base answer (adapters disabled) and every tuned version (each adapter
+by name), which halves memory compared with loading a merged copy per run. torch and transformers are
+imported here, lazily, never at GUI start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from studio.engine.errors import StudioError
+from studio.engine.registry import RunRecord
+from studio.engine.runs import final_adapter_dir
+
+
+@dataclass
+class LoadedBase:
+    """A base model with zero or more named adapters, and its tokenizer."""
+
+    model_path: Path
+    model: Any
+    tokenizer: Any
+    adapters: dict[str, Path] = field(default_factory=dict)
+
+
+def adapter_dir_of(run: RunRecord) -> Path:
+    folder = final_adapter_dir(run.run_dir)
+    if not (folder / "adapter_config.json").is_file():
+        raise StudioError(
+            what=f"{run.name} {run.version} has no trained adapter yet.",
+            why=f"Its folder has no final adapter ({folder}); the run is {run.status}.",
+            actions=["Finish or resume the run first.", "Pick a completed run."],
+            code="adapter_missing",
+        )
+    return folder
+
+
+def load_base(base_model: str) -> LoadedBase:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from studio.engine.models.resolve import resolve_model
+
+    path = resolve_model(base_model)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model.eval()
+    return LoadedBase(path, model, tokenizer)
+
+
+def attach_adapter(loaded: LoadedBase, name: str, adapter_dir: Path) -> None:
+    """Add a trained adapter under `name` (once); the model becomes a PeftModel on the first one."""
+    if name in loaded.adapters:
+        return
+    from peft import PeftModel
+
+    if not loaded.adapters:
+        loaded.model = PeftModel.from_pretrained(loaded.model, adapter_dir, adapter_name=name)
+    else:
+        loaded.model.load_adapter(adapter_dir, adapter_name=name)
+    loaded.model.eval()
+    loaded.adapters[name] = adapter_dir
+
+
+def use(loaded: LoadedBase, name: str | None) -> Any:
+    """A context in which the model answers as `name`'s tuned version, or as the plain base model (None)."""
+    import contextlib
+
+    if name is None:
+        return loaded.model.disable_adapter() if loaded.adapters else contextlib.nullcontext()
+    loaded.model.set_adapter(name)
+    return contextlib.nullcontext()

@@ -1,0 +1,11 @@
+"""The planner: smart defaults with a reason for each, and estimates of memory, time, cost and carbon.
+
+Pure functions over plain data (hardware profile, model facts, profile, dataset statistics); nothing here
+loads a model or touches the GPU, so the wizard can re-plan on every keystroke.
+"""
+
+from studio.engine.planner.estimate import estimate
+from studio.engine.planner.plan import plan
+from studio.engine.planner.types import DatasetStats, Estimates, Interval, Plan
+
+__all__ = ["DatasetStats", "Estimates", "Interval", "Plan", "estimate", "plan"]

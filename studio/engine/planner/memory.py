@@ -1,0 +1,128 @@
+"""Peak training memory, from the model's shapes and the config, without loading anything.
+
+peak = runtime + frozen weights + adapter (weights, gradients, AdamW states) + activations for one
+micro-batch of `micro_batch_size x max_length` tokens (less with gradient checkpointing) + the output
+head's working set. The CPU figures are calibrated against measured peak RSS of TRL SFTTrainer runs on
+the built-in model (bench/memory_estimate.py); GPU figures follow the same model with a CUDA context
+instead of the Python runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from studio.engine.config import TrainConfig
+from studio.engine.hardware import HardwareProfile
+from studio.engine.models.facts import ModelFacts
+
+MB = 1024 * 1024
+
+# Resident memory of Python + torch + transformers + peft + trl + datasets before the model is loaded,
+# measured on the reference CPU machine.
+CPU_RUNTIME_MB = 700.0
+# CUDA context, cuBLAS workspaces and the allocator's reserve on a GPU.
+CUDA_RUNTIME_MB = 600.0
+# Python process on the host of an Apple GPU (unified memory: host and device share one budget).
+MPS_RUNTIME_MB = 900.0
+
+# Bytes per frozen base weight. 4-bit NF4 stores half a byte plus block constants (double-quantized).
+WEIGHT_BYTES = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0}
+NF4_BYTES = 0.53
+# LoRA weights kept in fp32: weight + gradient + AdamW first and second moments.
+ADAPTER_BYTES = 16.0
+# Saved activations per token and layer, in units of the hidden size (h) and MLP width (i). Counts the
+# tensors autograd keeps for a Llama-style block with LoRA on every linear layer (norm outputs, q/k/v,
+# attention output, residuals, gate/up/act/product, LoRA dropout copies and rank-r intermediates).
+ACT_PER_H = 18.0
+ACT_PER_I = 6.0
+# With checkpointing, one layer's input per token is kept, and one layer is recomputed at a time.
+CKPT_PER_H = 2.0
+# The output head's working set per token, in units of the vocabulary size, at fp32: TRL's fused head
+# scores at most HEAD_CHUNK_TOKENS tokens at a time (logits, probabilities and their gradient).
+HEAD_PER_VOCAB = 1.0
+HEAD_CHUNK_TOKENS = 32768
+# Allocator slack on top of live tensors (fragmentation, caching allocator rounding).
+SLACK = {"cpu": 1.10, "mps": 1.15, "cuda": 1.10}
+
+LINEAR_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    runtime_mb: float
+    weights_mb: float
+    adapter_mb: float
+    activations_mb: float
+    head_mb: float
+    slack_mb: float
+
+    @property
+    def total_mb(self) -> float:
+        return (self.runtime_mb + self.weights_mb + self.adapter_mb + self.activations_mb + self.head_mb
+                + self.slack_mb)
+
+    def to_dict(self) -> dict[str, float]:
+        parts = {
+            "runtime": self.runtime_mb, "weights": self.weights_mb, "adapter": self.adapter_mb,
+            "activations": self.activations_mb, "output_head": self.head_mb, "slack": self.slack_mb,
+        }
+        return {name: round(value, 1) for name, value in parts.items()}
+
+
+def adapter_params(model: ModelFacts, config: TrainConfig) -> int:
+    """Trainable LoRA parameters: r x (in + out) for every targeted linear layer."""
+    h, d, i = model.hidden_size, model.head_dim, model.intermediate_size
+    q_out, kv_out = model.n_heads * d, model.n_kv_heads * d
+    shapes = {
+        "q_proj": (h, q_out), "k_proj": (h, kv_out), "v_proj": (h, kv_out), "o_proj": (q_out, h),
+        "gate_proj": (h, i * model.n_experts), "up_proj": (h, i * model.n_experts),
+        "down_proj": (i * model.n_experts, h),
+    }
+    targets = LINEAR_TARGETS if config.target_modules == "all-linear" else [
+        name for name in config.target_modules if name in shapes
+    ]
+    per_layer = sum(config.lora_r * (shapes[name][0] + shapes[name][1]) for name in targets)
+    return per_layer * model.n_layers
+
+
+def memory_budget_mb(hardware: HardwareProfile) -> float:
+    """Memory training may use: free GPU memory on CUDA, otherwise what the operating system has available."""
+    gpu = hardware.gpu
+    if gpu is not None:
+        return 0.95 * gpu.free_mb
+    if hardware.device == "mps":  # macOS lets the GPU wire at most about 70% of unified memory
+        return min(0.9 * hardware.ram_available_mb, 0.7 * hardware.ram_total_mb)
+    return 0.9 * hardware.ram_available_mb
+
+
+def peak_memory(config: TrainConfig, hardware: HardwareProfile, model: ModelFacts) -> MemoryBreakdown:
+    device = hardware.device
+    runtime = {"cuda": CUDA_RUNTIME_MB, "mps": MPS_RUNTIME_MB}.get(device, CPU_RUNTIME_MB)
+    body_params = max(0, model.n_params - model.embedding_params)
+    if config.quantization == "4bit":
+        weights = body_params * NF4_BYTES + model.embedding_params * 2.0
+    elif config.quantization == "8bit":
+        weights = body_params * 1.06 + model.embedding_params * 2.0
+    else:
+        weights = model.n_params * WEIGHT_BYTES[config.precision]
+    adapter = adapter_params(model, config) * ADAPTER_BYTES
+
+    act_bytes = 4.0 if config.precision == "fp32" else 2.0
+    tokens = config.micro_batch_size * config.max_length
+    h, i = model.hidden_size, model.intermediate_size * (2 if model.n_experts > 1 else 1)
+    one_layer = ACT_PER_H * h + ACT_PER_I * i
+    per_token = (CKPT_PER_H * h * model.n_layers + one_layer) if config.gradient_checkpointing else (
+        one_layer * model.n_layers
+    )
+    activations = tokens * per_token * act_bytes
+    head = min(tokens, HEAD_CHUNK_TOKENS) * model.vocab_size * 4.0 * HEAD_PER_VOCAB
+
+    live = (weights + adapter + activations + head) / MB
+    return MemoryBreakdown(
+        runtime_mb=runtime,
+        weights_mb=weights / MB,
+        adapter_mb=adapter / MB,
+        activations_mb=activations / MB,
+        head_mb=head / MB,
+        slack_mb=live * (SLACK[device] - 1.0),
+    )

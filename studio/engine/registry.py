@@ -1,0 +1,356 @@
+"""The run registry: one SQLite database (WAL mode, so the GUI can read while a worker writes) listing every
+run with its name, semantic version, parent, status, config, timings, final metrics and peak memory.
+
+Versioning rules (docs/versioning.md):
+  - a run with no parent (a new name) is 1.0.0;
+  - a run whose parent is the latest run of the same name, trained on a different dataset or base model,
+    bumps MAJOR (2.0.0);
+  - continuing training from a parent's adapter (`kind="continue"`) bumps MINOR (1.1.0);
+  - the same recipe re-run with changed hyperparameters (or unchanged: a repeat) bumps PATCH (1.0.1).
+Versions are unique per name; a clash (two children of one parent) bumps the same part again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from studio.engine.config import TrainConfig
+from studio.engine.errors import StudioError
+from studio.engine.events import now_iso
+from studio.engine.paths import database_path
+
+Status = Literal["queued", "running", "paused", "interrupted", "failed", "stopped", "completed"]
+VersionKind = Literal["auto", "continue"]
+ACTIVE: frozenset[str] = frozenset({"running", "paused"})
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    parent_id TEXT REFERENCES runs(id),
+    status TEXT NOT NULL,
+    config TEXT NOT NULL,
+    dataset TEXT,
+    base_model TEXT,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    metrics TEXT,
+    peak_memory INTEGER,
+    run_dir TEXT NOT NULL,
+    pid INTEGER,
+    pid_started REAL,
+    exit_code INTEGER,
+    UNIQUE (name, version)
+);
+CREATE INDEX IF NOT EXISTS runs_name ON runs(name, created_at);
+CREATE TABLE IF NOT EXISTS tags (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    tag TEXT NOT NULL,
+    PRIMARY KEY (run_id, tag)
+);
+CREATE TABLE IF NOT EXISTS notes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    name: str
+    version: str
+    parent_id: str | None
+    status: str
+    config: dict[str, Any]
+    dataset: str | None
+    base_model: str | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    metrics: dict[str, Any]
+    peak_memory: int | None
+    run_dir: Path
+    pid: int | None
+    exit_code: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.__dict__.copy()
+        data["run_dir"] = str(self.run_dir)
+        return data
+
+
+def bump(version: str, part: Literal["major", "minor", "patch"]) -> str:
+    major, minor, patch = (int(x) for x in version.split("."))
+    if part == "major":
+        return f"{major + 1}.0.0"
+    if part == "minor":
+        return f"{major}.{minor + 1}.0"
+    return f"{major}.{minor}.{patch + 1}"
+
+
+def version_part(
+    parent: RunRecord, config: TrainConfig, kind: VersionKind
+) -> Literal["major", "minor", "patch"]:
+    """Which part of the parent's version a new run bumps (the documented rules, as one pure function)."""
+    if config.dataset_path != parent.dataset or config.base_model != parent.base_model:
+        return "major"
+    if kind == "continue":
+        return "minor"
+    return "patch"
+
+
+def _process_started(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+class Registry:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or database_path()
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            db = sqlite3.connect(self.path, timeout=30)
+        except sqlite3.Error as exc:
+            raise StudioError(
+                what="Studio could not open its run registry.",
+                why=f"{self.path}: {exc}",
+                actions=["Check that the data folder is writable.", "Set STUDIO_HOME to another folder."],
+                code="registry_unavailable",
+            ) from None
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        try:
+            with db:
+                yield db
+        finally:
+            db.close()
+
+    # ---- creating -----------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        run_id: str,
+        name: str,
+        config: TrainConfig,
+        run_dir: Path,
+        parent_id: str | None = None,
+        kind: VersionKind = "auto",
+    ) -> RunRecord:
+        """Register a queued run; the parent defaults to the latest run of the same name."""
+        parent = self.get(parent_id) if parent_id else self.latest_named(name)
+        version = "1.0.0" if parent is None else bump(parent.version, version_part(parent, config, kind))
+        with self._connect() as db:
+            taken = {row[0] for row in db.execute("SELECT version FROM runs WHERE name = ?", (name,))}
+            part = "patch" if parent is None else version_part(parent, config, kind)
+            while version in taken:
+                version = bump(version, part)
+            db.execute(
+                "INSERT INTO runs (id, name, version, parent_id, status, config, dataset, base_model, created_at, "
+                "run_dir) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    name,
+                    version,
+                    parent.id if parent else None,
+                    config.model_dump_json(),
+                    config.dataset_path,
+                    config.base_model,
+                    now_iso(),
+                    str(run_dir),
+                ),
+            )
+        record = self.get(run_id)
+        assert record is not None
+        return record
+
+    # ---- reading ------------------------------------------------------------------------------------
+
+    def get(self, run_id: str) -> RunRecord | None:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _record(row) if row else None
+
+    def find(self, ref: str) -> RunRecord:
+        """A run by id, unique id prefix, or name (its latest version), or `name@version`."""
+        name, _, version = ref.partition("@")
+        with self._connect() as db:
+            if version:
+                rows = db.execute(
+                    "SELECT * FROM runs WHERE name = ? AND version = ?", (name, version)
+                ).fetchall()
+            else:
+                rows = (
+                    db.execute("SELECT * FROM runs WHERE id = ?", (ref,)).fetchall()
+                    or db.execute(
+                        "SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at", (ref + "%",)
+                    ).fetchall()
+                    or db.execute(
+                        "SELECT * FROM runs WHERE name = ? ORDER BY created_at DESC LIMIT 1", (ref,)
+                    ).fetchall()
+                )
+        if len(rows) != 1:
+            raise StudioError(
+                what=f"There is no single run called '{ref}'."
+                if rows
+                else f"There is no run called '{ref}'.",
+                why="Several runs start with those letters." if rows else "No run id or name matches it.",
+                actions=["Run `studio runs` to see the runs and their ids.", "Pass the full run id."],
+                code="run_not_found",
+            )
+        return _record(rows[0])
+
+    def latest_named(self, name: str) -> RunRecord | None:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT * FROM runs WHERE name = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", (name,)
+            ).fetchone()
+        return _record(row) if row else None
+
+    def list_runs(self) -> list[RunRecord]:
+        self.reconcile()
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs ORDER BY created_at DESC, rowid DESC").fetchall()
+        return [_record(row) for row in rows]
+
+    # ---- status -------------------------------------------------------------------------------------
+
+    def mark_running(self, run_id: str, pid: int | None = None) -> None:
+        pid = pid or os.getpid()
+        with self._connect() as db:
+            db.execute(
+                "UPDATE runs SET status = 'running', pid = ?, pid_started = ?, exit_code = NULL, finished_at = NULL,"
+                " started_at = COALESCE(started_at, ?) WHERE id = ?",
+                (pid, _process_started(pid), now_iso(), run_id),
+            )
+
+    def set_status(self, run_id: str, status: Status) -> None:
+        with self._connect() as db:
+            # A status without a live worker forgets the pid, so nobody sends commands to a stranger.
+            keep_pid = status in ACTIVE
+            db.execute(
+                "UPDATE runs SET status = ?, pid = CASE WHEN ? THEN pid ELSE NULL END WHERE id = ?",
+                (status, keep_pid, run_id),
+            )
+
+    def mark_finished(
+        self,
+        run_id: str,
+        status: Status,
+        exit_code: int,
+        metrics: dict[str, Any] | None = None,
+        peak_memory: int | None = None,
+    ) -> None:
+        with self._connect() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, exit_code = ?, finished_at = ?, pid = NULL,"
+                " metrics = COALESCE(?, metrics), peak_memory = MAX(COALESCE(peak_memory, 0), COALESCE(?, 0))"
+                " WHERE id = ?",
+                (
+                    status,
+                    exit_code,
+                    now_iso(),
+                    json.dumps(metrics) if metrics is not None else None,
+                    peak_memory,
+                    run_id,
+                ),
+            )
+
+    def reconcile(self) -> list[str]:
+        """Runs marked active whose worker is gone (killed, crashed machine) become 'interrupted'.
+        A run paused with its memory released has no worker (pid NULL) and stays 'paused'."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT id, pid, pid_started FROM runs WHERE status IN ('running', 'paused') AND pid IS NOT NULL"
+            ).fetchall()
+        dead = [row["id"] for row in rows if not _alive(row["pid"], row["pid_started"])]
+        if dead:
+            with self._connect() as db:
+                db.executemany(
+                    "UPDATE runs SET status = 'interrupted', pid = NULL WHERE id = ?",
+                    [(run_id,) for run_id in dead],
+                )
+        return dead
+
+    # ---- tags and notes -----------------------------------------------------------------------------
+
+    def add_tag(self, run_id: str, tag: str) -> None:
+        with self._connect() as db:
+            db.execute("INSERT OR IGNORE INTO tags (run_id, tag) VALUES (?, ?)", (run_id, tag))
+
+    def tags(self, run_id: str) -> list[str]:
+        with self._connect() as db:
+            return [
+                row[0] for row in db.execute("SELECT tag FROM tags WHERE run_id = ? ORDER BY tag", (run_id,))
+            ]
+
+    def add_note(self, run_id: str, text: str) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO notes (run_id, created_at, text) VALUES (?, ?, ?)", (run_id, now_iso(), text)
+            )
+
+    def notes(self, run_id: str) -> list[str]:
+        with self._connect() as db:
+            return [
+                row[0] for row in db.execute("SELECT text FROM notes WHERE run_id = ? ORDER BY id", (run_id,))
+            ]
+
+
+def _alive(pid: int | None, started: float | None) -> bool:
+    if pid is None:
+        return False
+    current = _process_started(pid)
+    if current is None:
+        return False
+    if started is not None and abs(current - started) > 1.0:  # the pid was reused by another process
+        return False
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _record(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        name=row["name"],
+        version=row["version"],
+        parent_id=row["parent_id"],
+        status=row["status"],
+        config=json.loads(row["config"]),
+        dataset=row["dataset"],
+        base_model=row["base_model"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        metrics=json.loads(row["metrics"]) if row["metrics"] else {},
+        peak_memory=row["peak_memory"],
+        run_dir=Path(row["run_dir"]),
+        pid=row["pid"],
+        exit_code=row["exit_code"],
+    )

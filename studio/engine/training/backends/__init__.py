@@ -1,0 +1,1 @@
+"""Training backends behind one small interface (see base.TrainingBackend)."""

@@ -1,0 +1,78 @@
+"""The interface every training backend implements: load, adapt, build a trainer.
+
+Backends differ in how they load and patch the model (Unsloth rewrites kernels); the training loop itself
+is always TRL's SFTTrainer, so events, checkpoints and resume behave the same whatever the backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from studio.engine.config import TrainConfig
+from studio.engine.errors import StudioError
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+
+
+class TrainingBackend(Protocol):
+    name: str
+
+    def load(self, config: TrainConfig, model_path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+        """The base model (quantized if asked) and its tokenizer."""
+        ...
+
+    def apply_adapter(self, model: PreTrainedModel, config: TrainConfig) -> Any:
+        """The model wrapped with a trainable LoRA-family adapter."""
+        ...
+
+    def build_trainer(
+        self,
+        model: Any,
+        tokenizer: PreTrainedTokenizerBase,
+        train: Dataset,
+        eval_set: Dataset | None,
+        config: TrainConfig,
+        output_dir: Path,
+        callbacks: list[TrainerCallback],
+    ) -> Any:
+        """A TRL SFTTrainer over pre-tokenized data (input_ids + assistant_masks)."""
+        ...
+
+
+def device_type() -> str:
+    """cuda, mps or cpu: the accelerator the Trainer will pick."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def check_method_supported(config: TrainConfig, device: str) -> None:
+    """QLoRA and fp16 need an NVIDIA GPU; say so before loading anything."""
+    if (config.method == "qlora" or config.quantization != "none") and device != "cuda":
+        raise StudioError(
+            what="QLoRA (4-bit or 8-bit base weights) needs an NVIDIA GPU, and this machine has none.",
+            why="The bitsandbytes library that compresses the weights only runs on CUDA.",
+            actions=[
+                "Train with plain LoRA instead: set method to 'lora' and quantization to 'none' "
+                "(for example `studio train ... --method lora`).",
+                "Or run this training on a machine with an NVIDIA GPU.",
+            ],
+            code="qlora_needs_cuda",
+        )
+    if config.precision == "fp16" and device == "cpu":
+        raise StudioError(
+            what="Half precision (fp16) training is not available on a CPU.",
+            why="CPUs have no fast fp16 arithmetic; PyTorch refuses fp16 mixed precision there.",
+            actions=[
+                "Set precision to 'fp32' (the CPU default) or 'bf16'.",
+                "Let Studio choose: `studio plan`.",
+            ],
+            code="fp16_needs_gpu",
+        )

@@ -1,0 +1,310 @@
+"""The bridge between the Trainer's loop and Studio: events out, control commands in, checkpoints sealed.
+
+`StudioCallback` is the single place where per-step metrics are observed (`observers` receive a
+StepMetrics after every logged step: the anomaly detectors plug in there), where commands are acted on
+(between optimizer steps, so a pause or stop never cuts a step in half), and where checkpoints are sealed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from studio.engine.config import TrainConfig
+from studio.engine.control import ControlCommand
+from studio.engine.events import Checkpoint, Eval, Paused, Progress, Resumed
+from studio.engine.training import checkpoints
+from studio.engine.training.control_channel import ControlChannel
+from studio.engine.training.faults import Faults
+from studio.engine.training.sinks import EventEmitter
+
+PAUSE_POLL_S = 0.5
+
+
+class TrainingInterrupted(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised out of the Trainer's loop when the user stops or releases a run; carries what happened."""
+
+    def __init__(self, outcome: str, checkpoint: checkpoints.CheckpointInfo | None, reason: str) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome  # "stopped" | "released"
+        self.checkpoint = checkpoint
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """What is known after one optimizer step; the input of every anomaly detector (NaN kept as NaN)."""
+
+    step: int
+    total_steps: int
+    loss: float | None
+    grad_norm: float | None
+    lr: float | None
+    tokens_per_s: float | None
+    elapsed_s: float
+    mem: dict[str, float | None] = field(default_factory=dict)
+
+
+MetricsObserver = Callable[[StepMetrics], None]
+
+
+def memory_snapshot() -> dict[str, float | None]:
+    """Resident memory of this process and, on CUDA, allocated/peak/total GPU memory, in bytes."""
+    snapshot: dict[str, float | None] = {
+        "rss": float(psutil.Process().memory_info().rss),
+        "ram_total": float(psutil.virtual_memory().total),
+    }
+    import torch
+
+    if torch.cuda.is_available():
+        snapshot["gpu_used"] = float(torch.cuda.memory_allocated())
+        snapshot["gpu_peak"] = float(torch.cuda.max_memory_allocated())
+        snapshot["gpu_total"] = float(torch.cuda.get_device_properties(0).total_memory)
+    return snapshot
+
+
+class StudioCallback(TrainerCallback):
+    def __init__(
+        self,
+        config: TrainConfig,
+        run_dir: Path,
+        emitter: EventEmitter,
+        channel: ControlChannel,
+        faults: Faults,
+        set_phase: Callable[[str], None],
+        on_pause_change: Callable[[bool], None] = lambda _paused: None,
+    ) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.emitter = emitter
+        self.channel = channel
+        self.faults = faults
+        self.set_phase = set_phase
+        self.on_pause_change = on_pause_change  # the worker records "paused"/"running" in the registry
+        self.observers: list[MetricsObserver] = []
+        self.trainer: Any = None  # set by the worker once the trainer exists (needed to save on request)
+        self.peak_rss = 0.0
+        self.last_eval: tuple[int, float] | None = None
+        self.best_eval: tuple[int, float] | None = None
+        self._evals_without_gain = 0
+        self.early_stopped = False
+        self._paused_s = 0.0
+        self._start = time.monotonic()
+        self._last_log: tuple[float, int] | None = None  # (active seconds, tokens seen)
+        self._step_times: deque[float] = deque(maxlen=20)
+
+    # ---- time ---------------------------------------------------------------------------------------
+
+    def active_s(self) -> float:
+        """Seconds spent training, pauses excluded (so tokens/s and ETA stay honest)."""
+        return time.monotonic() - self._start - self._paused_s
+
+    # ---- Trainer hooks ------------------------------------------------------------------------------
+
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        self.set_phase("training")
+        self._start = time.monotonic()
+        self._last_log = (0.0, state.num_input_tokens_seen)
+
+    def on_step_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        self._handle_commands(state)
+        oom_step = self.faults.get_int("oom_at_step")
+        if oom_step is not None and state.global_step + 1 == oom_step:
+            import torch
+
+            raise torch.OutOfMemoryError(
+                "CUDA out of memory. Tried to allocate 2.00 GiB (injected by a test)"
+            )
+
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        delay = self.faults.get_float("sleep_per_step")
+        if delay:
+            time.sleep(delay)
+
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        logs = logs or {}
+        if "loss" not in logs:
+            return
+        now = self.active_s()
+        tokens = state.num_input_tokens_seen
+        tokens_per_s = None
+        if self._last_log is not None and now > self._last_log[0]:
+            tokens_per_s = (tokens - self._last_log[1]) / (now - self._last_log[0])
+            self._step_times.append((now - self._last_log[0]) / max(1, args.logging_steps))
+        self._last_log = (now, tokens)
+        mem = memory_snapshot()
+        self.peak_rss = max(self.peak_rss, mem["rss"] or 0.0)
+        metrics = StepMetrics(
+            step=state.global_step,
+            total_steps=state.max_steps,
+            loss=_float(logs.get("loss")),
+            grad_norm=_float(logs.get("grad_norm")),
+            lr=_float(logs.get("learning_rate")),
+            tokens_per_s=tokens_per_s,
+            elapsed_s=now,
+            mem=mem,
+        )
+        eta, interval = self._eta(state)
+        self.emitter.emit(
+            Progress,
+            step=metrics.step,
+            total_steps=metrics.total_steps,
+            epoch=float(state.epoch or 0.0),
+            loss=metrics.loss,
+            lr=metrics.lr,
+            grad_norm=metrics.grad_norm,
+            tokens_per_s=tokens_per_s,
+            samples_per_s=(
+                args.per_device_train_batch_size * args.gradient_accumulation_steps / self._step_times[-1]
+            )
+            if self._step_times
+            else None,
+            tokens_seen=int(tokens),
+            eta_s=eta,
+            eta_interval_s=interval,
+            elapsed_s=now,
+            mem=mem,
+        )
+        for observe in self.observers:
+            observe(metrics)
+
+    def on_prediction_step(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        self.set_phase("evaluating")
+        self._handle_commands(state)  # an evaluation on a CPU can take minutes: stay responsive
+        self.set_phase("evaluating")
+
+    def on_evaluate(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        metrics: dict[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.set_phase("training")
+        loss = _float((metrics or {}).get("eval_loss"))
+        if loss is None or not math.isfinite(loss):
+            return
+        self.last_eval = (state.global_step, loss)
+        self.emitter.emit(
+            Eval,
+            step=state.global_step,
+            eval_loss=loss,
+            metrics={k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float))},
+        )
+        if self.best_eval is None or loss < self.best_eval[1] - self.config.early_stopping_min_delta:
+            self.best_eval = (state.global_step, loss)
+            self._evals_without_gain = 0
+            if self.config.early_stopping_patience is not None:
+                control.should_save = True  # the best state must exist on disk to be restored
+        else:
+            self._evals_without_gain += 1
+            patience = self.config.early_stopping_patience
+            if patience is not None and self._evals_without_gain >= patience:
+                self.early_stopped = True
+                control.should_training_stop = True
+
+    def on_save(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        self.seal(Path(args.output_dir) / f"checkpoint-{state.global_step}", state.global_step, "scheduled")
+
+    # ---- checkpoints and commands -------------------------------------------------------------------
+
+    def seal(self, staged: Path, step: int, reason: str) -> checkpoints.CheckpointInfo:
+        eval_loss = self.last_eval[1] if self.last_eval and self.last_eval[0] == step else None
+        info = checkpoints.seal(staged, self.run_dir, step, eval_loss)
+        self.emitter.emit(
+            Checkpoint, step=step, path=str(info.path), manifest_sha256=info.manifest_sha256, reason=reason
+        )
+        keep_best = max(self.config.keep_best_checkpoints, 1 if self.config.early_stopping_patience else 0)
+        checkpoints.apply_retention(self.run_dir, keep_best, self.config.keep_last_checkpoints)
+        return info
+
+    def save_now(self, state: TrainerState, reason: str) -> checkpoints.CheckpointInfo:
+        """Checkpoint between steps, outside the Trainer's own schedule (stop, release, or a request)."""
+        existing = checkpoints.list_checkpoints(self.run_dir)
+        if (
+            existing
+            and existing[-1].step == state.global_step
+            and checkpoints.verify(existing[-1].path) is None
+        ):
+            return existing[-1]
+        self.set_phase("checkpointing")
+        self.trainer._save_checkpoint(self.trainer.model, trial=None)
+        info = self.seal(
+            Path(self.trainer.args.output_dir) / f"checkpoint-{state.global_step}", state.global_step, reason
+        )
+        self.set_phase("training")
+        return info
+
+    def _handle_commands(self, state: TrainerState) -> None:
+        """Act on queued commands; a pause blocks here, between steps, until resume, stop or release."""
+        paused_at: float | None = None
+        while True:
+            command = self.channel.get(timeout=PAUSE_POLL_S if paused_at is not None else None)
+            if command is None:
+                if paused_at is None:
+                    return
+                continue
+            if command.command == "pause" and paused_at is None:
+                paused_at = time.monotonic()
+                self.set_phase("paused")
+                self.on_pause_change(True)
+                self.emitter.emit(
+                    Paused,
+                    step=state.global_step,
+                    released=False,
+                    reason=str(command.args.get("reason", "user")),
+                )
+            elif command.command == "resume" and paused_at is not None:
+                self._paused_s += time.monotonic() - paused_at
+                paused_at = None
+                self.set_phase("training")
+                self.on_pause_change(False)
+                self.emitter.emit(Resumed, step=state.global_step)
+            elif command.command in {"stop", "pause_release"}:
+                self._interrupt(state, command)
+            elif command.command == "checkpoint":
+                self.save_now(state, "requested")
+
+    def _interrupt(self, state: TrainerState, command: ControlCommand) -> None:
+        outcome = "stopped" if command.command == "stop" else "released"
+        reason = str(command.args.get("reason", "user"))
+        info = self.save_now(state, "stop" if outcome == "stopped" else "release")
+        raise TrainingInterrupted(outcome, info, reason)
+
+    def _eta(self, state: TrainerState) -> tuple[float | None, tuple[float, float] | None]:
+        if not self._step_times:
+            return None, None
+        remaining = max(0, state.max_steps - state.global_step)
+        times = sorted(self._step_times)
+        median = times[len(times) // 2]
+        return remaining * median, (remaining * times[0], remaining * times[-1])
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)

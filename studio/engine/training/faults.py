@@ -1,0 +1,44 @@
+"""Test-only fault injection, parsed in this one place.
+
+STUDIO_TEST_FAULTS holds `name=value` pairs separated by commas, e.g. `oom_at_step=2,sleep_per_step=0.3`.
+Known faults:
+  oom_at_step=K       raise an out-of-memory error when optimizer step K begins
+  sleep_per_step=S    sleep S seconds after every step (gives tests time to send signals mid-run)
+Unknown names are kept, so other parts of the engine can add faults without touching the parser.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+ENV_VAR = "STUDIO_TEST_FAULTS"
+
+
+@dataclass(frozen=True)
+class Faults:
+    values: dict[str, str] = field(default_factory=dict)
+
+    def get_int(self, name: str) -> int | None:
+        value = self.values.get(name)
+        return int(value) if value is not None else None
+
+    def get_float(self, name: str) -> float | None:
+        value = self.values.get(name)
+        return float(value) if value is not None else None
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+
+def parse_faults(text: str) -> Faults:
+    values = {}
+    for part in text.split(","):
+        name, sep, value = part.strip().partition("=")
+        if name:
+            values[name] = value if sep else "1"
+    return Faults(values)
+
+
+def active_faults() -> Faults:
+    return parse_faults(os.environ.get(ENV_VAR, ""))

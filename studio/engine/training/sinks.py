@@ -1,0 +1,128 @@
+"""Where events go: a sink protocol with stdout, events.jsonl and in-memory implementations.
+
+The worker writes every event to all its sinks through one EventEmitter, which stamps `run_id`, `seq` and
+`ts` so sinks never disagree about an event's identity. Emitting is thread-safe because heartbeats come
+from a background thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+from studio.engine.events import Event, now_iso
+
+
+class EventSink(Protocol):
+    def write(self, event: Event) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class StreamSink:
+    """One JSON line per event on a text stream (the worker's stdout), flushed at once."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stdout
+
+    def write(self, event: Event) -> None:
+        self._stream.write(event.to_json() + "\n")
+        self._stream.flush()
+
+    def close(self) -> None:
+        self._stream.flush()
+
+
+class FileSink:
+    """Appends to RUN_DIR/events.jsonl; a resumed run keeps appending to the same record."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a", encoding="utf-8")
+
+    def write(self, event: Event) -> None:
+        self._file.write(event.to_json() + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class MemorySink:
+    """Keeps events in a list, for tests and in-process callers."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def write(self, event: Event) -> None:
+        self.events.append(event)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def of_kind(self, kind: str) -> list[Event]:
+        return [event for event in self.events if event.kind == kind]
+
+
+class EventEmitter:
+    """Stamps events with run id, sequence number and time, and fans them out to every sink."""
+
+    def __init__(self, run_id: str, sinks: list[EventSink], start_seq: int = 0) -> None:
+        self.run_id = run_id
+        self._sinks = sinks
+        self._seq = start_seq
+        self._lock = threading.Lock()
+
+    def emit(self, event_type: type[Event], **fields: Any) -> Event:
+        with self._lock:
+            self._seq += 1
+            clean = {name: _strict(value) for name, value in fields.items()}
+            event = event_type(run_id=self.run_id, seq=self._seq, ts=now_iso(), **clean)
+            for sink in self._sinks:
+                sink.write(event)
+            return event
+
+    def forward(self, event: Event) -> Event:
+        """Re-emit an event built elsewhere (e.g. by a detector) with this stream's stamps."""
+        return self.emit(
+            type(event),
+            **{
+                f.name: getattr(event, f.name)
+                for f in dataclasses.fields(event)
+                if f.name not in {"run_id", "seq", "ts", "v"}
+            },
+        )
+
+    def close(self) -> None:
+        for sink in self._sinks:
+            sink.close()
+
+
+def _strict(value: Any) -> Any:
+    """Events are strict JSON, which has no NaN or infinity: those travel as null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_strict(item) for item in value)
+    return value
+
+
+def last_seq(events_file: Path) -> int:
+    """The highest sequence number already in a run's record, so a resumed worker continues the count."""
+    highest = 0
+    if not events_file.exists():
+        return 0
+    with events_file.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            try:
+                highest = max(highest, int(json.loads(line).get("seq", 0)))
+            except (ValueError, AttributeError, TypeError):
+                continue
+    return highest

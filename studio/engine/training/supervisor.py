@@ -1,0 +1,173 @@
+"""The supervisor: starts a worker process for a run, reads its events on a thread, watches for silence,
+sends control commands and reports how it ended. Pure Python with plain callbacks; the GUI wraps it in a
+QThread bridge, the CLI calls it directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.engine.control import ControlCommand
+from studio.engine.errors import ExitCode
+from studio.engine.events import Event, EventParseError, parse_event
+from studio.engine.runs import logs_dir
+
+SILENCE_LIMIT_S = 60.0
+
+EventCallback = Callable[[Event], None]
+SilenceCallback = Callable[[float], None]
+
+
+def worker_command(run_dir: Path) -> list[str]:
+    """How to start a worker. A frozen bundle replaces this one function with its own executable."""
+    return [sys.executable, "-m", "studio.engine.training.worker", str(run_dir)]
+
+
+@dataclass(frozen=True)
+class WorkerOutcome:
+    exit_code: int
+    last_event: Event | None
+    silent: bool
+
+    @property
+    def status(self) -> str:
+        """The registry status this ending means."""
+        if self.exit_code == ExitCode.OK:
+            return (
+                "paused" if self.last_event is not None and self.last_event.kind == "paused" else "completed"
+            )
+        if self.exit_code == ExitCode.STOPPED:
+            return "stopped"
+        if self.last_event is not None and self.last_event.kind == "error":
+            return "failed"
+        return "interrupted"  # killed or crashed without a word: resumable from the last good checkpoint
+
+
+class Supervisor:
+    """One worker for one run. Callbacks run on the reader thread; keep them short."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        on_event: EventCallback | None = None,
+        on_silence: SilenceCallback | None = None,
+        on_bad_line: Callable[[str], None] | None = None,
+        silence_limit_s: float = SILENCE_LIMIT_S,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.run_dir = run_dir
+        self._on_event = on_event or (lambda _event: None)
+        self._on_silence = on_silence or (lambda _seconds: None)
+        self._on_bad_line = on_bad_line or (lambda _line: None)
+        self._silence_limit = silence_limit_s
+        self._env = env
+        self._process: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+        self._last_heard = time.monotonic()
+        self._last_event: Event | None = None
+        self._silent = False
+        self._write_lock = threading.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self) -> None:
+        stderr = (logs_dir(self.run_dir) / "worker.stderr.log").open("a", encoding="utf-8")
+        env = {**os.environ, **(self._env or {}), "PYTHONUNBUFFERED": "1"}
+        self._process = subprocess.Popen(
+            worker_command(self.run_dir),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            bufsize=1,
+            env=env,
+        )
+        stderr.close()
+        self._last_heard = time.monotonic()
+        self._reader = threading.Thread(target=self._read, name="worker-events", daemon=True)
+        self._reader.start()
+        threading.Thread(target=self._watch, name="worker-watchdog", daemon=True).start()
+
+    def send(self, command: ControlCommand) -> bool:
+        """False when the worker is gone (its stdin is closed)."""
+        process = self._process
+        if process is None or process.stdin is None or process.poll() is not None:
+            return False
+        try:
+            with self._write_lock:
+                process.stdin.write(command.to_json() + "\n")
+                process.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+        return True
+
+    def pause(self) -> bool:
+        return self.send(ControlCommand("pause"))
+
+    def resume(self) -> bool:
+        return self.send(ControlCommand("resume"))
+
+    def stop(self) -> bool:
+        return self.send(ControlCommand("stop"))
+
+    def pause_release(self) -> bool:
+        return self.send(ControlCommand("pause_release"))
+
+    def kill(self) -> None:
+        """Last resort for a hung worker; the run becomes 'interrupted' and resumes from its last checkpoint."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def wait(self, timeout: float | None = None) -> WorkerOutcome:
+        assert self._process is not None, "start() first"
+        code = self._process.wait(timeout)
+        if self._reader is not None:
+            self._reader.join(timeout=10)
+        if self._process.stdin:
+            with contextlib.suppress(OSError):
+                self._process.stdin.close()
+        return WorkerOutcome(exit_code=code, last_event=self._last_event, silent=self._silent)
+
+    def seconds_since_heard(self) -> float:
+        return time.monotonic() - self._last_heard
+
+    # ---- threads ------------------------------------------------------------------------------------
+
+    def _read(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        for line in self._process.stdout:
+            self._last_heard = time.monotonic()
+            self._silent = False
+            if not line.strip():
+                continue
+            try:
+                event = parse_event(line)
+            except EventParseError:
+                self._on_bad_line(line.rstrip("\n"))
+                continue
+            if event.kind != "heartbeat":
+                self._last_event = event
+            self._on_event(event)
+
+    def _watch(self) -> None:
+        while self.running():
+            time.sleep(min(1.0, self._silence_limit / 4))
+            quiet = self.seconds_since_heard()
+            if quiet >= self._silence_limit and not self._silent and self.running():
+                self._silent = True
+                self._on_silence(quiet)

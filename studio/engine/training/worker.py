@@ -1,0 +1,388 @@
+"""The training worker: `python -m studio.engine.training.worker RUN_DIR` trains one run and exits.
+
+It reads RUN_DIR/config.json, streams events as JSON lines on stdout and into RUN_DIR/events.jsonl, takes
+control commands from stdin and RUN_DIR/control/, and resumes from the newest good checkpoint when the run
+has one. Exit codes are studio.engine.errors.ExitCode: 0 done (or released for a later resume),
+1 error, 2 dataset unusable, 3 out of memory, 4 model not found, 130 stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, TextIO
+
+from studio.engine import runs
+from studio.engine.config import TrainConfig
+from studio.engine.errors import ExitCode, StudioError
+from studio.engine.events import Anomaly, Completed, Error, Heartbeat, Paused, Started, Stopped
+from studio.engine.registry import Registry
+from studio.engine.training import checkpoints
+from studio.engine.training.control_channel import ControlChannel
+from studio.engine.training.faults import active_faults
+from studio.engine.training.sinks import EventEmitter, EventSink, FileSink, StreamSink, last_seq
+
+HEARTBEAT_S = 10.0
+
+
+class Heartbeats:
+    """Emits a heartbeat every few seconds, whatever the worker is doing (a CPU step can take minutes),
+    so the supervisor can tell a slow worker from a frozen one; `phase` says what it is busy with."""
+
+    def __init__(self, emitter: EventEmitter, interval: float = HEARTBEAT_S) -> None:
+        self._emitter = emitter
+        self._interval = interval
+        self.phase = "starting"
+        self._stop = threading.Event()
+        threading.Thread(target=self._beat, name="heartbeat", daemon=True).start()
+
+    def set_phase(self, phase: str) -> None:
+        self.phase = phase
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._emitter.emit(Heartbeat, phase=self.phase)
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def run_worker(
+    run_dir: Path, sinks: list[EventSink], stdin: TextIO | None = None, handle_signals: bool = False
+) -> int:
+    """Train the run in `run_dir`; returns the exit code. Every failure becomes an `error` event."""
+    run_id = run_dir.name
+    emitter = EventEmitter(run_id, sinks, start_seq=last_seq(runs.events_file(run_dir)))
+    channel = ControlChannel(run_dir, stdin)
+    if handle_signals:
+        from studio.engine.training.signals import install_stop_handlers
+
+        install_stop_handlers(channel)
+    beats = Heartbeats(emitter)
+    registry = Registry()
+    config: TrainConfig | None = None
+    try:
+        config = runs.load_run_config(run_dir)
+        _ensure_registered(registry, run_id, run_dir, config)
+        registry.mark_running(run_id)
+        return _train(run_dir, config, emitter, channel, beats, registry)
+    except StudioError as error:
+        return _fail(emitter, registry, run_id, error)
+    except Exception as exc:
+        from studio.engine.training.oom import is_out_of_memory, out_of_memory_error
+
+        if config is not None and is_out_of_memory(exc):
+            return _fail(emitter, registry, run_id, out_of_memory_error(config))
+        log = runs.logs_dir(run_dir) / "worker-error.log"
+        log.write_text(traceback.format_exc(), encoding="utf-8")
+        return _fail(
+            emitter,
+            registry,
+            run_id,
+            StudioError(
+                what="Training stopped because of an unexpected problem.",
+                why=f"{type(exc).__name__}: {exc}",
+                actions=[
+                    f"Look at the details in {log}.",
+                    "Resume the run: `studio resume " + run_id + "`.",
+                    "If it happens again, report it with that file attached.",
+                ],
+                code="internal_error",
+            ),
+        )
+    finally:
+        beats.close()
+        channel.close()
+        emitter.close()
+
+
+def _ensure_registered(registry: Registry, run_id: str, run_dir: Path, config: TrainConfig) -> None:
+    """A run dir prepared by hand (or by a test) still shows up in `studio runs`."""
+    if registry.get(run_id) is None:
+        registry.create_run(run_id, run_id, config, run_dir)
+
+
+def _fail(emitter: EventEmitter, registry: Registry, run_id: str, error: StudioError) -> int:
+    emitter.emit(
+        Error,
+        code=error.code,
+        message=error.what,
+        hint=error.why,
+        actions=list(error.actions),
+        exit_code=int(error.exit_code),
+    )
+    registry.mark_finished(run_id, "failed", int(error.exit_code))
+    return int(error.exit_code)
+
+
+def _train(
+    run_dir: Path,
+    config: TrainConfig,
+    emitter: EventEmitter,
+    channel: ControlChannel,
+    beats: Heartbeats,
+    registry: Registry,
+) -> int:
+    from studio.engine.training.backends.base import check_method_supported, device_type
+    from studio.engine.training.callbacks import StudioCallback, TrainingInterrupted
+
+    started_at = time.monotonic()
+    device = device_type()
+    check_method_supported(config, device)
+    backend, backend_reason = select_backend(config)
+
+    beats.set_phase("loading_model")
+    emitter.emit(Heartbeat, phase="loading_model", message="Loading the model")
+    model_path = _resolve_model(config.base_model)
+    model, tokenizer = backend.load(config, model_path)
+
+    beats.set_phase("preparing_data")
+    emitter.emit(Heartbeat, phase="preparing_data", message="Preparing the dataset")
+    train_set, eval_set = load_training_data(config, model_path, tokenizer)
+
+    beats.set_phase("building_trainer")
+    _seed(config.seed)
+    model = backend.apply_adapter(model, config)
+    callback = StudioCallback(
+        config,
+        run_dir,
+        emitter,
+        channel,
+        active_faults(),
+        beats.set_phase,
+        on_pause_change=lambda paused: registry.set_status(run_dir.name, "paused" if paused else "running"),
+    )
+    trainer = backend.build_trainer(
+        model, tokenizer, train_set, eval_set, config, runs.trainer_staging_dir(run_dir), [callback]
+    )
+    callback.trainer = trainer
+
+    def on_damaged(info: checkpoints.CheckpointInfo, problem: str) -> None:
+        emitter.emit(
+            Anomaly,
+            anomaly="damaged_checkpoint",
+            severity="warning",
+            step=info.step,
+            message=f"The checkpoint at step {info.step} cannot be used: {problem}. "
+            "Studio uses the one before it.",
+            evidence={"path": str(info.path), "problem": problem},
+            actions=["Nothing to do: training continues from the previous checkpoint."],
+        )
+
+    resume = checkpoints.latest_good(run_dir, on_damaged)
+    emitter.emit(
+        Started,
+        config=config.model_dump(mode="json"),
+        backend=backend.name,
+        device=device,
+        model=str(model_path),
+        train_examples=len(train_set),
+        eval_examples=len(eval_set) if eval_set else 0,
+        total_steps=_total_steps(trainer),
+        resumed_from_step=resume.step if resume else None,
+        extra={
+            "backend_reason": backend_reason,
+            "pid": os.getpid(),
+            "packing": bool(trainer.args.packing),
+            "padding_free": bool(trainer.args.padding_free),
+        },
+    )
+    beats.set_phase("training")
+    try:
+        trainer.train(resume_from_checkpoint=str(resume.path) if resume else None)
+    except TrainingInterrupted as stop:
+        step = stop.checkpoint.step if stop.checkpoint else trainer.state.global_step
+        path = str(stop.checkpoint.path) if stop.checkpoint else None
+        if stop.outcome == "released":
+            emitter.emit(Paused, step=step, released=True, reason=stop.reason)
+            registry.mark_finished(
+                run_dir.name, "paused", int(ExitCode.OK), peak_memory=int(callback.peak_rss)
+            )
+            return int(ExitCode.OK)
+        emitter.emit(Stopped, step=step, checkpoint_path=path, reason=stop.reason)
+        registry.mark_finished(
+            run_dir.name, "stopped", int(ExitCode.STOPPED), peak_memory=int(callback.peak_rss)
+        )
+        return int(ExitCode.STOPPED)
+
+    beats.set_phase("saving")
+    restored = _restore_best(trainer, run_dir) if callback.early_stopped else None
+    adapter_dir = runs.final_adapter_dir(run_dir)
+    trainer.model.save_pretrained(adapter_dir)
+    tokenizer.save_pretrained(adapter_dir)
+    metrics = _final_metrics(trainer, callback, time.monotonic() - started_at, restored)
+    emitter.emit(
+        Completed,
+        step=trainer.state.global_step,
+        adapter_path=str(adapter_dir),
+        metrics=metrics,
+        summary=_summary(metrics),
+    )
+    registry.mark_finished(
+        run_dir.name, "completed", int(ExitCode.OK), metrics=metrics, peak_memory=int(metrics["peak_rss"])
+    )
+    return int(ExitCode.OK)
+
+
+def select_backend(config: TrainConfig) -> tuple[Any, str]:
+    """The backend object and the reason it was chosen (studio.engine.backend_choice decides)."""
+    from studio.engine.backend_choice import choose_backend, unsloth_installed
+    from studio.engine.hardware import probe
+
+    choice = choose_backend(probe(), config.backend, unsloth_installed())
+    if choice.name == "unsloth":
+        from studio.engine.training.backends.unsloth import UnslothBackend
+
+        return UnslothBackend(), choice.reason
+    from studio.engine.training.backends.hf import HFBackend
+
+    return HFBackend(), choice.reason
+
+
+def _resolve_model(ref: str) -> Path:
+    from studio.engine.models.resolve import resolve_model
+
+    return resolve_model(ref)
+
+
+def load_training_data(config: TrainConfig, model_path: Path, tokenizer: Any) -> tuple[Any, Any]:
+    """The prepared train/eval splits (studio.engine.datasets), tokenized with assistant-only masks."""
+    from studio.engine.training.data import tokenize_dataset
+
+    if not config.dataset_path:
+        raise StudioError(
+            what="No training data was given.",
+            why="The run's configuration has no dataset_path.",
+            actions=["Pass a file: `studio train --dataset FILE`."],
+            code="dataset_missing",
+            exit_code=ExitCode.DATASET_UNUSABLE,
+        )
+    prepared = _prepare(config, model_path)
+    train = tokenize_dataset(prepared[0], tokenizer, config.assistant_only_loss)
+    eval_set = tokenize_dataset(prepared[1], tokenizer, config.assistant_only_loss) if prepared[1] else None
+    if len(train) == 0:
+        raise StudioError(
+            what="None of the examples can be trained on.",
+            why="After formatting, no example has an answer for the model to learn.",
+            actions=[
+                "Run `studio validate FILE` to see what Studio reads in the file.",
+                "Check that the answers are in the column Studio uses for them.",
+            ],
+            code="dataset_empty",
+            exit_code=ExitCode.DATASET_UNUSABLE,
+        )
+    return train, eval_set if eval_set is not None and len(eval_set) else None
+
+
+def _prepare(config: TrainConfig, model_path: Path) -> tuple[Any, Any]:
+    from studio.engine.datasets import prepare_dataset
+
+    prepared = prepare_dataset(
+        config.dataset_path,
+        mapping=config.column_mapping,
+        eval_fraction=config.eval_fraction,
+        seed=config.seed,
+        tokenizer_path=model_path,
+        max_length=config.max_length,
+        profile=config.profile,
+    )
+    return prepared.train, prepared.eval
+
+
+def _seed(seed: int) -> None:
+    from transformers import set_seed
+
+    set_seed(seed)
+
+
+def _total_steps(trainer: Any) -> int:
+    """The optimizer steps the run will take, as the Trainer will compute them."""
+    import math
+
+    args = trainer.args
+    if args.max_steps and args.max_steps > 0:
+        return int(args.max_steps)
+    batches = len(trainer.get_train_dataloader())
+    per_epoch = max(1, math.ceil(batches / args.gradient_accumulation_steps))
+    return math.ceil(per_epoch * args.num_train_epochs)
+
+
+def _restore_best(trainer: Any, run_dir: Path) -> int | None:
+    """Early stopping: put the best checkpoint's adapter weights back before saving the final adapter."""
+    best = checkpoints.best(run_dir)
+    if best is None:
+        return None
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    weights = best.path / "adapter_model.safetensors"
+    if not weights.exists():
+        return None
+    set_peft_model_state_dict(trainer.model, load_file(str(weights)))
+    return best.step
+
+
+def _final_metrics(trainer: Any, callback: Any, wall_s: float, restored_step: int | None) -> dict[str, Any]:
+    import resource
+
+    history = trainer.state.log_history
+    losses = [entry["loss"] for entry in history if "loss" in entry]
+    evals = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
+    peak_rss = max(callback.peak_rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024.0)
+    metrics: dict[str, Any] = {
+        "steps": trainer.state.global_step,
+        "first_loss": losses[0] if losses else None,
+        "final_loss": losses[-1] if losses else None,
+        "eval_loss": evals[-1] if evals else None,
+        "best_eval_loss": min(evals) if evals else None,
+        "tokens_seen": int(trainer.state.num_input_tokens_seen),
+        "wall_s": round(wall_s, 2),
+        "train_s": round(callback.active_s(), 2),
+        "peak_rss": peak_rss,
+        "early_stopped": callback.early_stopped,
+        "restored_best_step": restored_step,
+    }
+    import torch
+
+    if torch.cuda.is_available():
+        metrics["peak_gpu"] = float(torch.cuda.max_memory_allocated())
+    return metrics
+
+
+def _summary(metrics: dict[str, Any]) -> str:
+    parts = [f"Trained {metrics['steps']} steps"]
+    if metrics["first_loss"] is not None and metrics["final_loss"] is not None:
+        parts.append(f"loss {metrics['first_loss']:.3f} → {metrics['final_loss']:.3f}")
+    if metrics["eval_loss"] is not None:
+        parts.append(f"held-out loss {metrics['eval_loss']:.3f}")
+    if metrics["restored_best_step"] is not None:
+        parts.append(f"best state from step {metrics['restored_best_step']} restored")
+    return "; ".join(parts) + "."
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        sys.stderr.write("usage: python -m studio.engine.training.worker RUN_DIR\n")
+        return int(ExitCode.ERROR)
+    run_dir = Path(args[0]).resolve()
+    # Keep the event stream clean: libraries that print (even from C) write to stderr instead of stdout.
+    events_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    code = run_worker(
+        run_dir,
+        [StreamSink(events_out), FileSink(runs.events_file(run_dir))],
+        stdin=sys.stdin,
+        handle_signals=True,
+    )
+    events_out.flush()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

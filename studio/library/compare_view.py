@@ -1,0 +1,211 @@
+"""Compare 2 to 5 runs: overlaid loss and held-out loss curves, a metrics table with the best value marked,
+the settings that differ, and "New run with these settings".
+
+Signals:
+    newRunRequested(object): a TrainConfig dict to start a new run from (the main window opens the wizard).
+    backRequested(): the user wants to go back to the list.
+"""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.engine.config import TrainConfig
+from studio.engine.library.compare import Axis, Comparison, compare_runs, run_label
+from studio.engine.registry import RunRecord
+from studio.gui.theme import colors
+from studio.gui.widgets import Banner, wrapped_label
+
+RUN_COLORS = ((31, 111, 235), (207, 34, 46), (26, 127, 55), (130, 80, 223), (191, 135, 0))
+AXES: dict[str, Axis] = {"By step": "step", "By tokens seen": "tokens"}
+
+
+def _cell(value: float | None, key: str) -> str:
+    if value is None:
+        return "–"
+    if key == "peak_memory":
+        from studio.engine.library.disk import format_bytes
+
+        return format_bytes(value)
+    if float(value).is_integer() and abs(value) >= 1:
+        return f"{int(value):,}"
+    return f"{value:.4g}"
+
+
+class CompareView(QWidget):
+    newRunRequested = Signal(object)  # noqa: N815 - Qt signal naming
+    backRequested = Signal()  # noqa: N815
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.comparison: Comparison | None = None
+        self._runs: list[RunRecord] = []
+        layout = QVBoxLayout(self)
+        top = QHBoxLayout()
+        self.back_button = QPushButton("← Library")
+        self.back_button.clicked.connect(self.backRequested)
+        self.title = QLabel("Compare runs")
+        self.title.setObjectName("pageTitle")
+        self.axis = QComboBox()
+        self.axis.addItems(list(AXES))
+        self.axis.setAccessibleName("Align curves")
+        self.axis.currentIndexChanged.connect(self._redraw)
+        top.addWidget(self.back_button)
+        top.addWidget(self.title, 1)
+        top.addWidget(QLabel("Align curves:"))
+        top.addWidget(self.axis)
+        layout.addLayout(top)
+        self.banner = Banner()
+        layout.addWidget(self.banner)
+
+        self.plot = pg.PlotWidget(background=None)
+        self.plot.setMinimumHeight(220)
+        item = self.plot.getPlotItem()
+        item.setTitle("Loss (solid: training, dashed with dots: held-out)", size="10pt")
+        item.setLabel("left", "loss")
+        item.showGrid(x=True, y=True, alpha=0.15)
+        item.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        item.setMenuEnabled(False)
+
+        self.metrics = QTableWidget()
+        self.metrics.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.metrics.setAccessibleName("Results")
+        self.diff = QTableWidget()
+        self.diff.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.diff.setAccessibleName("Settings that differ")
+        self.same_settings = wrapped_label("", name="muted")
+
+        tables = QWidget()
+        tables_layout = QHBoxLayout(tables)
+        tables_layout.setContentsMargins(0, 0, 0, 0)
+        left, right = QVBoxLayout(), QVBoxLayout()
+        left.addWidget(QLabel("<b>Results</b> (best value highlighted)"))
+        left.addWidget(self.metrics)
+        right.addWidget(QLabel("<b>Settings that differ</b>"))
+        right.addWidget(self.diff)
+        right.addWidget(self.same_settings)
+        tables_layout.addLayout(left, 3)
+        tables_layout.addLayout(right, 2)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.plot)
+        splitter.addWidget(tables)
+        splitter.setSizes([300, 260])
+        layout.addWidget(splitter, 1)
+
+        bottom = QHBoxLayout()
+        bottom.addStretch(1)
+        bottom.addWidget(QLabel("Settings of:"))
+        self.source = QComboBox()
+        self.source.setAccessibleName("Run whose settings to reuse")
+        bottom.addWidget(self.source)
+        self.new_run_button = QPushButton("New run with these settings")
+        self.new_run_button.clicked.connect(self._new_run)
+        bottom.addWidget(self.new_run_button)
+        layout.addLayout(bottom)
+
+    def set_runs(self, runs: list[RunRecord]) -> None:
+        """Show the comparison of `runs` (2 to 5); a wrong count is explained in the banner."""
+        self._runs = list(runs)
+        self.source.clear()
+        self.source.addItems([run_label(run) for run in self._runs])
+        self.title.setText("Compare " + ", ".join(run_label(run) for run in self._runs))
+        self._redraw()
+
+    def _redraw(self) -> None:
+        from studio.engine.errors import StudioError
+
+        self.plot.getPlotItem().clear()
+        try:
+            self.comparison = compare_runs(self._runs, AXES[self.axis.currentText()])
+        except StudioError as error:
+            self.comparison = None
+            self.banner.show_error(error)
+            self.metrics.clear()
+            self.diff.clear()
+            self.new_run_button.setEnabled(False)
+            return
+        self.banner.hide()
+        self.new_run_button.setEnabled(True)
+        self._draw_curves(self.comparison)
+        self._fill_metrics(self.comparison)
+        self._fill_diff(self.comparison)
+
+    def _draw_curves(self, comparison: Comparison) -> None:
+        item = self.plot.getPlotItem()
+        item.setLabel("bottom", "step" if comparison.axis == "step" else "tokens seen")
+        for index, curves in enumerate(comparison.curves):
+            color = RUN_COLORS[index % len(RUN_COLORS)]
+            if curves.loss:
+                xs, ys = zip(*curves.loss, strict=True)
+                line = item.plot(list(xs), list(ys), name=f"{curves.label} training",
+                                 pen=pg.mkPen(color, width=1))
+                line.setDownsampling(auto=True, method="peak")
+                line.setClipToView(True)
+            if curves.eval_loss:
+                xs, ys = zip(*curves.eval_loss, strict=True)
+                item.plot(list(xs), list(ys), name=f"{curves.label} held-out",
+                          pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine),
+                          symbol="o", symbolSize=6, symbolBrush=color, symbolPen=None)
+
+    def _fill_metrics(self, comparison: Comparison) -> None:
+        table = comparison.metrics
+        shown = [m for m in table.metrics if any(v is not None for v in table.values[m.key].values())]
+        self.metrics.clear()
+        self.metrics.setRowCount(len(shown))
+        self.metrics.setColumnCount(len(comparison.runs))
+        self.metrics.setHorizontalHeaderLabels([run_label(run) for run in comparison.runs])
+        self.metrics.setVerticalHeaderLabels([m.label for m in shown])
+        best_brush = QBrush(QColor(colors().trained))
+        bold = QFont()
+        bold.setBold(True)
+        for row, metric in enumerate(shown):
+            for column, run in enumerate(comparison.runs):
+                best = run.id in table.best[metric.key]
+                text = _cell(table.values[metric.key][run.id], metric.key)
+                cell = QTableWidgetItem(f"★ {text}" if best else text)
+                cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if best:
+                    cell.setBackground(best_brush)
+                    cell.setFont(bold)
+                    cell.setToolTip(f"Best {metric.label.lower()} ({metric.better} is better)")
+                self.metrics.setItem(row, column, cell)
+        self.metrics.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+
+    def _fill_diff(self, comparison: Comparison) -> None:
+        rows = comparison.config_diff
+        self.diff.clear()
+        self.diff.setRowCount(len(rows))
+        self.diff.setColumnCount(len(comparison.runs))
+        self.diff.setHorizontalHeaderLabels([run_label(run) for run in comparison.runs])
+        self.diff.setVerticalHeaderLabels([row.field for row in rows])
+        for index, row in enumerate(rows):
+            field = TrainConfig.model_fields.get(row.field)
+            if field is not None and field.description:
+                self.diff.verticalHeaderItem(index).setToolTip(field.description)
+        for r, row in enumerate(rows):
+            for c, run in enumerate(comparison.runs):
+                value = row.values[run.id]
+                self.diff.setItem(r, c, QTableWidgetItem("–" if value is None else str(value)))
+        self.diff.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.diff.setVisible(bool(rows))
+        self.same_settings.setText("" if rows else "All runs used the same settings.")
+
+    def _new_run(self) -> None:
+        index = self.source.currentIndex()
+        if 0 <= index < len(self._runs):
+            self.newRunRequested.emit(dict(self._runs[index].config))

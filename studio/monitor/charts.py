@@ -1,0 +1,239 @@
+"""The dashboard's charts (pyqtgraph), redrawn from MetricBuffers on a timer, never on every event.
+
+A redraw happens at most 20 times a second and only when the buffers changed. Every curve downsamples
+automatically, draws only what is in view and uses a 1-pixel pen: that is what keeps a 100,000-point loss
+curve interactive. Loss zones are explained in words under the chart, because a novice cannot read colours.
+"""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+
+from studio.monitor.buffers import Marker, MetricBuffers, Series
+
+MAX_REDRAWS_PER_S = 20
+PROBLEM_FACTOR = 1.5  # loss this far above where it started is a problem
+
+ZONE_COLORS = {"healthy": (46, 160, 67, 28), "watch": (210, 153, 34, 34), "problem": (218, 54, 51, 34)}
+MARKER_COLORS = {"checkpoint": (56, 132, 244), "anomaly": (218, 54, 51), "recovery": (46, 160, 67)}
+CURVE_COLORS = {
+    "loss_raw": (120, 144, 170), "loss": (31, 111, 235), "eval_loss": (207, 34, 46), "lr": (130, 80, 223),
+    "tokens_per_s": (26, 127, 55), "cpu_percent": (31, 111, 235), "ram_percent": (191, 135, 0),
+    "gpu_util_percent": (26, 127, 55), "gpu_mem_percent": (130, 80, 223), "gpu_temp_c": (207, 34, 46),
+    "gpu_power_w": (191, 135, 0),
+}
+
+ZONE_LEGEND = (
+    "<span style='color:#2ea043'>■</span> <b>Healthy</b>: below where the loss started: the model learns."
+    "&nbsp;&nbsp;<span style='color:#d29922'>■</span> <b>Watch</b>: back above its start, keep an eye on it."
+    f"&nbsp;&nbsp;<span style='color:#da3633'>■</span> <b>Problem</b>: over {PROBLEM_FACTOR:g}× its start, "
+    "training is going wrong."
+)
+
+
+def _curve(plot: pg.PlotItem, key: str, name: str, symbol: str | None = None) -> pg.PlotDataItem:
+    """A curve that stays fast at any length: 1-pixel pen, automatic peak downsampling, clipped to view."""
+    item = plot.plot([], [], name=name, pen=pg.mkPen(CURVE_COLORS[key], width=1), symbol=symbol,
+                     symbolSize=6, symbolBrush=CURVE_COLORS[key] if symbol else None, symbolPen=None)
+    item.setDownsampling(auto=True, method="peak")
+    item.setClipToView(True)
+    return item
+
+
+def _plot(title: str, y_label: str, x_label: str = "step") -> pg.PlotWidget:
+    widget = pg.PlotWidget(background=None)
+    widget.setMinimumHeight(150)
+    plot = widget.getPlotItem()
+    plot.setTitle(title, size="10pt")
+    plot.setLabel("left", y_label)
+    plot.setLabel("bottom", x_label)
+    plot.showGrid(x=True, y=True, alpha=0.15)
+    plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+    plot.setMenuEnabled(False)
+    return widget
+
+
+class _MarkerLayer:
+    """Vertical lines for checkpoints, anomalies and recoveries on one plot, added as they appear."""
+
+    def __init__(self, plot: pg.PlotItem, labelled: bool) -> None:
+        self._plot = plot
+        self._labelled = labelled
+        self.lines: list[pg.InfiniteLine] = []
+
+    def clear(self) -> None:
+        for line in self.lines:
+            self._plot.removeItem(line)
+        self.lines.clear()
+
+    def sync(self, markers: list[Marker]) -> None:
+        for marker in markers[len(self.lines):]:
+            style = Qt.PenStyle.DashLine if marker.kind == "checkpoint" else Qt.PenStyle.SolidLine
+            label = marker.label if self._labelled and marker.kind != "checkpoint" else None
+            line = pg.InfiniteLine(
+                pos=marker.step, angle=90, movable=False, label=label,
+                pen=pg.mkPen(MARKER_COLORS[marker.kind], width=1, style=style),
+                labelOpts={"position": 0.92, "color": MARKER_COLORS[marker.kind], "rotateAxis": (1, 0),
+                           "anchors": [(0, 1), (0, 1)]},
+            )
+            line.setToolTip(f"{marker.kind} at step {marker.step:g}: {marker.label}")
+            self._plot.addItem(line, ignoreBounds=True)
+            self.lines.append(line)
+
+
+class ChartsPanel(QWidget):
+    """Loss (with zones and smoothing), learning rate, throughput and machine charts.
+
+    The plots are deliberately not x-linked: pyqtgraph's view linking makes PySide6 6.12 abort when a
+    linked plot is garbage-collected at exit.
+
+    Signals:
+        redrawn(): the charts were just redrawn from the buffers.
+    """
+
+    redrawn = Signal()
+
+    def __init__(self, buffers: MetricBuffers, show_gpu: bool, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.buffers = buffers
+        self.redraw_count = 0
+        self._drawn_version = -1
+        self._zones_for: float | None = None
+
+        self.loss_plot = _plot("Loss: how wrong the model still is (lower is better)", "loss")
+        loss = self.loss_plot.getPlotItem()
+        self._zones = {
+            name: pg.LinearRegionItem((0, 0), orientation="horizontal", movable=False,
+                                      brush=pg.mkBrush(color), pen=pg.mkPen(None))
+            for name, color in ZONE_COLORS.items()
+        }
+        for zone in self._zones.values():
+            zone.setZValue(-100)
+            zone.setVisible(False)
+            loss.addItem(zone, ignoreBounds=True)
+        self.curves: dict[str, pg.PlotDataItem] = {
+            "loss_raw": _curve(loss, "loss_raw", "training loss (raw)"),
+            "loss": _curve(loss, "loss", "training loss (smoothed)"),
+            "eval_loss": _curve(loss, "eval_loss", "held-out (eval) loss", symbol="o"),
+        }
+        self.lr_plot = _plot("Learning rate", "rate")
+        self.curves["lr"] = _curve(self.lr_plot.getPlotItem(), "lr", "learning rate")
+        self.speed_plot = _plot("Speed", "tokens / s")
+        self.curves["tokens_per_s"] = _curve(self.speed_plot.getPlotItem(), "tokens_per_s", "tokens / s")
+        self.system_plot = _plot("This computer", "% in use", "seconds")
+        self.system_plot.setYRange(0, 100)
+        system = self.system_plot.getPlotItem()
+        self.curves["cpu_percent"] = _curve(system, "cpu_percent", "CPU %")
+        self.curves["ram_percent"] = _curve(system, "ram_percent", "RAM %")
+        self.gpu_plot: pg.PlotWidget | None = None
+        self.power_plot: pg.PlotWidget | None = None
+        if show_gpu:
+            self.gpu_plot = _plot("GPU", "% / °C", "seconds")
+            gpu = self.gpu_plot.getPlotItem()
+            self.curves["gpu_util_percent"] = _curve(gpu, "gpu_util_percent", "utilization %")
+            self.curves["gpu_mem_percent"] = _curve(gpu, "gpu_mem_percent", "memory %")
+            self.curves["gpu_temp_c"] = _curve(gpu, "gpu_temp_c", "temperature °C")
+            self.power_plot = _plot("GPU power", "watts", "seconds")
+            self.curves["gpu_power_w"] = _curve(self.power_plot.getPlotItem(), "gpu_power_w", "power W")
+        self._markers = [_MarkerLayer(loss, labelled=True), _MarkerLayer(self.lr_plot.getPlotItem(), False)]
+
+        self.smoothing = QSlider(Qt.Orientation.Horizontal)
+        self.smoothing.setRange(0, 99)
+        self.smoothing.setValue(round(buffers.smoothing * 100))
+        self.smoothing.setMaximumWidth(180)
+        self.smoothing.setAccessibleName("Loss smoothing")
+        self.smoothing.setToolTip("How much the training loss curve is smoothed. Raw values stay in grey.")
+        self.smoothing.valueChanged.connect(lambda value: self.buffers.set_smoothing(value / 100))
+        smoothing_row = QHBoxLayout()
+        smoothing_row.addWidget(QLabel("Smoothing"))
+        smoothing_row.addWidget(self.smoothing)
+        smoothing_row.addStretch(1)
+        self.zone_legend = QLabel(ZONE_LEGEND)
+        self.zone_legend.setWordWrap(True)
+        smoothing_row.addWidget(self.zone_legend, 4)
+
+        grid = QGridLayout()
+        grid.addWidget(self.loss_plot, 0, 0, 1, 3)
+        grid.addWidget(self.lr_plot, 1, 0)
+        grid.addWidget(self.speed_plot, 1, 1)
+        grid.addWidget(self.system_plot, 1, 2)
+        if self.gpu_plot is not None and self.power_plot is not None:
+            grid.addWidget(self.gpu_plot, 2, 0, 1, 2)
+            grid.addWidget(self.power_plot, 2, 2)
+        grid.setRowStretch(0, 3)
+        grid.setRowStretch(1, 2)
+        grid.setRowStretch(2, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(grid, 1)
+        layout.addLayout(smoothing_row)
+
+        self._throttle = QTimer(self)
+        self._throttle.setInterval(1000 // MAX_REDRAWS_PER_S)
+        self._throttle.timeout.connect(self.redraw_if_changed)
+
+    # ---- redraw ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._throttle.start()
+
+    def stop(self) -> None:
+        self._throttle.stop()
+
+    def is_active(self) -> bool:
+        return self._throttle.isActive()
+
+    def set_buffers(self, buffers: MetricBuffers) -> None:
+        """Show another run: forget what was drawn from the previous one."""
+        self.buffers = buffers
+        self._drawn_version = -1
+        self._zones_for = None
+        for zone in self._zones.values():
+            zone.setVisible(False)
+        for layer in self._markers:
+            layer.clear()
+
+    def redraw_if_changed(self) -> None:
+        if self.buffers.version != self._drawn_version:
+            self.redraw()
+
+    def redraw(self) -> None:
+        buffers = self.buffers
+        self._drawn_version = buffers.version
+        series = buffers.series
+        self._set("loss_raw", series["loss"])
+        self._set("loss", buffers.smoothed_loss)
+        for key in self.curves.keys() - {"loss_raw", "loss"}:
+            self._set(key, series[key])
+        for layer in self._markers:
+            layer.sync(buffers.markers)
+        self._update_zones(buffers.baseline_loss)
+        self.redraw_count += 1
+        self.redrawn.emit()
+
+    def _set(self, key: str, series: Series) -> None:
+        self.curves[key].setData(series.x, series.y)
+
+    def _update_zones(self, baseline: float | None) -> None:
+        if baseline is None or baseline == self._zones_for:
+            return
+        self._zones_for = baseline
+        bounds = {"healthy": (0.0, baseline), "watch": (baseline, baseline * PROBLEM_FACTOR),
+                  "problem": (baseline * PROBLEM_FACTOR, baseline * 1000)}
+        for name, zone in self._zones.items():
+            zone.setRegion(bounds[name])
+            zone.setVisible(True)
+            zone.setToolTip(f"{name}: loss {bounds[name][0]:.3g} to {bounds[name][1]:.3g}")
+
+    def plotted(self, key: str) -> tuple[list[float], list[float]]:
+        """The full data of one curve as plotted (before view clipping), for checks and tests."""
+        x, y = self.curves[key].getOriginalDataset()
+        return ([] if x is None else x.tolist()), ([] if y is None else y.tolist())
+
+    def zone_bounds(self) -> dict[str, tuple[float, float]]:
+        return {name: tuple(zone.getRegion()) for name, zone in self._zones.items() if zone.isVisible()}
+
+    def marker_positions(self) -> list[float]:
+        return [line.value() for line in self._markers[0].lines]

@@ -1,0 +1,365 @@
+"""The dashboard page: one run watched live (or rebuilt from its record), composed from the monitor widgets.
+
+Three ways in: `start_run(config)` (the wizard's Launch), `attach(run)` (a run still training or paused,
+e.g. after a restart) and `open_run(run_dir)` (any past run, rebuilt from its events.jsonl). Events only
+ever change the plain RunState and MetricBuffers; widgets are refreshed from those on timers, so a burst of
+events never turns into a burst of repaints. The main window calls `handle_close_request()` from its
+closeEvent: it asks what should happen to a running training and returns whether the window may close.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+from PySide6.QtCore import QEventLoop, QTimer, Signal
+from PySide6.QtWidgets import QLabel, QMessageBox, QProgressDialog, QScrollArea, QVBoxLayout, QWidget
+
+from studio.engine import runs
+from studio.engine.config import TrainConfig
+from studio.engine.control import ControlCommand
+from studio.engine.errors import StudioError
+from studio.engine.events import Anomaly, Checkpoint, Event, Recovery
+from studio.engine.registry import Registry
+from studio.engine.training.control_channel import send_to_run_dir
+from studio.engine.training.supervisor import Supervisor
+from studio.monitor.alerts import AlertsPanel
+from studio.monitor.bridge import EventFileReader, RunBridge
+from studio.monitor.buffers import MetricBuffers
+from studio.monitor.charts import MAX_REDRAWS_PER_S, ChartsPanel
+from studio.monitor.controls import ControlsBar
+from studio.monitor.lifecycle import CloseChoice, ask_close_choice
+from studio.monitor.notifications import Notifier
+from studio.monitor.progress import ProgressPanel
+from studio.monitor.state import RunState, RunStatus
+from studio.monitor.summary import CompletionCard
+from studio.monitor.system_stats import SystemSampler
+
+log = logging.getLogger(__name__)
+
+CLOSE_WAIT_S = 180.0  # how long closing waits for a checkpoint before giving up on a clean pause/stop
+
+
+def run_name(config: TrainConfig) -> str:
+    """A readable default name: the use case and the data it learned from."""
+    dataset = Path(config.dataset_path).stem if config.dataset_path else "data"
+    return f"{config.profile}-{dataset}"
+
+
+class DashboardPage(QWidget):
+    """The live training dashboard.
+
+    Signals:
+        statusChanged(str): the run's reported status changed (a RunStatus value).
+        playgroundRequested(str), compareRequested(str), exportRequested(str): next steps for a run id.
+    """
+
+    statusChanged = Signal(str)  # noqa: N815 - Qt signal naming
+    playgroundRequested = Signal(str)  # noqa: N815
+    compareRequested = Signal(str)  # noqa: N815
+    exportRequested = Signal(str)  # noqa: N815
+
+    def __init__(self, parent: QWidget | None = None, notifier: Notifier | None = None,
+                 sampler: SystemSampler | None = None) -> None:
+        super().__init__(parent)
+        self.ask_close_choice: Callable[[QWidget], CloseChoice] = ask_close_choice
+        self.state = RunState()
+        self.buffers = MetricBuffers()
+        self.run_dir: Path | None = None
+        self.supervisor: Supervisor | None = None
+        self._reader: EventFileReader | None = None
+        self._waiters: list[threading.Thread] = []
+        self._shown_status = RunStatus.IDLE
+        self._dirty = False
+
+        self.bridge = RunBridge(self)
+        self.sampler = sampler or SystemSampler(parent=self)
+        self.notifier = notifier or Notifier(parent=self)
+        self.heading = QLabel("No training run yet")
+        self.heading.setStyleSheet("font-size: 14pt; font-weight: bold;")
+        self.subheading = QLabel()
+        self.subheading.setStyleSheet("color: #59636e;")
+        self.progress = ProgressPanel()
+        self.controls = ControlsBar()
+        self.alerts = AlertsPanel()
+        self.summary = CompletionCard()
+        self.summary.setVisible(False)
+        self.charts = ChartsPanel(self.buffers, show_gpu=self.sampler.has_gpu)
+
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.addWidget(self.heading)
+        layout.addWidget(self.subheading)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.controls)
+        layout.addWidget(self.alerts)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.charts, 1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setInterval(1000 // MAX_REDRAWS_PER_S)
+        self._refresh_timer.timeout.connect(self._refresh_if_dirty)
+
+        self.bridge.events.connect(self._on_events)
+        self.bridge.anomaly.connect(self.notifier.anomaly)
+        self.bridge.failed.connect(self.notifier.error)
+        self.bridge.workerExited.connect(self._on_worker_exit)
+        self.bridge.workerSilent.connect(self._on_silent)
+        self.controls.commandRequested.connect(self._on_command)
+        self.alerts.commandRequested.connect(self.bridge.send)
+        self.sampler.sampled.connect(lambda s: self.buffers.add_system(s.t, dataclasses.asdict(s)))
+        self.summary.playgroundRequested.connect(self.playgroundRequested)
+        self.summary.compareRequested.connect(self.compareRequested)
+        self.summary.exportRequested.connect(self.exportRequested)
+
+    # ---- ways in ---------------------------------------------------------------------------------------
+
+    def start_run(self, config: TrainConfig, name: str | None = None) -> str:
+        """Create the run (folder + registry row, status queued) and start its worker; returns the run id."""
+        name = name or run_name(config)
+        run_id = runs.new_run_id(name)
+        run_dir = runs.create_run_dir(config, run_id)
+        Registry().create_run(run_id, name, config, run_dir)
+        self._reset(run_dir)
+        self.state.run_id, self.state.config = run_id, config.model_dump(mode="json")
+        self._launch()
+        return run_id
+
+    def open_run(self, run_dir: Path, then: Callable[[], None] | None = None) -> None:
+        """Rebuild the dashboard of any run from its events.jsonl (read on a thread, in batches)."""
+        self._reset(Path(run_dir))
+        self._read_record(follow=False, then=then)
+
+    def attach(self, run: str | Path) -> None:
+        """Watch a run again: follow it while its worker lives (started before a restart), else show it."""
+        run_dir, pid = self._locate(run)
+        if pid is None:
+            self.open_run(run_dir)
+            return
+        self._reset(run_dir)
+        self.bridge.set_sender(lambda command: bool(send_to_run_dir(run_dir, command)))
+        self._read_record(follow=True, alive=lambda: psutil.pid_exists(pid))
+
+    def resume_run(self, run: str | Path) -> None:
+        """Rebuild a paused or interrupted run's history, then start a new worker that resumes it."""
+        run_dir, pid = self._locate(run)
+        if pid is not None:
+            self.attach(run_dir)  # still training somewhere: nothing to resume, just watch it
+            return
+        self.open_run(run_dir, then=self._launch)
+
+    def resume(self) -> None:
+        """Continue the current run: instant after a pause, a new worker after a release or interruption."""
+        if self.state.status is RunStatus.PAUSED:
+            self.bridge.send(ControlCommand("resume"))
+        elif self.state.status in {RunStatus.RELEASED, RunStatus.INTERRUPTED} and self.run_dir is not None:
+            self._launch()
+
+    # ---- ways out --------------------------------------------------------------------------------------
+
+    def handle_close_request(self) -> bool:
+        """For the main window's closeEvent: True when it may close. Asks only while a worker is training."""
+        if not (self.state.status.alive and self.bridge.can_send):
+            self.shutdown()
+            return True
+        choice = self.ask_close_choice(self)
+        if choice is CloseChoice.CANCEL:
+            return False
+        if choice is not CloseChoice.KEEP:
+            self.bridge.send(ControlCommand(choice.value))  # type: ignore[arg-type]
+            if not self._wait_for_worker(choice):
+                return False
+        self.shutdown()
+        return True
+
+    def shutdown(self) -> None:
+        """Stop watching: timers, sampler, reader thread. A worker that is still training keeps going."""
+        self._refresh_timer.stop()
+        self.charts.stop()
+        self.sampler.stop()
+        self.notifier.close()
+        if self._reader is not None:
+            self._reader.stop()
+            self._reader = None
+        self.bridge.set_sender(None)
+        self.supervisor = None
+
+    def is_watching(self) -> bool:
+        """Any timer or thread of this page still running (tests check this is False after shutdown)."""
+        return (self._refresh_timer.isActive() or self.charts.is_active() or self.sampler.is_active()
+                or (self._reader is not None and self._reader.isRunning())
+                or any(t.is_alive() for t in self._waiters))
+
+    # ---- internals -------------------------------------------------------------------------------------
+
+    def _reset(self, run_dir: Path) -> None:
+        self.shutdown()
+        self.run_dir = run_dir
+        self.state = RunState(run_id=run_dir.name)
+        self.buffers = MetricBuffers(self.buffers.smoothing)
+        self.charts.set_buffers(self.buffers)
+        self.alerts.clear()
+        self.summary.setVisible(False)
+        self._shown_status = RunStatus.IDLE
+        self._dirty = True
+        self._refresh_timer.start()
+        self.charts.start()
+
+    def _launch(self) -> None:
+        """Start a worker for the current run folder (a fresh run, or a resume from its last checkpoint)."""
+        assert self.run_dir is not None
+        bridge = self.bridge
+        supervisor = Supervisor(
+            self.run_dir,
+            on_event=lambda event: bridge.feed_events([event]),
+            on_silence=bridge.notify_silent,
+            on_bad_line=bridge.reject_line,
+        )
+        try:
+            supervisor.start()
+        except OSError as exc:
+            self._show_error(StudioError(
+                what="Studio could not start the training process.",
+                why=str(exc),
+                actions=["Check that Studio is installed completely.", "Try again, or restart Studio."],
+                code="worker_start_failed",
+            ))
+            return
+        self.supervisor = supervisor
+        bridge.set_sender(supervisor.send)
+        self.state.status = RunStatus.STARTING
+        self.state.completed = self.state.stopped = self.state.error = None
+        self._dirty = True
+        self.notifier.begin(self.state)
+        self.sampler.start()
+        self._refresh_timer.start()
+        self.charts.start()
+        waiter = threading.Thread(target=self._wait_worker, args=(supervisor,), name="worker-exit",
+                                  daemon=True)
+        self._waiters = [t for t in self._waiters if t.is_alive()] + [waiter]
+        waiter.start()
+
+    def _wait_worker(self, supervisor: Supervisor) -> None:
+        """On a thread: report the worker's exit after all its events (the queued signal keeps the order)."""
+        outcome = supervisor.wait()
+        with contextlib.suppress(RuntimeError):  # the page is gone; the worker ran on in the background
+            self.bridge.notify_exit(outcome.exit_code)
+
+    def _read_record(self, follow: bool, alive: Callable[[], bool] | None = None,
+                     then: Callable[[], None] | None = None) -> None:
+        assert self.run_dir is not None
+        reader = EventFileReader(runs.events_file(self.run_dir), self.bridge, follow=follow, alive=alive,
+                                 parent=self)
+        reader.caughtUp.connect(lambda: self._caught_up(follow, then))
+        self._reader = reader
+        if follow:
+            self.notifier.begin(self.state)
+            self.sampler.start()
+        reader.start()
+
+    def _caught_up(self, follow: bool, then: Callable[[], None] | None) -> None:
+        if not follow:
+            if self._reader is not None:
+                self._reader.wait()
+                self._reader = None
+            self.state.mark_exited(-1)  # history that ends mid-run: the worker is gone, so it was interrupted
+            self._dirty = True
+        self._refresh_if_dirty()
+        self.charts.redraw_if_changed()
+        self.notifier.begin(self.state)
+        if then is not None:
+            then()
+
+    def _locate(self, run: str | Path) -> tuple[Path, int | None]:
+        """The run's folder, and the pid of its worker when one is still alive."""
+        registry = Registry()
+        registry.reconcile()  # workers that died since are marked interrupted first
+        folder = Path(run)
+        record = registry.get(folder.name) if folder.is_dir() else registry.find(str(run))
+        run_dir = folder if folder.is_dir() else record.run_dir  # type: ignore[union-attr]
+        alive = record is not None and record.status in {"running", "paused"}
+        return run_dir, (record.pid if alive and record is not None else None)
+
+    def _on_events(self, batch: list[Event]) -> None:
+        for event in batch:
+            self.state.apply(event)
+            self.buffers.apply(event)
+            if isinstance(event, Anomaly):
+                self.alerts.add_anomaly(event, ask_mode=self.state.config.get("anomaly_mode") == "ask")
+            elif isinstance(event, Recovery):
+                self.alerts.add_recovery(event)
+            elif isinstance(event, Checkpoint):
+                self.controls.settle("checkpoint")
+        self._dirty = True
+
+    def _on_worker_exit(self, exit_code: int) -> None:
+        self.state.mark_exited(exit_code)
+        self.bridge.set_sender(None)
+        self.supervisor = None
+        self.sampler.stop()
+        self._dirty = True
+        self._refresh_if_dirty()
+
+    def _on_silent(self, seconds: float) -> None:
+        self.state.phase = f"no word from the training process for {seconds:.0f} s"
+        self._dirty = True
+
+    def _on_command(self, command: ControlCommand) -> None:
+        if command.command == "resume" and self.state.status is not RunStatus.PAUSED:
+            self.resume()
+        elif not self.bridge.send(command):
+            self.controls.set_status(self.state.status)
+            self.controls.note.setText("The training process did not receive that; it may have ended.")
+
+    def _refresh_if_dirty(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        state = self.state
+        self.heading.setText(f"Training run {state.run_id}" if state.run_id else "No training run yet")
+        details = [part for part in (state.model, state.device, state.backend) if part]
+        self.subheading.setText(" · ".join(details))
+        self.progress.update_from(state)
+        self.controls.set_status(state.status)
+        self.alerts.set_interactive(state.status.alive and self.bridge.can_send)
+        self.notifier.observe(state)
+        if state.status is not self._shown_status:
+            self._shown_status = state.status
+            if state.status.finished:
+                self.summary.show_for(state)
+                self.summary.setVisible(True)
+            self.statusChanged.emit(state.status.value)
+
+    def _wait_for_worker(self, choice: CloseChoice) -> bool:
+        """Keep the GUI responsive while the worker checkpoints and exits; False if it did not in time."""
+        dialog = QProgressDialog("Saving a checkpoint so nothing is lost…", "", 0, 0, self)
+        dialog.setCancelButton(None)
+        dialog.setWindowTitle("Pausing" if choice is CloseChoice.PAUSE_RELEASE else "Stopping")
+        dialog.show()
+        loop = QEventLoop()
+        self.bridge.workerExited.connect(loop.quit)
+        QTimer.singleShot(int(CLOSE_WAIT_S * 1000), loop.quit)
+        if self.state.status.alive and self.bridge.can_send:
+            loop.exec()
+        self.bridge.workerExited.disconnect(loop.quit)
+        dialog.close()
+        if self.state.status.alive:
+            QMessageBox.warning(self, "Training is still running",
+                                "The training process did not finish saving in time. It keeps running; "
+                                "close again to choose what to do.")
+            return False
+        return True
+
+    def _show_error(self, error: StudioError) -> None:
+        QMessageBox.warning(self, "Studio", error.render())

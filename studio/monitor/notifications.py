@@ -1,0 +1,117 @@
+"""Desktop notifications for a run: 25/50/75/100%, errors and anomalies, through the system tray.
+
+People start a run and go do something else; these bring them back at the moments that matter. Each
+milestone fires once per run (attaching to a run already at 60% does not replay 25% and 50%). "Do not
+disturb" silences pop-ups and sound; the tray tooltip keeps showing progress either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtWidgets import QApplication, QStyle, QSystemTrayIcon
+
+from studio.engine.events import Anomaly, Error
+from studio.engine.paths import studio_home
+from studio.monitor.state import RunState
+
+MILESTONES = (25, 50, 75, 100)
+
+
+def settings_store() -> QSettings:
+    """GUI preferences live beside the run data, so STUDIO_HOME (and tests) keep them apart."""
+    return QSettings(str(studio_home() / "gui-settings.ini"), QSettings.Format.IniFormat)
+
+
+@dataclass
+class NotificationSettings:
+    do_not_disturb: bool = False
+    sound: bool = False
+
+    @classmethod
+    def load(cls) -> NotificationSettings:
+        store = settings_store()
+        return cls(
+            do_not_disturb=store.value("notifications/do_not_disturb", False, type=bool),
+            sound=store.value("notifications/sound", False, type=bool),
+        )
+
+    def save(self) -> None:
+        store = settings_store()
+        store.setValue("notifications/do_not_disturb", self.do_not_disturb)
+        store.setValue("notifications/sound", self.sound)
+        store.sync()
+
+
+class Notifier(QObject):
+    """Decides when to notify and shows it in the tray (when the desktop has one).
+
+    Signals:
+        notified(str, str): title and message of a notification that was shown (not silenced).
+    """
+
+    notified = Signal(str, str)
+
+    def __init__(self, settings: NotificationSettings | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings or NotificationSettings.load()
+        self._run_id = ""
+        self._fired: set[int] = set()
+        self.tray: QSystemTrayIcon | None = None
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            app = QApplication.instance()
+            icon = app.windowIcon() if isinstance(app, QApplication) else None
+            if icon is None or icon.isNull():
+                icon = app.style().standardIcon(QStyle.StandardPixmap.SP_ComputerIcon)  # type: ignore[union-attr]
+            self.tray = QSystemTrayIcon(icon, self)
+            self.tray.setToolTip("Studio")
+            self.tray.show()
+
+    def begin(self, state: RunState) -> None:
+        """Start watching a run; milestones it has already passed are treated as announced."""
+        self._run_id = state.run_id
+        self._fired = {m for m in MILESTONES if state.fraction * 100 >= m}
+        self._tooltip(state)
+
+    def observe(self, state: RunState) -> None:
+        """Called after new events were folded into the state."""
+        if state.run_id != self._run_id:
+            self.begin(state)
+            return
+        percent = state.fraction * 100
+        for milestone in MILESTONES:
+            if percent >= milestone and milestone not in self._fired:
+                self._fired.add(milestone)
+                if milestone == 100:
+                    self.notify("Training finished", "Your model is ready. Open Studio to try it.")
+                else:
+                    self.notify(f"Training {milestone}% done",
+                                f"Step {state.step:,} of {state.total_steps:,}.")
+        self._tooltip(state)
+
+    def anomaly(self, event: Anomaly) -> None:
+        self.notify("Training needs attention" if event.severity == "critical" else "Training note",
+                    event.message, critical=event.severity == "critical")
+
+    def error(self, event: Error) -> None:
+        self.notify("Training failed", event.message, critical=True)
+
+    def notify(self, title: str, message: str, critical: bool = False) -> None:
+        if self.settings.do_not_disturb:
+            return
+        if self.tray is not None:
+            kind = QSystemTrayIcon.MessageIcon
+            self.tray.showMessage(title, message, kind.Critical if critical else kind.Information, 8000)
+        if self.settings.sound:
+            QApplication.beep()
+        self.notified.emit(title, message)
+
+    def close(self) -> None:
+        if self.tray is not None:
+            self.tray.hide()
+
+    def _tooltip(self, state: RunState) -> None:
+        if self.tray is not None:
+            self.tray.setToolTip(f"Studio: {state.status.value}, {state.fraction:.0%} "
+                                 f"(step {state.step:,} of {state.total_steps:,})")

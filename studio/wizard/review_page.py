@@ -1,0 +1,170 @@
+"""Step 5: review and launch. A summary of every choice, the warnings that still stand, and two alternatives
+(faster/cheaper and higher quality) with their own estimates, one click away.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+
+from studio.engine.errors import StudioError
+from studio.gui.widgets import Banner, wrapped_label
+from studio.wizard.base import WizardPage
+from studio.wizard.estimates import Alternative, alternatives, describe
+from studio.wizard.session import LOCKED_FIELDS, WizardSession
+
+METHOD_NAMES = {
+    "lora": "LoRA", "qlora": "QLoRA (4-bit)", "dora": "DoRA", "rslora": "rsLoRA", "pissa": "PiSSA",
+}
+
+
+class AlternativeBox(QGroupBox):
+    def __init__(
+        self, alternative: Alternative, figures: dict[str, str], parent: QWidget | None = None
+    ) -> None:
+        super().__init__(alternative.title, parent)
+        self.alternative = alternative
+        layout = QVBoxLayout(self)
+        layout.addWidget(wrapped_label(alternative.summary))
+        form = QFormLayout()
+        for label in ("Training time", "Peak memory", "Cost"):
+            form.addRow(f"{label}:", wrapped_label(figures[label], selectable=True))
+        layout.addLayout(form)
+        self.use = QPushButton("Use these settings")
+        self.use.setAccessibleName(f"Use the {alternative.title.lower()} settings")
+        layout.addWidget(self.use, 0, Qt.AlignmentFlag.AlignLeft)
+
+
+class ReviewPage(WizardPage):
+    title = "Review and launch"
+    intro = "Check your choices. Press “Launch training” to start; you can pause or stop at any time."
+
+    def __init__(self, session: WizardSession, parent: QWidget | None = None) -> None:
+        super().__init__(session, parent)
+        self.banner = Banner()
+        self.body.addWidget(self.banner)
+        self.summary_box = QGroupBox("Summary")
+        self.summary = QFormLayout(self.summary_box)
+        self.summary.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.body.addWidget(self.summary_box)
+        self.warnings_box = QGroupBox("Things to know")
+        self.warnings = QVBoxLayout(self.warnings_box)
+        self.body.addWidget(self.warnings_box)
+        self.alternatives_row = QHBoxLayout()
+        self.body.addLayout(self.alternatives_row)
+        self.body.addStretch(1)
+        self.alternative_boxes: list[AlternativeBox] = []
+        session.configChanged.connect(self._refresh_if_visible)
+        session.planChanged.connect(self._refresh_if_visible)
+        session.reportChanged.connect(self._on_report)
+
+    def enter(self) -> None:
+        self.session.ensure_plan()
+        self._refresh()
+
+    def _on_report(self) -> None:
+        if self.isVisible():
+            self.session.ensure_plan()
+            self._refresh()
+
+    def _refresh_if_visible(self) -> None:
+        if self.isVisible():
+            self._refresh()
+
+    def _refresh(self) -> None:
+        self.banner.hide()
+        config = self.session.final_config()
+        if config is None:
+            waiting = self.session.data_blocker() or (
+                "Studio is choosing settings." if self.session.planner.busy else "Go back to the settings step."
+            )
+            self.banner.show_message("info", "The settings are not ready yet.", waiting)
+            self.completeChanged.emit()
+            return
+        self._fill_summary(config)
+        self._fill_warnings()
+        self._fill_alternatives(config)
+        self.completeChanged.emit()
+
+    def _fill_summary(self, config: Any) -> None:
+        while self.summary.rowCount():
+            self.summary.removeRow(0)
+        state, report = self.session.state, self.session.report
+        planned = self.session.planned
+        from studio.engine.profiles import get_profile
+
+        data = Path(config.dataset_path or "").name
+        if report is not None:
+            data += f" ({report.rows_usable:,} usable examples)"
+        model = getattr(planned.facts, "name", state.model_ref) if planned is not None else state.model_ref
+        length = (
+            f"{config.max_steps} steps" if config.max_steps else f"{config.num_epochs:g} passes over the data"
+        )
+        rows = [
+            ("Use case", get_profile(config.profile).name),
+            ("Data", data),
+            ("Base model", str(model)),
+            (
+                "Method",
+                f"{config.method.upper()}, adapter rank {config.lora_r}, precision {config.precision}",
+            ),
+            (
+                "Training",
+                f"{length}, {config.effective_batch_size} examples per update, "
+                f"learning rate {config.learning_rate:g}",
+            ),
+        ]
+        estimates = self.session.estimate(config)
+        rows.extend(describe(estimates).items())
+        for label, text in rows:
+            value = wrapped_label(text, selectable=True)
+            value.setAccessibleName(label)
+            self.summary.addRow(f"{label}:", value)
+
+    def _fill_warnings(self) -> None:
+        while self.warnings.count():
+            item = self.warnings.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        lines = list(self.session.plan.warnings) if self.session.plan is not None else []
+        report = self.session.report
+        if report is not None:
+            lines.extend(
+                f"{issue.message} {issue.suggestion or ''}".strip()
+                for issue in report.issues
+                if issue.severity == "warning"
+            )
+        for line in lines or ["Nothing stands in the way."]:
+            self.warnings.addWidget(wrapped_label(f"• {line}" if lines else line))
+
+    def _fill_alternatives(self, config: Any) -> None:
+        for box in self.alternative_boxes:
+            self.alternatives_row.removeWidget(box)
+            box.deleteLater()
+        self.alternative_boxes = []
+        for alternative in alternatives(config):
+            box = AlternativeBox(alternative, describe(self.session.estimate(alternative.config)))
+            box.use.clicked.connect(lambda _c=False, a=alternative: self.use_alternative(a))
+            self.alternatives_row.addWidget(box, 1)
+            self.alternative_boxes.append(box)
+
+    def use_alternative(self, alternative: Alternative) -> None:
+        values = alternative.config.model_dump(mode="json")
+        try:
+            self.session.replace_overrides({k: v for k, v in values.items() if k not in LOCKED_FIELDS})
+        except StudioError as exc:
+            self.banner.show_error(exc)
+            return
+        self._refresh()
+        self.banner.show_message("ok", f"Switched to the “{alternative.title}” settings.")
+
+    def blocker(self) -> str | None:
+        data = self.session.data_blocker()
+        if data is not None:
+            return data
+        if self.session.final_config() is None:
+            return "Go back to the settings step first."
+        return None

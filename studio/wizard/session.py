@@ -1,0 +1,221 @@
+"""The wizard's live session: the saved choices (WizardState) plus results recomputed in the background.
+
+Pages never talk to each other; they read and write this object and listen to its signals, the way a
+napari view listens to its model. The hardware probe starts as soon as the wizard exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from studio.gui.tasks import TaskRunner, TaskState
+from studio.wizard.state import WizardState
+
+LOCKED_FIELDS = frozenset({"schema_version", "base_model", "profile", "dataset_path", "column_mapping"})
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The planner's answer together with the inputs it used, so estimates can be redone live."""
+
+    plan: Any
+    facts: Any
+    stats: Any
+    hardware: Any
+
+
+def _probe_hardware(_task: TaskState) -> Any:
+    from studio.engine.hardware import probe
+
+    return probe()
+
+
+def _make_plan(
+    task: TaskState, model_ref: str | None, profile_id: str | None, report: Any, hardware: Any
+) -> Planned:
+    from studio.engine.hardware import probe
+    from studio.engine.models.facts import read_model_facts
+    from studio.engine.planner import plan
+    from studio.engine.profiles import get_profile
+
+    task.report("Reading the model's facts", 0.1)
+    facts = read_model_facts(model_ref)
+    task.check()
+    task.report("Checking this computer", 0.3)
+    hardware = hardware or probe()
+    stats = dataset_stats(report)
+    task.report("Choosing settings", 0.6)
+    result = plan(hardware, facts, get_profile(profile_id), dataset_stats=stats)
+    task.report("Done", 1.0)
+    return Planned(result, facts, stats, hardware)
+
+
+def dataset_stats(report: Any) -> Any:
+    """The planner's view of a validation report's token statistics (None without a tokenizer)."""
+    from studio.engine.planner import DatasetStats
+
+    stats = report.stats if report is not None else None
+    if stats is None:
+        return None
+    return DatasetStats(
+        n_examples=stats.examples,
+        p50_tokens=stats.p50,
+        p90_tokens=stats.p90,
+        p99_tokens=stats.p99,
+        max_tokens=stats.max,
+        total_tokens=stats.total_tokens,
+    )
+
+
+class WizardSession(QObject):
+    """Signals:
+    stateChanged(): a choice changed (and was saved).
+    hardwareChanged(): the hardware profile arrived.
+    reportChanged(): the dataset's validation report changed (or was cleared).
+    planChanged(): the planner produced a new plan (or the old one became stale).
+    planFailed(object): the planner could not plan; carries a StudioError.
+    configChanged(): the final config changed (a setting was edited).
+    """
+
+    stateChanged = Signal()  # noqa: N815 - Qt signal naming
+    hardwareChanged = Signal()  # noqa: N815 - Qt signal naming
+    reportChanged = Signal()  # noqa: N815 - Qt signal naming
+    planChanged = Signal()  # noqa: N815 - Qt signal naming
+    planFailed = Signal(object)  # noqa: N815 - Qt signal naming
+    configChanged = Signal()  # noqa: N815 - Qt signal naming
+
+    def __init__(self, state: WizardState, parent: QObject | None = None, autosave: bool = True) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.autosave = autosave
+        self.hardware: Any = None
+        self.hardware_error: object = None
+        self.report: Any = None
+        self.data_checking = False
+        self.planned: Planned | None = None
+        self.planner = TaskRunner(self)
+        self.planner.finished.connect(self._on_planned)
+        self.planner.failed.connect(self.planFailed)
+        self._hw = TaskRunner(self)
+        self._hw.finished.connect(self._on_hardware)
+        self._hw.failed.connect(self._on_hardware_failed)
+
+    def start(self) -> None:
+        """Begin background work that every page needs; separate from __init__ so tests control it."""
+        if self.hardware is None and not self._hw.busy:
+            self._hw.start(_probe_hardware, "checking this computer's hardware")
+
+    def update(self, **changes: Any) -> None:
+        """Change saved choices; a change of profile, data or model makes the plan stale."""
+        changed = {k: v for k, v in changes.items() if getattr(self.state, k) != v}
+        if not changed:
+            return
+        for key, value in changed.items():
+            setattr(self.state, key, value)
+        if changed.keys() & {"profile_id", "dataset_path", "column_mapping", "model_ref"}:
+            self._invalidate_plan()
+        self.save()
+        self.stateChanged.emit()
+
+    def save(self) -> None:
+        if self.autosave:
+            self.state.save()
+
+    def set_report(self, report: Any) -> None:
+        self.report = report
+        self._invalidate_plan()
+        self.reportChanged.emit()
+
+    def data_blocker(self) -> str | None:
+        """Why later steps cannot go on with the data as it stands, or None when it is checked and usable."""
+        if not self.state.dataset_path:
+            return "Choose your data first (step 2)."
+        if self.data_checking:
+            return "Studio is still checking your data. Wait a moment."
+        if self.report is None or not self.report.usable:
+            return "Your data has not passed the check yet: go back to step 2."
+        return None
+
+    @property
+    def plan(self) -> Any:
+        return self.planned.plan if self.planned is not None else None
+
+    def set_plan(self, planned: Planned | None) -> None:
+        if planned is None and self.planned is None:
+            return
+        self.planned = planned
+        self.planChanged.emit()
+
+    def ensure_plan(self) -> bool:
+        """Plan if there is no plan yet and the data is checked (its statistics shape the settings)."""
+        if self.planned is None and not self.planner.busy and self.data_blocker() is None:
+            self.request_plan()
+            return True
+        return False
+
+    def request_plan(self) -> None:
+        """Plan in the background for the current choices; planChanged or planFailed follows."""
+        s = self.state
+        ref, profile, report, hardware = s.model_ref, s.profile_id, self.report, self.hardware
+        self.planner.start(lambda task: _make_plan(task, ref, profile, report, hardware), "choosing settings")
+
+    def final_config(self) -> Any:
+        """The plan's config with the user's overrides and the wizard's choices; None before planning."""
+        if self.planned is None:
+            return None
+        s = self.state
+        fixed = {
+            "base_model": s.model_ref or self.planned.plan.config.base_model,
+            "profile": s.profile_id or self.planned.plan.config.profile,
+            "dataset_path": s.dataset_path,
+            "column_mapping": s.column_mapping,
+        }
+        return self.planned.plan.config.updated(**{**s.overrides, **fixed})
+
+    def set_override(self, name: str, value: Any) -> None:
+        """Apply one user change; raises StudioError (and changes nothing) when the value is not allowed."""
+        if name in LOCKED_FIELDS:
+            raise ValueError(f"{name} is chosen on another page")
+        overrides = {**self.state.overrides, name: value}
+        if self.planned is not None:
+            self.planned.plan.config.updated(**overrides)  # validates; raises with a plain message
+        self.state.overrides = overrides
+        self.save()
+        self.configChanged.emit()
+
+    def replace_overrides(self, overrides: dict[str, Any]) -> None:
+        self.state.overrides = {k: v for k, v in overrides.items() if k not in LOCKED_FIELDS}
+        self.save()
+        self.configChanged.emit()
+
+    def estimate(self, config: Any) -> Any:
+        """Estimates for any config on this machine (fast and pure, so it runs as the user types)."""
+        from studio.engine.planner import estimate
+
+        assert self.planned is not None
+        p = self.planned
+        return estimate(config, p.hardware, p.facts, p.stats)
+
+    def shutdown(self) -> None:
+        self._hw.shutdown()
+        self.planner.shutdown()
+
+    def _invalidate_plan(self) -> None:
+        self.planner.cancel()
+        self.set_plan(None)
+
+    def _on_planned(self, planned: Planned) -> None:
+        if self.hardware is None:
+            self.hardware = planned.hardware
+        self.set_plan(planned)
+
+    def _on_hardware(self, hardware: object) -> None:
+        self.hardware = hardware
+        self.hardwareChanged.emit()
+
+    def _on_hardware_failed(self, error: object) -> None:
+        self.hardware_error = error
+        self.hardwareChanged.emit()

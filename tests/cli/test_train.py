@@ -1,0 +1,91 @@
+"""`studio train`, `runs`, `stop`, `resume` as a person runs them: separate processes, real worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from studio.engine.config import TrainConfig
+from studio.engine.errors import StudioError
+from studio.engine.training.backends.base import check_method_supported
+
+
+def _chat(path: Path, rows: int = 60) -> Path:
+    lines = [json.dumps({"messages": [{"role": "user", "content": f"What is {i} plus {i}? " + "hm " * (i % 9)},
+                                      {"role": "assistant", "content": f"Pip says {2 * i}."}]})
+             for i in range(rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _studio(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "studio.cli.main", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "COLUMNS": "200", **(env or {})}, check=False)
+
+
+def _runs() -> list[dict]:
+    return json.loads(_studio("runs", "--json").stdout)
+
+
+def test_train_stop_from_another_terminal_then_resume(tmp_path: Path, tiny_model_dir: Path):
+    data = _chat(tmp_path / "chat.jsonl")
+    plan_like = {"config": {"base_model": "builtin", "micro_batch_size": 4, "gradient_accumulation": 1,
+                            "max_length": 64, "learning_rate": 5e-3, "lora_r": 4, "lora_alpha": 8,
+                            "checkpoint_every_steps": 2, "eval_every_steps": None, "num_epochs": 1.0},
+                 "explanations": {}, "estimates": {}}
+    (tmp_path / "plan.json").write_text(json.dumps(plan_like))
+    train = subprocess.Popen(
+        [sys.executable, "-m", "studio.cli.main", "train", "--config", str(tmp_path / "plan.json"), "--dataset",
+         str(data), "--model", str(tiny_model_dir), "--max-steps", "6", "--name", "pip"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "COLUMNS": "200", "STUDIO_TEST_FAULTS": "sleep_per_step=1.5"},
+    )
+    deadline = time.monotonic() + 240
+    run_id = None
+    while time.monotonic() < deadline and train.poll() is None:
+        runs = _runs()
+        if runs and runs[0]["status"] == "running":
+            events = Path(runs[0]["run_dir"], "events.jsonl")
+            if events.exists() and '"event":"progress"' in events.read_text():
+                run_id = runs[0]["id"]
+                break
+        time.sleep(1)
+    assert run_id is not None, train.communicate()
+    stop = _studio("stop", run_id[:20])
+    assert stop.returncode == 0, stop.stderr
+    out, err = train.communicate(timeout=240)
+    assert train.returncode == 130, out + err
+    assert f"studio resume {run_id}" in out
+    record = _runs()[0]
+    assert record["status"] == "stopped" and record["version"] == "1.0.0" and record["name"] == "pip"
+    assert record["config"]["max_steps"] == 6 and record["config"]["lora_r"] == 4  # file, then flags
+
+    resumed = _studio("resume", run_id)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "Done." in resumed.stdout and "resuming at step" in resumed.stdout
+    record = _runs()[0]
+    assert record["status"] == "completed" and record["metrics"]["steps"] == 6
+    again = _studio("stop", run_id)
+    assert again.returncode == 1 and "not running" in again.stderr
+
+
+def test_unknown_model_and_missing_dataset_exit_cleanly(tmp_path: Path):
+    data = _chat(tmp_path / "chat.jsonl")
+    missing_model = _studio("train", "--dataset", str(data), "--model", str(tmp_path / "no-such-model"))
+    assert missing_model.returncode == 4 and "Traceback" not in missing_model.stderr
+    missing_data = _studio("train", "--dataset", str(tmp_path / "nope.jsonl"), "--model", "builtin")
+    assert missing_data.returncode == 2 and "does not exist" in missing_data.stderr
+    assert _runs() == []
+
+
+def test_qlora_on_cpu_offers_lora():
+    with pytest.raises(StudioError) as caught:
+        check_method_supported(TrainConfig(method="qlora"), "cpu")
+    assert "LoRA" in caught.value.actions[0] and caught.value.code == "qlora_needs_cuda"
+    check_method_supported(TrainConfig(method="dora"), "cpu")

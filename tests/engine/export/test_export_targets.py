@@ -1,0 +1,95 @@
+"""Ollama templates, LM Studio layout, Hub upload offline, and adapter merging."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from studio.engine.errors import StudioError
+from studio.engine.export.hub_upload import load_token, upload_folder
+from studio.engine.export.merge_adapters import merge_adapters
+from studio.engine.export.ollama import chat_family, model_name_for, render_modelfile, stop_tokens
+from studio.engine.export.pipeline import export_run
+
+
+@pytest.mark.parametrize(
+    ("marker", "family"),
+    [("<|im_start|>", "chatml"), ("<|start_header_id|>", "llama3"), ("[INST]", "mistral"),
+     ("<start_of_turn>", "gemma")],
+)
+def test_chat_families_are_recognised(marker, family):
+    assert chat_family("{% for m in messages %}" + marker + "{{ m['content'] }}{% endfor %}") == family
+
+
+def test_unknown_chat_template_is_a_clear_error():
+    with pytest.raises(StudioError) as caught:
+        chat_family("{{ messages[0]['content'] }} ### Response:")
+    assert caught.value.code == "chat_template_unknown"
+    assert "ChatML" in caught.value.why
+
+
+def test_modelfile_uses_the_tokenizers_own_stop_tokens(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    assert stop_tokens(tokenizer)[0] == tokenizer.eos_token
+    assert "<|im_end|>" in stop_tokens(tokenizer) and "<|eot_id|>" not in stop_tokens(tokenizer)
+    text = render_modelfile("m-f16.gguf", tokenizer, "Be brief.")
+    assert text.startswith("FROM ./m-f16.gguf\n") and 'SYSTEM """Be brief."""' in text
+    assert model_name_for("20261123-Chat Bot!") == "studio-20261123-chat-bot"
+
+
+def test_lmstudio_export_uses_its_publisher_model_layout(tiny_run, tmp_path):
+    models = tmp_path / "lm-studio-models"
+    result = export_run(tiny_run, "lmstudio", quant="f16", out_dir=models)
+    ggufs = list(models.glob("studio/*/*.gguf"))
+    assert [p.parent for p in ggufs] == [models / "studio" / "tiny-run-GGUF"]
+    assert result.out_dir == models / "studio" / "tiny-run-GGUF"
+    assert (result.out_dir / "verification.json").is_file()
+
+
+def test_hub_upload_offline_says_so_and_keeps_the_export(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(StudioError) as caught:
+        upload_folder(tmp_path, "someone/model")
+    assert caught.value.code == "hub_offline"
+
+
+def test_keyring_without_a_backend_is_a_clear_error():
+    import keyring
+    from keyring.backends import fail
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        with pytest.raises(StudioError) as caught:
+            load_token()
+    finally:
+        keyring.set_keyring(previous)
+    assert caught.value.code == "keyring_unavailable"
+
+
+@pytest.mark.parametrize("method", ["ties", "dare", "linear"])
+def test_merging_adapters_makes_a_new_loadable_adapter(tiny_model_dir, tiny_adapters, tmp_path, method):
+    import torch
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    out = merge_adapters(tiny_model_dir, tiny_adapters, tmp_path / "merged", method, weights=[0.6, 0.4])
+    assert json.loads((out / "studio-merge.json").read_text())["method"] == method
+    merged = load_file(out / "adapter_model.safetensors")
+    first = load_file(tiny_adapters[0] / "adapter_model.safetensors")
+    key = next(k for k in merged if "lora_B" in k)
+    assert merged[key].shape[0] == first[key].shape[0] and not torch.allclose(merged[key], first[key])
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), out)
+    assert model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=2, do_sample=False).shape[1] == 5
+    assert not (tmp_path / "merged.partial").exists()
+
+
+def test_merging_needs_two_adapters(tiny_model_dir, tiny_adapters, tmp_path):
+    with pytest.raises(StudioError) as caught:
+        merge_adapters(tiny_model_dir, tiny_adapters[:1], tmp_path / "merged")
+    assert caught.value.code == "merge_invalid"
+    assert not (tmp_path / "merged").exists()

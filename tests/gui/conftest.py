@@ -1,0 +1,119 @@
+"""GUI test fixtures. Like napari's, every test fails if it leaves a running QTimer, QThread or thread-pool
+task, or a top-level widget behind: leaks there become flaky tests and hung CI runs later.
+"""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QCoreApplication, QEvent, QThread, QThreadPool, QTimer
+from PySide6.QtWidgets import QApplication, QMenu
+
+from studio.wizard.state import WizardState
+from studio.wizard.wizard import Wizard
+
+
+def _track(cls: type, method: str, registry: list[weakref.ref], monkeypatch: pytest.MonkeyPatch) -> None:
+    original = getattr(cls, method)
+
+    def wrapper(self, *args, **kwargs):
+        registry.append(weakref.ref(self))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, method, wrapper)
+
+
+def _alive(ref: weakref.ref, check: Callable[[object], bool]) -> bool:
+    obj = ref()
+    if obj is None:
+        return False
+    try:
+        return check(obj)
+    except RuntimeError:  # the C++ object is already deleted
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers(
+    qapp: QApplication, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[None]:
+    timers: list[weakref.ref] = []
+    threads: list[weakref.ref] = []
+    pools: list[weakref.ref] = []
+    _track(QTimer, "start", timers, monkeypatch)
+    _track(QThread, "start", threads, monkeypatch)
+    _track(QThreadPool, "start", pools, monkeypatch)
+    before = set(map(id, qapp.topLevelWidgets()))
+    yield
+    # pytest-qt has closed and deleteLater()-ed the widgets registered with qtbot by now.
+    for _ in range(3):
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        qapp.processEvents()
+    problems = []
+    running_timers = [ref for ref in timers if _alive(ref, lambda t: t.isActive())]
+    if running_timers:
+        problems.append(f"{len(running_timers)} QTimer(s) still running")
+    if [ref for ref in threads if _alive(ref, lambda t: t.isRunning())]:
+        problems.append("a QThread is still running")
+    busy_pools = [ref for ref in pools if _alive(ref, lambda p: p.activeThreadCount() > 0)]
+    if busy_pools or QThreadPool.globalInstance().activeThreadCount():
+        problems.append("a thread-pool task is still running")
+    leaked = [w for w in qapp.topLevelWidgets() if id(w) not in before and _alive(weakref.ref(w), bool)]
+    if leaked:  # pyqtgraph's parentless popup menus go with their (Python-owned) plots on collection
+        del leaked
+        gc.collect()
+        leaked = [w for w in qapp.topLevelWidgets() if id(w) not in before and _alive(weakref.ref(w), bool)]
+    if getattr(request.node, "hidden_menus_ok", False):
+        leaked = [w for w in leaked if not (isinstance(w, QMenu) and not w.isVisible())]
+    if leaked:
+        problems.append(f"top-level widgets left behind: {[type(w).__name__ for w in leaked]}")
+    for ref in busy_pools:
+        pool = ref()
+        if pool is not None:
+            pool.waitForDone(10000)
+    for widget in leaked:
+        widget.close()
+        widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    if problems:
+        pytest.fail("The test left things running: " + "; ".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def make_wizard(qtbot) -> Callable[..., Wizard]:
+    """A Wizard registered with qtbot that shuts its background work down before it is closed."""
+
+    def make(state: WizardState | None = None, start: bool = True, show: bool = True) -> Wizard:
+        wizard = Wizard(state)
+        qtbot.addWidget(wizard, before_close_func=lambda w: w.shutdown())
+        if show:
+            wizard.resize(1280, 800)
+            with qtbot.waitActive(wizard):
+                wizard.show()
+                wizard.activateWindow()
+        if start:
+            wizard.start()
+        return wizard
+
+    return make
+
+
+@pytest.fixture
+def tiny_chat_file(tmp_path: Path) -> Path:
+    """A small valid chat dataset in the messages format."""
+    import json
+
+    path = tmp_path / "chat.jsonl"
+    rows = [
+        {"messages": [
+            {"role": "user", "content": f"What is {i} plus {i}?"},
+            {"role": "assistant", "content": f"{i} plus {i} is {2 * i}. Happy to help!"},
+        ]}
+        for i in range(60)
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,50 @@
+"""The generated settings form: one editor per field, typed values out, no signals when filled in."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox
+
+from studio.engine.config import TrainConfig
+from studio.gui.model_form import ModelForm
+
+
+def test_editor_types_and_values(qtbot):
+    form = ModelForm(TrainConfig, skip=frozenset({"schema_version"}))
+    qtbot.addWidget(form)
+    assert "schema_version" not in form.editors
+    assert isinstance(form.editors["packing"], QCheckBox)
+    assert isinstance(form.editors["method"], QComboBox)
+    assert isinstance(form.editors["lora_r"], QSpinBox) and form.editors["lora_r"].maximum() == 1024
+    assert isinstance(form.editors["learning_rate"], QLineEdit)
+    for name, editor in form.editors.items():
+        assert editor.accessibleName() and editor.toolTip() == TrainConfig.model_fields[name].description
+
+    changes = []
+    form.valueChanged.connect(lambda name, value: changes.append((name, value)))
+    form.set_values(TrainConfig().model_dump(mode="json"))
+    assert changes == []  # filling in is not a user change
+
+    form.editors["max_steps"].setValue(form.editors["max_steps"].minimum())
+    form.editors["max_steps"].editingFinished.emit()
+    form.editors["learning_rate"].setText("1e-4")
+    form.editors["learning_rate"].editingFinished.emit()
+    form.editors["target_modules"].setText('["q_proj", "v_proj"]')
+    form.editors["target_modules"].editingFinished.emit()
+    form.editors["packing"].setChecked(True)
+    form.editors["max_steps"].setValue(2)
+    form.editors["max_steps"].editingFinished.emit()
+    assert changes == [
+        ("learning_rate", 1e-4),
+        ("target_modules", ["q_proj", "v_proj"]),
+        ("packing", True),
+        ("max_steps", 2),
+    ]
+    assert form.editors["max_steps"].specialValueText() == "automatic"
+
+
+def test_notes_replace_descriptions(qtbot):
+    form = ModelForm(TrainConfig)
+    qtbot.addWidget(form)
+    form.set_notes({"lora_r": "Rank 16 suits chat data."})
+    assert form.whys["lora_r"].label.text() == "Rank 16 suits chat data."
+    assert form.whys["seed"].label.text() == TrainConfig.model_fields["seed"].description
