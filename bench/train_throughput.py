@@ -124,6 +124,7 @@ def bare(data: Path, model_dir: str, cfg: dict, out: Path) -> None:
             report_to="none",
             seed=cfg["seed"],
             include_num_input_tokens_seen="non_padding",
+            bf16=False,  # fp32 like Studio on a CPU (TRL defaults to bf16, which a CPU-only setup refuses)
             disable_tqdm=True,
             dataloader_num_workers=0,
         ),
@@ -205,10 +206,12 @@ def main() -> int:
                 str(model_dir),
                 str(out),
             ],
-            check=True,
+            check=False,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=(root / "bare.log").open("w"),
         )
+        if not out.exists():
+            raise SystemExit("The bare TRL run failed:\n" + (root / "bare.log").read_text()[-3000:])
         results = {"bare": json.loads(out.read_text())}
         results["identical"] = studio(data, cfg, group_by_length=False, root=root / "runs", name="identical")
         results["studio"] = studio(data, cfg, group_by_length=True, root=root / "runs", name="defaults")

@@ -45,15 +45,18 @@ def main() -> int:
 
     from studio.app import MainWindow, create_app
     from studio.gui.theme import use_scheme
+    from studio.wizard.state import WizardState
+    from studio.wizard.wizard import Wizard
 
     app = create_app(sys.argv[:1])
     if args.dark:
         use_scheme(app, Qt.ColorScheme.Dark)
-    window = MainWindow()
+    window = MainWindow(Wizard(WizardState(), autosave=False))  # always the first-run path
     window.resize(*SIZE)
     window.show()
     wizard = window.wizard
     wizard.start()
+    wait_until(lambda: wizard.ready, 120, "Studio to start")
     args.out.mkdir(parents=True, exist_ok=True)
     suffix = "-dark" if args.dark else ""
 

@@ -54,4 +54,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# 4. llama.cpp's own HF->GGUF converter, fetched once now (about a minute) so export works offline later.
+"$VENV/bin/python" -m studio.engine.export.converter_setup
 log "Ready."

@@ -71,3 +71,4 @@ def tiny_model_dir(builtin_model_dir: Path, tmp_path_factory: pytest.TempPathFac
     tokenizer.save_pretrained(staging)
     staging.rename(target)
     return target
+

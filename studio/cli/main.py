@@ -45,12 +45,29 @@ def _register() -> None:
     from studio.cli import export
 
     export.register(app)
+    from studio.cli import handoff
+
+    handoff.register(app)
 
 
 _register()
 
 
 def main() -> None:
+    """Worker mode (`--studio-worker RUN_DIR`, how a frozen bundle trains) and the GUI smoke test are
+    dispatched before typer parses anything."""
+    import sys
+
+    from studio.frozen import dispatch
+    from studio.smoke import SMOKE_FLAG
+
+    code = dispatch(sys.argv[1:])
+    if code is None and sys.argv[1:] == [SMOKE_FLAG]:
+        from studio.smoke import run_smoke_test
+
+        code = run_smoke_test()
+    if code is not None:
+        raise SystemExit(code)
     app()
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from studio.cli.output import console, friendly_errors, print_json
-from studio.engine.errors import ExitCode, StudioError
+from studio.engine.errors import ExitCode
 
 
 @friendly_errors
@@ -40,7 +40,8 @@ def plan_command(
     notes: list[str] = []
     if dataset is not None:
         overrides["dataset_path"] = str(dataset.resolve())
-        stats, notes = dataset_stats(dataset, Path(facts.path or ""), use_case.max_length_hint)
+        stats, notes = dataset_stats(dataset, Path(facts.path or ""),
+                                     min(use_case.max_length_hint, facts.context_length), use_case.id)
     result = plan(hardware, facts, use_case, stats, hourly_price=price_per_hour, grid_g_per_kwh=grid_intensity,
                   overrides=overrides)
     if json_output:
@@ -55,28 +56,16 @@ def plan_command(
         raise typer.Exit(int(ExitCode.OUT_OF_MEMORY))
 
 
-def dataset_stats(path: Path, tokenizer_path: Path, max_length: int) -> tuple[Any, list[str]]:
-    """Token statistics from the dataset validator, or (None, [why not]) where it is not available."""
-    try:
-        from studio.engine.datasets import validate_file
-    except ImportError:
-        return None, ["Dataset statistics are not available in this installation; the plan ignores the dataset."]
-    from studio.engine.planner import DatasetStats
+def dataset_stats(path: Path, tokenizer_path: Path, max_length: int, profile: str) -> tuple[Any, list[str]]:
+    """Token statistics from the dataset validator (exit 2 when the file is unusable)."""
+    from studio.engine.datasets import unusable_error, validate_file
 
-    report = validate_file(path, tokenizer_path=tokenizer_path, max_length=max_length)
-    if getattr(report, "usable", True) is False:
-        raise StudioError(
-            what=f"The dataset {path} cannot be used for training.",
-            why="Its validation found errors.",
-            actions=[f"Run `studio validate {path}` to see what is wrong and how to fix it."],
-            code="dataset_unusable",
-            exit_code=ExitCode.DATASET_UNUSABLE,
-        )
-    stats = getattr(report, "stats", None)
-    if stats is not None and not isinstance(stats, DatasetStats):
-        to_planner = getattr(stats, "to_planner", None)
-        stats = to_planner() if callable(to_planner) else None
-    return stats, [] if stats is not None else ["The dataset has no token statistics; the plan ignores them."]
+    report = validate_file(path, tokenizer_path=tokenizer_path, max_length=max_length, profile=profile)
+    if not report.usable:
+        raise unusable_error(report)
+    if report.stats is None:
+        return None, ["The dataset's token statistics could not be measured; the plan ignores them."]
+    return report.stats.to_planner(), []
 
 
 def _render(result: Any, facts: Any, hardware: Any, notes: list[str]) -> None:

@@ -142,15 +142,18 @@ def _planned(dataset: Path | None, model: str | None, profile: str | None) -> Tr
     facts = read_model_facts(model or "builtin")
     stats = None
     if dataset is not None and dataset.exists():
-        stats, _notes = dataset_stats(dataset, Path(facts.path or ""), use_case.max_length_hint)
+        length = min(use_case.max_length_hint, facts.context_length)
+        stats, _notes = dataset_stats(dataset, Path(facts.path or ""), length, use_case.id)
     return plan(probe(), facts, use_case, stats).config
 
 
 def _dry_run(config: TrainConfig, model_path: Path) -> None:
+    from datasets import disable_progress_bars
     from rich.table import Table
 
     from studio.engine.datasets import prepare_dataset
 
+    disable_progress_bars()  # the table below is the output; library progress bars would garble it
     prepared = prepare_dataset(
         config.dataset_path or "",
         mapping=config.column_mapping,

@@ -3,6 +3,11 @@
 A task is a plain function that receives a TaskState. It reports progress and status through it and
 checks `is_cancelled()`; the GUI hears about all of it through queued signals, so no widget is ever
 touched from a worker thread and the GUI thread never waits on the engine.
+
+All tasks share one worker thread. Tasks import heavy libraries on first use, and two threads importing
+the same package at once can see it half-initialized (PySide's import hook touches lazy module
+attributes, as in transformers and pydantic), so imports must never run concurrently. One thread rules
+that out; a cancelled task gives the thread back at its next `check()`.
 """
 
 from __future__ import annotations
@@ -19,6 +24,18 @@ from studio.engine.errors import StudioError
 log = logging.getLogger(__name__)
 
 TaskFn = Callable[["TaskState"], Any]
+
+_pool: QThreadPool | None = None
+
+
+def worker_pool() -> QThreadPool:
+    """The one background thread every TaskRunner uses."""
+    global _pool
+    if _pool is None:
+        _pool = QThreadPool()
+        _pool.setMaxThreadCount(1)
+        _pool.setExpiryTimeout(-1)
+    return _pool
 
 
 class TaskCancelledError(Exception):
@@ -84,6 +101,9 @@ class _Job(QRunnable):
 
     def run(self) -> None:
         state = self._state
+        if state.is_cancelled():  # dropped while it waited for the thread
+            state._failed.emit(None)
+            return
         try:
             result = self._fn(state)
         except TaskCancelledError:
@@ -127,8 +147,7 @@ class TaskRunner(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(2)
+        self._pool = worker_pool()
         self._state: TaskState | None = None
         self._orphans: list[TaskState] = []
 
@@ -157,8 +176,8 @@ class TaskRunner(QObject):
         if self._state is not None:
             self._state.cancel()
 
-    def shutdown(self, timeout_ms: int = 10000) -> bool:
-        """Cancel everything and wait for the worker threads; call before the owner goes away."""
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Cancel this runner's tasks and wait for the worker thread; call before the owner goes away."""
         self._drop_current()
         for state in self._orphans:
             state.cancel()

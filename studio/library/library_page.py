@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtCore import Qt, Signal, SignalInstance
+from PySide6.QtGui import QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -237,6 +237,11 @@ class LibraryPage(QWidget):
         registry = self.registry
         self.loader.start(lambda _state: library_rows(registry), "reading the runs library")
 
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        """Coming back to the library shows runs that finished meanwhile."""
+        super().showEvent(event)
+        self.refresh()
+
     def _on_loaded(self, rows: object) -> None:
         selected = set(self.selected_ids())
         self.rows = {row.run.id: row for row in rows}  # type: ignore[attr-defined]
@@ -276,7 +281,7 @@ class LibraryPage(QWidget):
         self.empty.setVisible(not self.rows)
         self._apply_filter()
         for index in range(self.table.rowCount()):
-            if self.table.item(index, 0).data(ID_ROLE) in selected:
+            if self._row_id(index) in selected:
                 self.table.selectRow(index)
         self._on_selection()
         self.refreshed.emit()
@@ -285,23 +290,27 @@ class LibraryPage(QWidget):
         text, status = self.search.text(), self.status_filter.currentData()
         tag = self.tag_filter.currentData()
         for index in range(self.table.rowCount()):
-            row = self.rows.get(self.table.item(index, 0).data(ID_ROLE))
+            row = self.rows.get(self._row_id(index))
             self.table.setRowHidden(index, row is None or not row.matches(text, status or "", tag or ""))
 
+    def _row_id(self, row: int) -> str:
+        item = self.table.item(row, 0)
+        return str(item.data(ID_ROLE)) if item is not None else ""
+
     def visible_ids(self) -> list[str]:
-        return [self.table.item(i, 0).data(ID_ROLE) for i in range(self.table.rowCount())
+        return [self._row_id(i) for i in range(self.table.rowCount())
                 if not self.table.isRowHidden(i)]
 
     def selected_ids(self) -> list[str]:
         rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
-        return [self.table.item(row, 0).data(ID_ROLE) for row in rows if not self.table.isRowHidden(row)]
+        return [self._row_id(row) for row in rows if not self.table.isRowHidden(row)]
 
     def select(self, run_ids: list[str]) -> None:
         self.table.clearSelection()
         mode = self.table.selectionMode()
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
         for index in range(self.table.rowCount()):
-            if self.table.item(index, 0).data(ID_ROLE) in run_ids:
+            if self._row_id(index) in run_ids:
                 self.table.selectRow(index)
         self.table.setSelectionMode(mode)
 
@@ -379,10 +388,10 @@ class LibraryPage(QWidget):
         }
         self.hint.setText(hints.get(len(runs), ""))
 
-    def _emit_single(self, signal: Signal) -> None:
+    def _emit_single(self, signal: SignalInstance) -> None:
         ids = self.selected_ids()
         if len(ids) == 1:
-            signal.emit(ids[0])  # type: ignore[attr-defined]
+            signal.emit(ids[0])
 
     def open_compare(self, run_ids: list[str]) -> None:
         self.compare_view.set_runs([self.rows[rid].run for rid in run_ids if rid in self.rows])

@@ -61,7 +61,6 @@ class PlaygroundView(QWidget):
         self.runner.finished.connect(self._on_finished)
         self.runner.failed.connect(self._on_failed)
         self.runner.cancelled.connect(lambda: self._on_finished(None))
-        self.runner.statusChanged.connect(lambda text: self.status.setText(text))
         self.runner.busyChanged.connect(self._on_busy)
 
         layout = QVBoxLayout(self)
@@ -101,6 +100,7 @@ class PlaygroundView(QWidget):
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stop)
+        self.runner.statusChanged.connect(self.status.setText)
         buttons.addWidget(self.status, 1)
         buttons.addWidget(self.stop_button)
         buttons.addWidget(self.send_button)
@@ -170,8 +170,9 @@ class PlaygroundView(QWidget):
     def _build_columns(self, targets: list[Target]) -> None:
         while self.answers_row.count():
             item = self.answers_row.takeAt(0)
-            if item.widget():
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
         self._columns.clear()
         for target in targets:
             column = QWidget()
@@ -251,7 +252,8 @@ class PlaygroundView(QWidget):
         self.status.setText("Stopped." if self._cancel.is_set() else "")
         self._load_history()
         labels = {t.key: t.label for t in (self._playground.targets if self._playground else [])}
-        self.answered.emit({labels.get(k, k): v for k, v in (answers or {}).items()})  # type: ignore[union-attr]
+        given: dict[str, str] = answers if isinstance(answers, dict) else {}
+        self.answered.emit({labels.get(k, k): v for k, v in given.items()})
 
     def _on_failed(self, error: object) -> None:
         self.status.setText("")

@@ -56,10 +56,13 @@ class DashboardPage(QWidget):
 
     Signals:
         statusChanged(str): the run's reported status changed (a RunStatus value).
+        historyLoaded(): a run's recorded events have all been read and drawn (open_run, attach).
         playgroundRequested(str), compareRequested(str), exportRequested(str): next steps for a run id.
     """
 
     statusChanged = Signal(str)  # noqa: N815 - Qt signal naming
+    historyLoaded = Signal()  # noqa: N815
+    _workerEnded = Signal(object, int)  # noqa: N815 - (supervisor, exit code), from the waiter thread
     playgroundRequested = Signal(str)  # noqa: N815
     compareRequested = Signal(str)  # noqa: N815
     exportRequested = Signal(str)  # noqa: N815
@@ -75,7 +78,9 @@ class DashboardPage(QWidget):
         self._reader: EventFileReader | None = None
         self._waiters: list[threading.Thread] = []
         self._shown_status = RunStatus.IDLE
+        self._title = ""
         self._dirty = False
+        self._closed = False  # after shutdown() events from a worker left running are ignored
 
         self.bridge = RunBridge(self)
         self.sampler = sampler or SystemSampler(parent=self)
@@ -115,6 +120,7 @@ class DashboardPage(QWidget):
         self.bridge.anomaly.connect(self.notifier.anomaly)
         self.bridge.failed.connect(self.notifier.error)
         self.bridge.workerExited.connect(self._on_worker_exit)
+        self._workerEnded.connect(self._on_supervisor_exit)
         self.bridge.workerSilent.connect(self._on_silent)
         self.controls.commandRequested.connect(self._on_command)
         self.alerts.commandRequested.connect(self.bridge.send)
@@ -185,6 +191,7 @@ class DashboardPage(QWidget):
 
     def shutdown(self) -> None:
         """Stop watching: timers, sampler, reader thread. A worker that is still training keeps going."""
+        self._closed = True
         self._refresh_timer.stop()
         self.charts.stop()
         self.sampler.stop()
@@ -205,6 +212,7 @@ class DashboardPage(QWidget):
 
     def _reset(self, run_dir: Path) -> None:
         self.shutdown()
+        self._closed = False
         self.run_dir = run_dir
         self.state = RunState(run_id=run_dir.name)
         self.buffers = MetricBuffers(self.buffers.smoothing)
@@ -212,6 +220,8 @@ class DashboardPage(QWidget):
         self.alerts.clear()
         self.summary.setVisible(False)
         self._shown_status = RunStatus.IDLE
+        record = Registry().get(run_dir.name)
+        self._title = f"{record.name} {record.version}" if record is not None else run_dir.name
         self._dirty = True
         self._refresh_timer.start()
         self.charts.start()
@@ -249,12 +259,18 @@ class DashboardPage(QWidget):
                                   daemon=True)
         self._waiters = [t for t in self._waiters if t.is_alive()] + [waiter]
         waiter.start()
+        self._refresh_if_dirty()
 
     def _wait_worker(self, supervisor: Supervisor) -> None:
         """On a thread: report the worker's exit after all its events (the queued signal keeps the order)."""
         outcome = supervisor.wait()
         with contextlib.suppress(RuntimeError):  # the page is gone; the worker ran on in the background
-            self.bridge.notify_exit(outcome.exit_code)
+            self._workerEnded.emit(supervisor, outcome.exit_code)
+
+    def _on_supervisor_exit(self, supervisor: Supervisor, exit_code: int) -> None:
+        """Only the current worker's exit counts: an old one ending after a quick resume is history."""
+        if supervisor is self.supervisor:
+            self.bridge.notify_exit(exit_code)
 
     def _read_record(self, follow: bool, alive: Callable[[], bool] | None = None,
                      then: Callable[[], None] | None = None) -> None:
@@ -278,6 +294,7 @@ class DashboardPage(QWidget):
         self._refresh_if_dirty()
         self.charts.redraw_if_changed()
         self.notifier.begin(self.state)
+        self.historyLoaded.emit()
         if then is not None:
             then()
 
@@ -292,6 +309,11 @@ class DashboardPage(QWidget):
         return run_dir, (record.pid if alive and record is not None else None)
 
     def _on_events(self, batch: list[Event]) -> None:
+        if self._closed:
+            return
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+            self.charts.start()
         for event in batch:
             self.state.apply(event)
             self.buffers.apply(event)
@@ -327,10 +349,13 @@ class DashboardPage(QWidget):
             return
         self._dirty = False
         state = self.state
-        self.heading.setText(f"Training run {state.run_id}" if state.run_id else "No training run yet")
-        details = [part for part in (state.model, state.device, state.backend) if part]
+        title = self._title or state.run_id
+        self.heading.setText(f"Training run {title}" if title else "No training run yet")
+        model = Path(state.model).name if "/" in state.model or "\\" in state.model else state.model
+        details = [part for part in (model, state.device, state.backend) if part]
         self.subheading.setText(" · ".join(details))
         self.progress.update_from(state)
+        self.charts.set_total_steps(state.total_steps)
         self.controls.set_status(state.status)
         self.alerts.set_interactive(state.status.alive and self.bridge.can_send)
         self.notifier.observe(state)

@@ -132,7 +132,8 @@ class RunState:
             self.best_eval_loss, self.best_eval_step = e.eval_loss, e.step
 
     def _heartbeat(self, e: Heartbeat) -> None:
-        self.phase = e.message or e.phase
+        """A busy worker without steps says what it is doing; while training, the steps say it."""
+        self.phase = "" if e.phase == "training" else (e.message or e.phase.replace("_", " ").capitalize())
 
     def _paused(self, e: Paused) -> None:
         self.status = RunStatus.RELEASED if e.released else RunStatus.PAUSED

@@ -299,9 +299,11 @@ class DatasetPage(WizardPage):
     # ---- actions ---------------------------------------------------------------------------------
 
     def set_file(self, path: str) -> None:
-        """Take a new file (dropped, browsed or the sample) and check it."""
+        """Take a file (dropped, browsed or the sample) and check it, again if it is the same one."""
+        self._checked_for = None
         self.session.update(dataset_path=str(Path(path)), column_mapping=None)
-        self.revalidate()
+        if self._checked_for != self._key():  # unchanged choices: no state signal re-checked it
+            self.revalidate()
 
     def use_sample(self) -> None:
         from studio.engine.datasets import sample_path
@@ -350,6 +352,10 @@ class DatasetPage(WizardPage):
 
     def shutdown(self) -> None:
         self.runner.shutdown()
+        if self.plot is not None:  # pyqtgraph's own teardown frees its parentless popup menus
+            self.plot.close()
+            self.plot.deleteLater()
+            self.plot = None
 
     # ---- results ---------------------------------------------------------------------------------
 
@@ -358,7 +364,8 @@ class DatasetPage(WizardPage):
         return (s.dataset_path, s.column_mapping, s.model_ref, s.profile_id)
 
     def _on_state_changed(self) -> None:
-        if self.isVisible() and self.session.state.dataset_path and self._checked_for != self._key():
+        """A new file, mapping, model or use case changes the report (its tokens, its advice): check again."""
+        if self.session.state.dataset_path and self._checked_for != self._key():
             self.revalidate()
 
     def _browse(self) -> None:
@@ -434,8 +441,7 @@ class DatasetPage(WizardPage):
     def _on_mapping_changed(self) -> None:
         combos = self.mapping_combos.items()
         mapping = {column: combo.currentData() for column, combo in combos if combo.currentData()}
-        self.session.update(column_mapping=mapping or None)
-        self.revalidate()
+        self.session.update(column_mapping=mapping or None)  # the state change starts a new check
 
     def _show_issues(self, report: Any) -> None:
         skipped = report.rows_read - report.rows_usable

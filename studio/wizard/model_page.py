@@ -137,6 +137,7 @@ class ModelPage(WizardPage):
             group.setFlags(Qt.ItemFlag.ItemIsEnabled)
             group.setFirstColumnSpanned(True)
             group.setExpanded(True)
+            group.setHidden(True)  # shown once it has models
         self.body.addWidget(self.tree)
 
         self.details = QGroupBox("Selected model")

@@ -1,15 +1,22 @@
-"""Step 1: what the user wants the model to do, as six cards with a plain description and an example."""
+"""Step 1: what the user wants the model to do, as six cards with a plain description and an example.
+
+The profiles come from the session, which reads them in the background while the window appears.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QFormLayout, QGridLayout, QGroupBox, QVBoxLayout, QWidget
 
-from studio.engine.profiles import Profile, load_profiles
 from studio.gui.widgets import Card, wrapped_label
 from studio.wizard.base import WizardPage
 from studio.wizard.session import WizardSession
+
+if TYPE_CHECKING:
+    from studio.engine.profiles import Profile
 
 COLUMNS = 3
 
@@ -34,18 +41,18 @@ class ProfilePage(WizardPage):
 
     def __init__(self, session: WizardSession, parent: QWidget | None = None) -> None:
         super().__init__(session, parent)
-        self.profiles = load_profiles()
+        self.profiles: dict[str, Profile] = session.profiles
+        self.cards: list[ProfileCard] = []
         grid = QGridLayout()
         grid.setSpacing(12)
-        self.cards: list[ProfileCard] = []
+        for col in range(COLUMNS):
+            grid.setColumnStretch(col, 1)
         for index, profile in enumerate(self.profiles.values()):
             card = ProfileCard(profile)
             card.activated.connect(lambda p=profile.id: self.select(p))
             card.installEventFilter(self)
             grid.addWidget(card, index // COLUMNS, index % COLUMNS)
             self.cards.append(card)
-        for col in range(COLUMNS):
-            grid.setColumnStretch(col, 1)
         self.body.addLayout(grid)
 
         self.details = QGroupBox("About this use case")
@@ -85,8 +92,9 @@ class ProfilePage(WizardPage):
         self.details.show()
 
     def enter(self) -> None:
-        target = self.selected_card() or self.cards[0]
-        target.setFocus(Qt.FocusReason.OtherFocusReason)
+        target = self.selected_card() or (self.cards[0] if self.cards else None)
+        if target is not None:
+            target.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def blocker(self) -> str | None:
         return None if self.session.state.profile_id in self.profiles else "Choose a use case to continue."

@@ -109,7 +109,7 @@ class ReviewPage(WizardPage):
             ("Base model", str(model)),
             (
                 "Method",
-                f"{config.method.upper()}, adapter rank {config.lora_r}, precision {config.precision}",
+                f"{METHOD_NAMES[config.method]}, adapter rank {config.lora_r}, {config.precision} numbers",
             ),
             (
                 "Training",

@@ -27,6 +27,24 @@ class Planned:
     hardware: Any
 
 
+def _warm_up(task: TaskState) -> Any:
+    """Import the engine modules every page needs, once, before any other background task runs.
+
+    Two threads importing the same module at once can see it half-initialized (pydantic's lazy
+    module attributes and PySide's import hook make that real), so this runs alone, first, and the
+    pages are built only after it: from then on the shared modules are already in sys.modules.
+    """
+    task.set_status("Starting Studio")
+    import numpy  # noqa: F401 - shared by the dataset engine and pyqtgraph
+
+    import studio.engine.datasets
+    import studio.engine.models.catalog
+    import studio.engine.planner  # noqa: F401
+    from studio.engine.profiles import load_profiles
+
+    return load_profiles()
+
+
 def _probe_hardware(_task: TaskState) -> Any:
     from studio.engine.hardware import probe
 
@@ -72,6 +90,8 @@ def dataset_stats(report: Any) -> Any:
 
 class WizardSession(QObject):
     """Signals:
+    ready(): the engine modules are loaded and the profiles read; pages may be built now.
+    startFailed(object): the engine could not be loaded (a StudioError).
     stateChanged(): a choice changed (and was saved).
     hardwareChanged(): the hardware profile arrived.
     reportChanged(): the dataset's validation report changed (or was cleared).
@@ -80,6 +100,8 @@ class WizardSession(QObject):
     configChanged(): the final config changed (a setting was edited).
     """
 
+    ready = Signal()
+    startFailed = Signal(object)  # noqa: N815 - Qt signal naming
     stateChanged = Signal()  # noqa: N815 - Qt signal naming
     hardwareChanged = Signal()  # noqa: N815 - Qt signal naming
     reportChanged = Signal()  # noqa: N815 - Qt signal naming
@@ -92,7 +114,10 @@ class WizardSession(QObject):
         self.state = state
         self.autosave = autosave
         self.hardware: Any = None
-        self.hardware_error: object = None
+        self.profiles: dict[str, Any] = {}
+        self._boot = TaskRunner(self)
+        self._boot.finished.connect(self._on_warm)
+        self._boot.failed.connect(self.startFailed)
         self.report: Any = None
         self.data_checking = False
         self.planned: Planned | None = None
@@ -101,12 +126,21 @@ class WizardSession(QObject):
         self.planner.failed.connect(self.planFailed)
         self._hw = TaskRunner(self)
         self._hw.finished.connect(self._on_hardware)
-        self._hw.failed.connect(self._on_hardware_failed)
+
+    @property
+    def is_ready(self) -> bool:
+        return bool(self.profiles)
 
     def start(self) -> None:
-        """Begin background work that every page needs; separate from __init__ so tests control it."""
+        """Load the engine in the background, then probe the hardware; `ready` says when pages may be built."""
+        if not self.is_ready and not self._boot.busy:
+            self._boot.start(_warm_up, "starting Studio")
+
+    def _on_warm(self, profiles: dict[str, Any]) -> None:
+        self.profiles = profiles
         if self.hardware is None and not self._hw.busy:
             self._hw.start(_probe_hardware, "checking this computer's hardware")
+        self.ready.emit()
 
     def update(self, **changes: Any) -> None:
         """Change saved choices; a change of profile, data or model makes the plan stale."""
@@ -200,6 +234,7 @@ class WizardSession(QObject):
         return estimate(config, p.hardware, p.facts, p.stats)
 
     def shutdown(self) -> None:
+        self._boot.shutdown()
         self._hw.shutdown()
         self.planner.shutdown()
 
@@ -216,6 +251,3 @@ class WizardSession(QObject):
         self.hardware = hardware
         self.hardwareChanged.emit()
 
-    def _on_hardware_failed(self, error: object) -> None:
-        self.hardware_error = error
-        self.hardwareChanged.emit()

@@ -148,21 +148,41 @@ class Wizard(QWidget):
         self.steps.currentRowChanged.connect(self._on_step_clicked)
         self.onboarding.quick.clicked.connect(self.quick_start)
         self.onboarding.own.clicked.connect(self.start_own)
+        self.session.ready.connect(self._on_ready)
+        self.session.startFailed.connect(self._on_start_failed)
 
     # ---- life cycle ------------------------------------------------------------------------------
 
+    @property
+    def ready(self) -> bool:
+        return self.session.is_ready
+
     def start(self) -> None:
-        """Show onboarding or the saved page, and begin background work (hardware, data check)."""
-        self.session.start()
+        """Show the first screen at once; the engine loads in the background and the pages follow."""
+        for button in (self.onboarding.quick, self.onboarding.own):
+            button.setEnabled(self.ready)
         if not self.session.state.onboarding_done:
             self.outer.setCurrentWidget(self.onboarding)
+        else:
+            self.outer.setCurrentIndex(1)
+            self._update_nav()
+        if self.ready:
+            self._on_ready()
+        else:
+            self.session.start()
+
+    def _on_ready(self) -> None:
+        for button in (self.onboarding.quick, self.onboarding.own):
+            button.setEnabled(True)
+        if not self.session.state.onboarding_done:
             self.onboarding.quick.setFocus()
             return
-        self.outer.setCurrentIndex(1)
         if self.session.state.page > DATASET_PAGE and self.session.state.dataset_path:
             self.page_at(DATASET_PAGE).revalidate()  # later steps rely on a fresh check of the data
         self.go_to(self.session.state.page)
 
+    def _on_start_failed(self, error: object) -> None:
+        self.message.setText(f"Studio could not start: {getattr(error, 'what', error)}")
     def shutdown(self) -> None:
         for page in self._pages:
             if page is not None:
@@ -170,6 +190,8 @@ class Wizard(QWidget):
         self.session.shutdown()
 
     def page_at(self, index: int) -> WizardPage:
+        """The page at `index`, built on first use (only once the session is ready)."""
+        assert self.ready, "pages are built once the engine has loaded"
         page = self._pages[index]
         if page is None:
             module, name = PAGE_CLASSES[index]
@@ -230,10 +252,12 @@ class Wizard(QWidget):
         self._update_nav()
 
     def back(self) -> None:
-        if self.index > 0:
+        if self.ready and self.index > 0:
             self.go_to(self.index - 1)
 
     def next(self) -> None:
+        if not self.ready:
+            return
         blocker = self.page.blocker()
         if blocker:
             self._update_nav()
@@ -250,7 +274,7 @@ class Wizard(QWidget):
 
     def _on_step_clicked(self, row: int) -> None:
         """Steps may be revisited freely; going forward needs every page before it to be complete."""
-        if row < 0:
+        if row < 0 or not self.ready:
             return
         reachable = row <= self.index or all(
             self.page_at(i).blocker() is None for i in range(self.index, row)
@@ -263,7 +287,7 @@ class Wizard(QWidget):
             self.steps.blockSignals(False)
 
     def _update_nav(self) -> None:
-        blocker = self.page.blocker()
+        blocker = self.page.blocker() if self.ready else "Starting Studio…"
         last = self.index == len(PAGE_CLASSES) - 1
         self.back_button.setEnabled(self.index > 0)
         self.next_button.setText("&Launch training" if last else "&Next")

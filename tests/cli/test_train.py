@@ -84,6 +84,14 @@ def test_unknown_model_and_missing_dataset_exit_cleanly(tmp_path: Path):
     assert _runs() == []
 
 
+def test_dry_run_plans_for_this_machine_and_trains_nothing(tmp_path: Path, tiny_model_dir: Path):
+    data = _chat(tmp_path / "chat.jsonl")
+    result = _studio("train", "--dataset", str(data), "--model", str(tiny_model_dir), "--max-steps", "5", "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Dry run" in result.stdout and "max_steps" in result.stdout and "54 to train on" in result.stdout
+    assert _runs() == []
+
+
 def test_qlora_on_cpu_offers_lora():
     with pytest.raises(StudioError) as caught:
         check_method_supported(TrainConfig(method="qlora"), "cpu")

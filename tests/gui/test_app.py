@@ -41,10 +41,28 @@ def test_window_shows_without_importing_torch(tmp_path):
     assert "HEAVY []" in done.stdout
 
 
-def test_icon_and_sections(qtbot):
+@pytest.fixture
+def make_window():
+    """Main windows whose wizard and dashboard are shut down, and which are closed, when the test ends."""
+    made: list[MainWindow] = []
+
+    def make(state: WizardState) -> MainWindow:
+        window = MainWindow(Wizard(state, autosave=False))
+        made.append(window)
+        return window
+
+    yield make
+    for window in made:
+        if window.dashboard is not None:
+            window.dashboard.shutdown()
+        window.wizard.shutdown()
+        window.close()
+        window.deleteLater()
+
+
+def test_icon_and_sections(make_window):
     assert not app_icon().isNull()
-    window = MainWindow(Wizard(WizardState(onboarding_done=True), autosave=False))
-    qtbot.addWidget(window, before_close_func=lambda w: w.wizard.shutdown())
+    window = make_window(WizardState(onboarding_done=True))
     assert window.stack.currentWidget() is window.wizard
     assert [a.text() for a in window.nav.actions()] == ["New training"]
     assert window.dashboard is None  # built on the first launch only
@@ -68,7 +86,7 @@ def test_theme_follows_the_system_colour_scheme(qapp: QApplication):
 
 @pytest.mark.slow
 def test_launch_opens_the_dashboard_and_a_real_run_completes(
-    qtbot, request, tiny_model_dir: Path, tiny_chat_file: Path
+    qtbot, request, make_window, tiny_model_dir: Path, tiny_chat_file: Path
 ):
     from studio.monitor.state import RunStatus
 
@@ -79,18 +97,11 @@ def test_launch_opens_the_dashboard_and_a_real_run_completes(
         onboarding_done=True, profile_id="chatbot", dataset_path=str(tiny_chat_file),
         model_ref=str(tiny_model_dir), overrides={"max_steps": 2, "eval_fraction": 0.0}, page=1,
     )
-    window = MainWindow(Wizard(state, autosave=False))
-
-    def close(w: MainWindow) -> None:
-        if w.dashboard is not None:
-            w.dashboard.shutdown()
-        w.wizard.shutdown()
-
-    qtbot.addWidget(window, before_close_func=close)
+    window = make_window(state)
     window.show()
     wizard = window.wizard
     wizard.start()
-    qtbot.waitUntil(lambda: wizard.next_button.isEnabled(), timeout=120_000)  # data checked
+    qtbot.waitUntil(lambda: wizard.ready and wizard.next_button.isEnabled(), timeout=120_000)  # data checked
     for _ in range(3):  # model, settings, review
         wizard.next()
         qtbot.waitUntil(lambda: wizard.next_button.isEnabled(), timeout=60_000)

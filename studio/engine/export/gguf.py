@@ -80,6 +80,7 @@ def convert_to_gguf(
 
     command = [sys.executable, str(folder / CONVERTER_SCRIPT), str(model_dir), "--outtype", outtype,
                "--outfile", str(out_file)]
+    steps.report("Starting llama.cpp's converter", 0.0)
     try:
         result = run_child(command, converter_env(folder), steps, on_line)
     except BaseException:

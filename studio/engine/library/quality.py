@@ -169,7 +169,8 @@ def evaluate_quality(run: RunRecord, max_examples: int = 64, qa_examples: int = 
             who = "base" if name is None else "tuned"
             report_progress(f"Answering with the {who} model", 0.8 + 0.1 * index)
             with use(loaded, name), torch.no_grad():
-                answers[name] = [_greedy(loaded, prompt, len(ref) + 8, is_cancelled) for prompt, ref in pairs]
+                answers[name] = _greedy(loaded, [prompt for prompt, _r in pairs],
+                                        max(len(ref) for _p, ref in pairs) + 8, is_cancelled)
         refs = [loaded.tokenizer.decode(ref, skip_special_tokens=True).strip() for _p, ref in pairs]
         for name in (None, "tuned"):
             qa[name] = AnswerScore(
@@ -212,18 +213,21 @@ def _loss(model: Any, rows: list[dict[str, list[int]]], cancelled: Cancelled) ->
     return LossScore(loss=round(loss, 5), perplexity=round(math.exp(min(loss, 50.0)), 3), tokens=count)
 
 
-def _greedy(loaded: Any, prompt: list[int], max_new_tokens: int, cancelled: Cancelled) -> str:
+def _greedy(loaded: Any, prompts: list[list[int]], max_new_tokens: int, cancelled: Cancelled) -> list[str]:
+    """Greedy answers to all prompts in one left-padded batch (one forward pass per new token, not per row)."""
     import torch
 
     if cancelled():
         raise StudioError(what="The quality check was cancelled.", code="cancelled",
                           actions=["Start it again when you are ready."])
-    ids = torch.tensor([prompt])
     tokenizer = loaded.tokenizer
-    out = loaded.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                                max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id
-                                if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
-    return str(tokenizer.decode(out[0, len(prompt):], skip_special_tokens=True)).strip()
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    width = max(len(prompt) for prompt in prompts)
+    ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    out = loaded.model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
+                                max_new_tokens=max_new_tokens, pad_token_id=pad)
+    return [str(tokenizer.decode(row[width:], skip_special_tokens=True)).strip() for row in out]
 
 
 # ---- the report file ------------------------------------------------------------------------------------

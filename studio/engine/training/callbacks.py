@@ -1,8 +1,9 @@
 """The bridge between the Trainer's loop and Studio: events out, control commands in, checkpoints sealed.
 
-`StudioCallback` is the single place where per-step metrics are observed (`observers` receive a
-StepMetrics after every logged step: the anomaly detectors plug in there), where commands are acted on
-(between optimizer steps, so a pause or stop never cuts a step in half), and where checkpoints are sealed.
+`StudioCallback` turns each logged step into a `progress` event (loss, grad norm, lr, tokens/s, memory),
+acts on commands between optimizer steps (so a pause or stop never cuts a step in half) and seals the
+Trainer's checkpoints. Other concerns (the anomaly guard) are separate TrainerCallbacks that the worker
+adds beside it in `build_callbacks`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,23 +37,6 @@ class TrainingInterrupted(Exception):  # noqa: N818 - a control-flow signal, not
         self.outcome = outcome  # "stopped" | "released"
         self.checkpoint = checkpoint
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class StepMetrics:
-    """What is known after one optimizer step; the input of every anomaly detector (NaN kept as NaN)."""
-
-    step: int
-    total_steps: int
-    loss: float | None
-    grad_norm: float | None
-    lr: float | None
-    tokens_per_s: float | None
-    elapsed_s: float
-    mem: dict[str, float | None] = field(default_factory=dict)
-
-
-MetricsObserver = Callable[[StepMetrics], None]
 
 
 def memory_snapshot() -> dict[str, float | None]:
@@ -89,7 +72,6 @@ class StudioCallback(TrainerCallback):
         self.faults = faults
         self.set_phase = set_phase
         self.on_pause_change = on_pause_change  # the worker records "paused"/"running" in the registry
-        self.observers: list[MetricsObserver] = []
         self.trainer: Any = None  # set by the worker once the trainer exists (needed to save on request)
         self.peak_rss = 0.0
         self.last_eval: tuple[int, float] | None = None
@@ -124,13 +106,9 @@ class StudioCallback(TrainerCallback):
         if oom_step is not None and state.global_step + 1 == oom_step:
             import torch
 
-            raise torch.OutOfMemoryError(
-                "CUDA out of memory. Tried to allocate 2.00 GiB (injected by a test)"
-            )
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected by a test)")
 
-    def on_step_end(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         delay = self.faults.get_float("sleep_per_step")
         if delay:
             time.sleep(delay)
@@ -155,39 +133,26 @@ class StudioCallback(TrainerCallback):
         self._last_log = (now, tokens)
         mem = memory_snapshot()
         self.peak_rss = max(self.peak_rss, mem["rss"] or 0.0)
-        metrics = StepMetrics(
-            step=state.global_step,
-            total_steps=state.max_steps,
-            loss=_float(logs.get("loss")),
-            grad_norm=_float(logs.get("grad_norm")),
-            lr=_float(logs.get("learning_rate")),
-            tokens_per_s=tokens_per_s,
-            elapsed_s=now,
-            mem=mem,
-        )
         eta, interval = self._eta(state)
+        samples_per_s = None
+        if self._step_times:
+            samples_per_s = args.per_device_train_batch_size * args.gradient_accumulation_steps / self._step_times[-1]
         self.emitter.emit(
             Progress,
-            step=metrics.step,
-            total_steps=metrics.total_steps,
+            step=state.global_step,
+            total_steps=state.max_steps,
             epoch=float(state.epoch or 0.0),
-            loss=metrics.loss,
-            lr=metrics.lr,
-            grad_norm=metrics.grad_norm,
+            loss=_float(logs.get("loss")),
+            lr=_float(logs.get("learning_rate")),
+            grad_norm=_float(logs.get("grad_norm")),
             tokens_per_s=tokens_per_s,
-            samples_per_s=(
-                args.per_device_train_batch_size * args.gradient_accumulation_steps / self._step_times[-1]
-            )
-            if self._step_times
-            else None,
+            samples_per_s=samples_per_s,
             tokens_seen=int(tokens),
             eta_s=eta,
             eta_interval_s=interval,
             elapsed_s=now,
             mem=mem,
         )
-        for observe in self.observers:
-            observe(metrics)
 
     def on_prediction_step(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -227,9 +192,7 @@ class StudioCallback(TrainerCallback):
                 self.early_stopped = True
                 control.should_training_stop = True
 
-    def on_save(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         self.seal(Path(args.output_dir) / f"checkpoint-{state.global_step}", state.global_step, "scheduled")
 
     # ---- checkpoints and commands -------------------------------------------------------------------
@@ -247,11 +210,7 @@ class StudioCallback(TrainerCallback):
     def save_now(self, state: TrainerState, reason: str) -> checkpoints.CheckpointInfo:
         """Checkpoint between steps, outside the Trainer's own schedule (stop, release, or a request)."""
         existing = checkpoints.list_checkpoints(self.run_dir)
-        if (
-            existing
-            and existing[-1].step == state.global_step
-            and checkpoints.verify(existing[-1].path) is None
-        ):
+        if existing and existing[-1].step == state.global_step and checkpoints.verify(existing[-1].path) is None:
             return existing[-1]
         self.set_phase("checkpointing")
         self.trainer._save_checkpoint(self.trainer.model, trial=None)

@@ -27,7 +27,11 @@ SilenceCallback = Callable[[float], None]
 
 
 def worker_command(run_dir: Path) -> list[str]:
-    """How to start a worker. A frozen bundle replaces this one function with its own executable."""
+    """How to start a worker: `python -m` here, the bundle's own executable in worker mode when frozen."""
+    from studio.frozen import frozen_worker_command, is_frozen
+
+    if is_frozen():
+        return frozen_worker_command(run_dir)
     return [sys.executable, "-m", "studio.engine.training.worker", str(run_dir)]
 
 

@@ -157,7 +157,7 @@ def _train(
         on_pause_change=lambda paused: registry.set_status(run_dir.name, "paused" if paused else "running"),
     )
     trainer = backend.build_trainer(
-        model, tokenizer, train_set, eval_set, config, runs.trainer_staging_dir(run_dir), [callback]
+        model, tokenizer, train_set, eval_set, config, runs.trainer_staging_dir(run_dir), build_callbacks(callback)
     )
     callback.trainer = trainer
 
@@ -226,6 +226,12 @@ def _train(
         run_dir.name, "completed", int(ExitCode.OK), metrics=metrics, peak_memory=int(metrics["peak_rss"])
     )
     return int(ExitCode.OK)
+
+
+def build_callbacks(studio_callback: Any) -> list[Any]:
+    """Every TrainerCallback of a run, in order: Studio's events/control/checkpoints first, then observers
+    of the metrics stream (the anomaly guard joins here)."""
+    return [studio_callback]
 
 
 def select_backend(config: TrainConfig) -> tuple[Any, str]:

@@ -140,7 +140,7 @@ def test_search_reads_the_hub_answer_through_the_real_client(monkeypatch):
     seen: dict = {}
 
     class Hub(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (the stdlib's name)
+        def do_GET(self):
             seen.update(parse_qs(urlsplit(self.path).query))
             body = json.dumps(answer).encode()
             self.send_response(200)

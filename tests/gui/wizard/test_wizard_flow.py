@@ -46,7 +46,8 @@ def test_whole_wizard_from_card_to_launch(qtbot, make_wizard, tiny_chat_file, bu
     click(qtbot, wizard.onboarding.own)
 
     profile_page = wizard.page_at(0)
-    assert not wizard.next_button.isEnabled() and "use case" in wizard.message.text().lower()
+    qtbot.waitUntil(lambda: bool(profile_page.cards), timeout=30_000)  # read in the background
+    assert not wizard.next_button.isEnabled() and "choose a use case" in wizard.message.text().lower()
     card = next(c for c in profile_page.cards if c.profile.id == "qa")
     qtbot.mouseClick(card, Qt.MouseButton.LeftButton)
     assert card.selected and profile_page.details.isVisible()
@@ -112,8 +113,9 @@ def test_invalid_data_blocks_next_with_a_message_in_the_page(qtbot, make_wizard,
 def test_keyboard_moves_between_cards_and_chooses(qtbot, make_wizard):
     wizard = make_wizard(WizardState(onboarding_done=True))
     page = wizard.page_at(0)
+    qtbot.waitUntil(lambda: bool(page.cards), timeout=30_000)
     first = page.cards[0]
-    assert first.hasFocus() or QApplication.focusWidget() is first
+    qtbot.waitUntil(first.hasFocus, timeout=5000)  # the first card takes the focus once it is shown
     qtbot.keyClick(first, Qt.Key.Key_Right)
     assert page.cards[1].hasFocus() and page.cards[1].selected
     qtbot.keyClick(page.cards[1], Qt.Key.Key_Down)
@@ -127,6 +129,7 @@ def test_keyboard_moves_between_cards_and_chooses(qtbot, make_wizard):
 
 def test_state_is_restored_after_recreating_the_window(qtbot, make_wizard, tiny_chat_file):
     wizard = make_wizard(WizardState(onboarding_done=True))
+    qtbot.waitUntil(lambda: bool(wizard.page_at(0).cards), timeout=30_000)
     wizard.page_at(0).select("creative")
     wizard.session.update(dataset_path=str(tiny_chat_file), overrides={"lora_r": 8})
     wizard.go_to(2)
@@ -138,6 +141,7 @@ def test_state_is_restored_after_recreating_the_window(qtbot, make_wizard, tiny_
     assert (state.profile_id, state.dataset_path, state.overrides, state.page) == (
         "creative", str(tiny_chat_file), {"lora_r": 8}, 2)
     assert again.outer.currentIndex() == 1 and again.index == 2
+    qtbot.waitUntil(lambda: bool(again.page_at(0).cards), timeout=30_000)
     assert again.page_at(0).selected_card().profile.id == "creative"
 
 

@@ -1,0 +1,86 @@
+"""GPU training throughput: Unsloth vs plain transformers + PEFT, tokens/s and peak VRAM, on CUDA.
+
+Both run through Studio's real worker on the same model, data and settings (the Unsloth backend is chosen
+with backend="unsloth", the plain one with backend="hf"). Exits with a clear message when there is no
+NVIDIA GPU, and skips Unsloth (saying so) when it is not installed.
+
+Usage: python bench/gpu_throughput.py [--model builtin] [--steps 20] [--batch 8] [--max-length 1024] [--method lora]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from train_throughput import make_data, rate
+
+
+def run(backend: str, args: argparse.Namespace, data: Path, root: Path) -> dict:
+    from studio.engine.config import TrainConfig
+    from studio.engine.runs import create_run_dir
+    from studio.engine.training.supervisor import Supervisor
+
+    config = TrainConfig.from_dict({
+        "base_model": args.model, "dataset_path": str(data), "backend": backend, "method": args.method,
+        "max_steps": args.steps, "micro_batch_size": args.batch, "gradient_accumulation": 1,
+        "max_length": args.max_length, "precision": "bf16", "eval_fraction": 0.0, "lora_r": 16, "lora_alpha": 32,
+        "lora_dropout": 0.0, "learning_rate": 2e-4, "warmup_ratio": 0.0, "lr_scheduler": "constant",
+        "checkpoint_every_steps": 100_000,
+    })
+    run_dir = create_run_dir(config, backend, root=root)
+    supervisor = Supervisor(run_dir)
+    supervisor.start()
+    outcome = supervisor.wait()
+    if outcome.exit_code != 0:
+        raise SystemExit(f"{backend} run failed ({outcome.exit_code}); see {run_dir}/logs")
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    progress = [e for e in events if e["event"] == "progress"]
+    completed = events[-1]
+    return {
+        "tokens_per_s": rate([(e["elapsed_s"], e["tokens_seen"]) for e in progress]),
+        "peak_vram_gb": (completed["metrics"].get("peak_gpu") or 0) / 2**30,
+        "grad_norms": [e["grad_norm"] or 0.0 for e in progress],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="builtin")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--max-length", type=int, default=1024)
+    parser.add_argument("--method", default="lora", choices=["lora", "qlora", "dora", "rslora", "pissa"])
+    args = parser.parse_args()
+    import torch
+
+    if not torch.cuda.is_available():
+        print("No NVIDIA GPU with CUDA here: this benchmark needs one (CPU figures: bench/train_throughput.py).")
+        return 0
+    backends = ["hf"]
+    if importlib.util.find_spec("unsloth") is not None:
+        backends.insert(0, "unsloth")
+    else:
+        print("Unsloth is not installed (pip install 'studio[cuda]'): measuring transformers + PEFT only.")
+    with tempfile.TemporaryDirectory(prefix="studio-gpu-bench-") as tmp:
+        root = Path(tmp)
+        os.environ.setdefault("STUDIO_HOME", str(root / "home"))
+        data = make_data(root / "chats.jsonl", rows=2000)
+        print(f"{torch.cuda.get_device_name(0)}, model {args.model}, {args.method}, batch {args.batch}, "
+              f"max_length {args.max_length}, bf16, {args.steps} steps")
+        results = {backend: run(backend, args, data, root / "runs") for backend in backends}
+    for backend, result in results.items():
+        print(f"{backend:>8}: {result['tokens_per_s']:9.0f} tokens/s, peak VRAM {result['peak_vram_gb']:.2f} GB")
+        assert all(g > 0 for g in result["grad_norms"]), f"{backend}: a gradient norm is zero"
+    if len(results) == 2:
+        print(f"Unsloth / HF+PEFT: {results['unsloth']['tokens_per_s'] / results['hf']['tokens_per_s']:.2f}x "
+              f"tokens/s, {results['unsloth']['peak_vram_gb'] / max(results['hf']['peak_vram_gb'], 1e-9):.2f}x VRAM")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
