@@ -1,34 +1,48 @@
 """Builds the QApplication and the main window: the only place that wires the GUI to the engine.
 
-Nothing here imports torch or transformers, so the window appears in about a second; the dashboard (and
-with it pyqtgraph and the training supervisor) is created only when the first run is launched.
+Nothing here imports torch or transformers, so the window appears in about a second; the runs library and
+the dashboard (and with them pyqtgraph and the training supervisor) are created when first needed.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon
-from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QStackedWidget, QToolBar, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.engine.errors import StudioError
 from studio.engine.paths import resources_dir
+from studio.engine.registry import Registry
 from studio.gui.theme import apply_theme
-from studio.wizard.wizard import Wizard
+from studio.monitor.resumable import ResumableRunsPanel
+from studio.wizard.wizard import DATASET_PAGE, Wizard
 
 APP_NAME = "Studio"
 
 
 def app_icon() -> QIcon:
-    icons = resources_dir() / "icons"
-    icon = QIcon(str(icons / "studio.svg"))
-    icon.addFile(str(icons / "studio.png"))
-    return icon
+    """The PNG rendered from resources/icons/studio.svg: loading the SVG engine would slow the start."""
+    return QIcon(str(resources_dir() / "icons" / "studio.png"))
 
 
 class MainWindow(QMainWindow):
-    """The wizard, the live dashboard, and (later) the runs library, as sections switched from a toolbar."""
+    """The wizard, the runs library and the live dashboard, as sections switched from a toolbar.
+
+    The library (with pyqtgraph) and the dashboard (with the training supervisor) are built on first use;
+    every request between them (resume, continue, export, compare, playground, new run) is routed here.
+    """
 
     def __init__(self, wizard: Wizard | None = None) -> None:
         super().__init__()
@@ -44,13 +58,23 @@ class MainWindow(QMainWindow):
         self._nav_group = QActionGroup(self)
         self._nav_group.setExclusive(True)
         self._actions: dict[QWidget, QAction] = {}
+        self.export_dialogs: list[Any] = []
 
         self.wizard = wizard or Wizard()
         self.wizard_action = self.add_section("New training", self.wizard)
+        self.runs = QWidget()
+        runs_layout = QVBoxLayout(self.runs)
+        runs_layout.setContentsMargins(0, 0, 0, 0)
+        self.resumable = ResumableRunsPanel()
+        runs_layout.addWidget(self.resumable)
+        self.runs_action = self.add_section("Runs", self.runs)
+        self.runs_action.triggered.connect(self.show_runs)
+        self.library: Any = None
         self.dashboard: Any = None
         self.dashboard_action: QAction | None = None
-        # The runs library (issue 10) plugs in here with add_section("Runs", LibraryPage(...)).
         self.wizard.launchRequested.connect(self.launch)
+        self.resumable.resumeRequested.connect(self.resume_run)
+        self.resumable.openRequested.connect(self.watch_run)
 
     def add_section(self, title: str, widget: QWidget) -> QAction:
         """A top-level section: a page in the stack and a checkable toolbar entry that shows it."""
@@ -69,6 +93,8 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(widget)
         self._actions[widget].setChecked(True)
 
+    # ---- lazily built sections ---------------------------------------------------------------------------
+
     def ensure_dashboard(self) -> Any:
         """The dashboard is built on first use, which keeps pyqtgraph and the supervisor out of start-up."""
         if self.dashboard is None:
@@ -76,25 +102,143 @@ class MainWindow(QMainWindow):
 
             self.dashboard = DashboardPage()
             self.dashboard_action = self.add_section("Training", self.dashboard)
+            self.dashboard.exportRequested.connect(self.open_export)
+            self.dashboard.playgroundRequested.connect(lambda run_id: self.open_in_library("playground", run_id))
+            self.dashboard.compareRequested.connect(lambda run_id: self.open_in_library("compare", run_id))
         return self.dashboard
+
+    def ensure_library(self) -> Any:
+        """The runs library, under the list of unfinished runs; built the first time Runs is shown."""
+        if self.library is None:
+            from studio.library.library_page import LibraryPage
+
+            self.library = LibraryPage()
+            self.runs.layout().addWidget(self.library)
+            self.library.show()  # (a layout shows a new child of a visible page only on the next loop)
+            self.library.resumeRequested.connect(self.resume_run)
+            self.library.continueRequested.connect(self.continue_run)
+            self.library.exportRequested.connect(self.open_export)
+            self.library.newRunRequested.connect(self.load_into_wizard)
+            self.library.runDeleted.connect(lambda _run_id: self.resumable.refresh())
+        return self.library
+
+    def show_runs(self) -> Any:
+        """Show the Runs section with fresh lists (the library reloads itself whenever it is shown)."""
+        library = self.ensure_library()
+        self.resumable.refresh()
+        self.show_section(self.runs)
+        return library
+
+    # ---- requests between sections -----------------------------------------------------------------------
 
     def launch(self, config: Any) -> None:
         """Create the run and start it, then show its live dashboard."""
+        self._start(config, None, fallback=self.wizard)
+
+    def continue_run(self, run_id: str) -> None:
+        """Train on from a completed run's adapter: the same recipe, registered as its next minor version."""
+        try:
+            parent, config = Registry().continue_config(run_id)
+        except StudioError as exc:
+            QMessageBox.warning(self, "Training could not continue", exc.render())
+            return
+        self._start(config, parent.name, fallback=self.runs)
+
+    def _start(self, config: Any, name: str | None, fallback: QWidget) -> None:
         dashboard = self.ensure_dashboard()
         self.show_section(dashboard)
         try:
-            dashboard.start_run(config)
+            dashboard.start_run(config, name)
         except StudioError as exc:
             QMessageBox.warning(self, "Training could not start", exc.render())
-            self.show_section(self.wizard)
+            self.show_section(fallback)
+
+    def resume_run(self, run_id: str) -> None:
+        """A paused, interrupted or stopped run goes on from its last checkpoint, watched in the dashboard."""
+        self._in_dashboard(lambda dashboard: dashboard.resume_run(run_id), "Training could not resume")
+
+    def watch_run(self, run_id: str) -> None:
+        """Follow a run still training in the background (or look at a paused one)."""
+        self._in_dashboard(lambda dashboard: dashboard.attach(run_id), "Studio could not open that run")
+
+    def _in_dashboard(self, action: Callable[[Any], None], failure: str) -> None:
+        dashboard = self.ensure_dashboard()
+        self.show_section(dashboard)
+        try:
+            action(dashboard)
+        except StudioError as exc:
+            QMessageBox.warning(self, failure, exc.render())
+
+    def open_in_library(self, view: str, run_id: str) -> None:
+        """The dashboard's "Try it" and "Compare" open the library's views, once its rows have loaded."""
+        library = self.show_runs()
+
+        def open_view() -> None:
+            (library.open_playground if view == "playground" else library.open_compare)([run_id])
+
+        if run_id in library.rows:
+            open_view()
+        else:
+            library.refreshed.connect(open_view, Qt.ConnectionType.SingleShotConnection)
+
+    def load_into_wizard(self, config: dict[str, Any]) -> None:
+        """"New run with these settings": the wizard takes the config's choices and re-checks the data."""
+        session = self.wizard.session
+        session.update(
+            onboarding_done=True,
+            profile_id=config.get("profile"),
+            dataset_path=config.get("dataset_path"),
+            column_mapping=config.get("column_mapping"),
+            model_ref=config.get("base_model"),
+            page=DATASET_PAGE,
+        )
+        session.replace_overrides({k: v for k, v in config.items() if k != "init_adapter"})
+        self.show_section(self.wizard)
+        self.wizard.start()  # shows the saved page (the data check) once the engine is ready
+
+    def open_export(self, run_id: str) -> Any:
+        """A non-modal export dialog for one run; several may run one after another."""
+        from studio.exporting.export_dialog import ExportDialog
+
+        record = Registry().get(run_id)
+        if record is None:
+            QMessageBox.warning(self, "Studio", f"The run {run_id} is no longer in the library.")
+            return None
+        dialog = ExportDialog(record.run_dir, f"{record.name} {record.version}", parent=self)
+        dialog.setWindowFlag(Qt.WindowType.Window)
+        self.export_dialogs.append(dialog)
+        dialog.finished.connect(lambda _code, d=dialog: self._forget_dialog(d))
+        dialog.show()
+        return dialog
+
+    def _forget_dialog(self, dialog: Any) -> None:
+        if dialog in self.export_dialogs:
+            self.export_dialogs.remove(dialog)
+            dialog.deleteLater()
+
+    # ---- closing ------------------------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         """A training run may keep going in the background; the dashboard asks what the user wants."""
         if self.dashboard is not None and not self.dashboard.handle_close_request():
             event.ignore()
             return
-        self.wizard.shutdown()
+        self.shutdown()
         super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop every page's background work (exports are cancelled); the dashboard's worker is not touched."""
+        for dialog in list(self.export_dialogs):
+            dialog.shutdown()
+            dialog.close()
+        if self.library is not None:
+            from studio.monitor.dashboard import close_plots
+
+            self.library.shutdown()
+            close_plots(self.library)  # the comparison chart's menus must not outlive the window
+        if self.dashboard is not None:
+            self.dashboard.shutdown()
+        self.wizard.shutdown()
 
 
 def create_app(argv: list[str] | None = None) -> QApplication:
@@ -111,4 +255,6 @@ def run_app(argv: list[str] | None = None) -> int:
     window = MainWindow()
     window.show()
     window.wizard.start()
+    if window.resumable.records:  # unfinished runs are the first thing to offer after a restart
+        window.show_runs()
     return app.exec()

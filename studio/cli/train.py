@@ -47,6 +47,7 @@ def train_command(
     from studio.engine.models.resolve import resolve_model
 
     model_path = resolve_model(config.base_model)  # exit 4 before anything starts
+    check_device(config)  # QLoRA or Unsloth on a machine without CUDA: refused before a run exists
     if dry_run:
         _dry_run(config, model_path)
         return
@@ -129,6 +130,17 @@ def build_config(
             exit_code=ExitCode.DATASET_UNUSABLE,
         )
     return config
+
+
+def check_device(config: TrainConfig) -> None:
+    """The method and backend against this machine's accelerator, as the worker would check them later."""
+    from studio.engine.backend_choice import choose_backend, unsloth_installed
+    from studio.engine.hardware import probe
+    from studio.engine.training.backends.base import check_method_supported
+
+    hardware = probe()
+    check_method_supported(config, hardware.device)
+    choose_backend(hardware, config.backend, unsloth_installed())
 
 
 def _planned(dataset: Path | None, model: str | None, profile: str | None) -> TrainConfig:

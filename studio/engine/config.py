@@ -78,6 +78,15 @@ class TrainConfig(BaseModel):
         default_factory=list, description="Experiment trackers to report to."
     )
     trust_remote_code: bool = Field(False, description="Run code shipped with a model (only for trusted models).")
+    init_adapter: str | None = Field(
+        None,
+        min_length=1,
+        description="A trained adapter folder to start from (continuing a run); its own rank and layers are "
+        "kept, the adapter settings above are then ignored.",
+    )
+    num_processes: int = Field(
+        1, ge=1, le=4096, description="Training processes (one per GPU) when launched with `accelerate launch`."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
@@ -87,7 +96,8 @@ class TrainConfig(BaseModel):
 
     @property
     def effective_batch_size(self) -> int:
-        return self.micro_batch_size * self.gradient_accumulation
+        """Examples per optimizer step, across every data-parallel process."""
+        return self.micro_batch_size * self.gradient_accumulation * self.num_processes
 
     # ---- files -------------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from studio.engine.config import TrainConfig
 from studio.engine.errors import StudioError
 from studio.engine.events import now_iso
 from studio.engine.paths import database_path
+from studio.engine.runs import final_adapter_dir
 
 Status = Literal["queued", "running", "paused", "interrupted", "failed", "stopped", "completed"]
 VersionKind = Literal["auto", "continue"]
@@ -159,8 +160,12 @@ class Registry:
         parent_id: str | None = None,
         kind: VersionKind = "auto",
     ) -> RunRecord:
-        """Register a queued run; the parent defaults to the latest run of the same name."""
-        parent = self.get(parent_id) if parent_id else self.latest_named(name)
+        """Register a queued run. The parent defaults to the run whose adapter the config starts from
+        (`init_adapter`, which makes it a continuation), else the latest run of the same name."""
+        origin = self.adapter_owner(config.init_adapter) if config.init_adapter else None
+        parent = self.get(parent_id) if parent_id else origin or self.latest_named(name)
+        if kind == "auto" and origin is not None and parent is not None and origin.id == parent.id:
+            kind = "continue"
         version = "1.0.0" if parent is None else bump(parent.version, version_part(parent, config, kind))
         with self._connect() as db:
             taken = {row[0] for row in db.execute("SELECT version FROM runs WHERE name = ?", (name,))}
@@ -186,7 +191,33 @@ class Registry:
         assert record is not None
         return record
 
+    def continue_config(self, ref: str) -> tuple[RunRecord, TrainConfig]:
+        """The parent run and the config of a run continuing it: the same recipe, starting from the parent's
+        final adapter. Pass both to the usual run creation (`create_run` then makes it a minor version)."""
+        parent = self.find(ref)
+        adapter = final_adapter_dir(parent.run_dir)
+        if not (adapter / "adapter_config.json").is_file():
+            raise StudioError(
+                what=f"Run {parent.name} {parent.version} cannot be continued.",
+                why=f"It has no final adapter in {adapter} (status: {parent.status}).",
+                actions=[
+                    f"Resume it first to finish it: `studio resume {parent.id}`.",
+                    "Continue another run that completed.",
+                ],
+                code="continue_unavailable",
+            )
+        return parent, TrainConfig.from_dict({**parent.config, "init_adapter": str(adapter)})
+
     # ---- reading ------------------------------------------------------------------------------------
+
+    def adapter_owner(self, adapter: str | Path) -> RunRecord | None:
+        """The run whose final adapter lives in that folder, if any."""
+        target = Path(adapter).expanduser().resolve()
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs ORDER BY created_at DESC").fetchall()
+        return next(
+            (_record(row) for row in rows if final_adapter_dir(Path(row["run_dir"])).resolve() == target), None
+        )
 
     def get(self, run_id: str) -> RunRecord | None:
         with self._connect() as db:

@@ -1,8 +1,10 @@
 """Anomaly banners: what went wrong in plain words, the numbers behind it, and one-click answers.
 
-In "ask" mode the worker waits for the user's choice; each button sends
-ControlCommand("anomaly_action", {"action": ..., "anomaly": ...}). In automatic mode the banner says that
-Studio is handling it, and the matching `recovery` event fills in what was done and why.
+In "ask" mode the worker waits for the user's choice: the anomaly event's `actions` are keys of
+studio.engine.anomalies.ACTION_LABELS (the only answers the worker accepts) and each button sends
+ControlCommand("anomaly_action", {"action": KEY, "anomaly": ..., "step": ...}). In automatic mode `actions`
+are what Studio did; the banner says that Studio is handling it, and the matching `recovery` event fills in
+what was done and why.
 """
 
 from __future__ import annotations
@@ -12,21 +14,10 @@ import numbers
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from studio.engine.anomalies import ACTION_LABELS
 from studio.engine.control import ControlCommand
 from studio.engine.events import Anomaly, Recovery
 
-ACTION_LABELS = {
-    "accept": "Accept Studio's fix",
-    "rollback": "Roll back to the last good checkpoint",
-    "lower_lr": "Lower the learning rate",
-    "clip_gradients": "Clip gradients harder",
-    "reduce_batch": "Use a smaller batch",
-    "early_stop": "Stop now and keep the best model",
-    "checkpoint": "Save a checkpoint",
-    "continue": "Ignore and continue",
-    "ignore": "Ignore and continue",
-    "stop": "Stop training",
-}
 ANOMALY_TITLES = {
     "nan": "The loss became invalid (NaN)",
     "loss_spike": "Sudden jump in the loss",
@@ -50,8 +41,15 @@ def humanize(name: str) -> str:
     return name.replace("_", " ").strip().capitalize()
 
 
-def action_label(action: str) -> str:
-    return ACTION_LABELS.get(action, humanize(action))
+def action_label(action: str, offered: dict[str, str] | None = None) -> str:
+    """The button text: the worker's own label for its offer, else the anomaly package's."""
+    return (offered or {}).get(action) or ACTION_LABELS.get(action, humanize(action))
+
+
+def asks_user(anomaly: Anomaly, ask_mode: bool) -> bool:
+    """The worker says in each anomaly event which mode it runs in; older records fall back to the config."""
+    mode = anomaly.extra.get("mode")
+    return mode == "ask" if isinstance(mode, str) else ask_mode
 
 
 def evidence_text(evidence: dict[str, object]) -> str:
@@ -81,6 +79,7 @@ class AlertBanner(QFrame):
         self.buttons: dict[str, QPushButton] = {}
         self.chosen: str | None = None
         self.resolved = False  # a recovery event told what was done
+        self.labels: dict[str, str] = {}
         severity = anomaly.severity if anomaly is not None else "recovery"
         background, accent = SEVERITY_STYLE.get(severity, SEVERITY_STYLE["warning"])
         self.setObjectName("alertBanner")
@@ -121,9 +120,11 @@ class AlertBanner(QFrame):
             self.message.setText(anomaly.message)
             self.evidence.setText(evidence_text(anomaly.evidence))
             self.evidence.setVisible(bool(anomaly.evidence))
+            offered = anomaly.extra.get("offer_labels")
+            self.labels = dict(offered) if isinstance(offered, dict) else {}
             if interactive:
-                for action in anomaly.actions:
-                    button = QPushButton(action_label(action))
+                for action in (key for key in anomaly.actions if key in ACTION_LABELS):
+                    button = QPushButton(action_label(action, self.labels))
                     button.clicked.connect(lambda _=False, a=action: self._choose(a))
                     self.buttons[action] = button
                     row.addWidget(button)
@@ -136,7 +137,7 @@ class AlertBanner(QFrame):
         self.chosen = action
         for button in self.buttons.values():
             button.setEnabled(False)
-        self._set_outcome(f"You chose: {action_label(action)}. Waiting for training to confirm…")
+        self._set_outcome(f"You chose: {action_label(action, self.labels)}. Waiting for training to confirm…")
         self.actionChosen.emit(action)
 
     def show_recovery(self, recovery: Recovery) -> None:
@@ -192,7 +193,7 @@ class AlertsPanel(QWidget):
         self.setVisible(False)
 
     def add_anomaly(self, anomaly: Anomaly, ask_mode: bool) -> AlertBanner:
-        banner = AlertBanner(anomaly, interactive=ask_mode and self._interactive)
+        banner = AlertBanner(anomaly, interactive=asks_user(anomaly, ask_mode) and self._interactive)
         banner.actionChosen.connect(lambda action, a=anomaly: self.commandRequested.emit(
             ControlCommand("anomaly_action", {"action": action, "anomaly": a.anomaly, "step": a.step})))
         return self._push(banner)

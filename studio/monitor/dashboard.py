@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
+import pyqtgraph as pg
 from PySide6.QtCore import QEventLoop, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QMessageBox, QProgressDialog, QScrollArea, QVBoxLayout, QWidget
 
@@ -43,6 +44,16 @@ from studio.monitor.system_stats import SystemSampler
 log = logging.getLogger(__name__)
 
 CLOSE_WAIT_S = 180.0  # how long closing waits for a checkpoint before giving up on a clean pause/stop
+
+
+def close_plots(root: QWidget) -> None:
+    """Hand every pyqtgraph menu under `root` to its plot: pyqtgraph creates them without a parent, so
+    they would otherwise outlive the page as hidden top-level windows, held by the Python side."""
+    for plot in root.findChildren(pg.PlotWidget):
+        item = plot.getPlotItem()
+        for menu in (item.ctrlMenu, item.getViewBox().menu):
+            if menu is not None and menu.parent() is None:
+                menu.setParent(plot, menu.windowFlags())
 
 
 def run_name(config: TrainConfig) -> str:
@@ -190,7 +201,13 @@ class DashboardPage(QWidget):
         return True
 
     def shutdown(self) -> None:
-        """Stop watching: timers, sampler, reader thread. A worker that is still training keeps going."""
+        """Stop watching for good (a worker that is still training keeps going); the charts' menus go with
+        the page."""
+        self._stop_watching()
+        close_plots(self)
+
+    def _stop_watching(self) -> None:
+        """Timers, sampler, reader thread: stopped between runs too, when the page is reused."""
         self._closed = True
         self._refresh_timer.stop()
         self.charts.stop()
@@ -211,7 +228,7 @@ class DashboardPage(QWidget):
     # ---- internals -------------------------------------------------------------------------------------
 
     def _reset(self, run_dir: Path) -> None:
-        self.shutdown()
+        self._stop_watching()
         self._closed = False
         self.run_dir = run_dir
         self.state = RunState(run_id=run_dir.name)

@@ -97,3 +97,12 @@ def test_qlora_on_cpu_offers_lora():
         check_method_supported(TrainConfig(method="qlora"), "cpu")
     assert "LoRA" in caught.value.actions[0] and caught.value.code == "qlora_needs_cuda"
     check_method_supported(TrainConfig(method="dora"), "cpu")
+
+
+def test_qlora_on_a_cpu_machine_is_refused_before_any_run_exists(tmp_path: Path, tiny_model_dir: Path):
+    data = _chat(tmp_path / "chat.jsonl", rows=20)
+    result = _studio("train", "--dataset", str(data), "--model", str(tiny_model_dir), "--config",
+                     str(TrainConfig(method="qlora").save(tmp_path / "qlora.json")))
+    assert result.returncode != 0
+    assert "LoRA" in result.stderr and "Traceback" not in result.stderr
+    assert _runs() == []

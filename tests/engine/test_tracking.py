@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 
 import pytest
 
@@ -108,3 +109,17 @@ def test_tensorboard_receives_the_losses_of_a_real_training(tmp_path, tiny_model
     accumulator = EventAccumulator(str(events[0].parent))
     accumulator.Reload()
     assert len(accumulator.Scalars("train/loss")) == 2
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None, reason="tensorboard is not installed")
+def test_the_training_backend_reports_where_the_config_asks(tmp_path, monkeypatch):
+    from studio.engine.config import TrainConfig
+    from studio.engine.training.backends.hf import sft_config
+
+    monkeypatch.delenv("TENSORBOARD_LOGGING_DIR", raising=False)
+    run_dir = tmp_path / "run-1"
+    off = sft_config(TrainConfig(), run_dir / ".staging", has_eval=False, device="cpu")
+    on = sft_config(TrainConfig(report_to=["tensorboard"]), run_dir / ".staging", has_eval=False, device="cpu")
+    assert off.report_to in ("none", [])
+    assert on.report_to == ["tensorboard"]
+    assert os.environ["TENSORBOARD_LOGGING_DIR"] == str(tensorboard_dir(run_dir))  # inside the run

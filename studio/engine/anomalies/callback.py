@@ -60,7 +60,7 @@ def read_memory() -> tuple[float | None, float | None]:
 
 
 class AnomalyCallback(TrainerCallback):
-    def __init__(self, monitor: AnomalyMonitor, emit: Callable[[Event], None], mode: Mode, *,
+    def __init__(self, monitor: AnomalyMonitor, emit: Callable[[Event], object], mode: Mode, *,
                  run_id: str = "", state: RecoveryState | None = None,
                  choose: Callable[[Decision], str] | None = None, faults: Faults | None = None,
                  memory: MemoryReader = read_memory) -> None:
@@ -78,6 +78,7 @@ class AnomalyCallback(TrainerCallback):
         self.pending_recovery: list[RecoveryAction] = []
         self._injected: set[str] = set()
         self._last_log: tuple[float, int] | None = None
+        self._save_step: int | None = None
 
     # ---- for the worker -----------------------------------------------------------------------------
 
@@ -93,6 +94,17 @@ class AnomalyCallback(TrainerCallback):
     def answer(self, choice: str) -> list[RecoveryAction]:
         """The user's answer in "ask" mode; its actions are carried out at the next log or evaluation."""
         return self._guard().answer(choice)
+
+    def settle(self) -> None:
+        """Put every open "ask" mode question to `choose` (which blocks until the user answers)."""
+        guard = self._guard()
+        if self.choose is not None:
+            while guard.awaiting:
+                guard.answer(self.choose(guard.awaiting[0]))
+
+    def save_reason(self, step: int) -> str | None:
+        """"anomaly" when the checkpoint being saved at `step` is one this callback asked for."""
+        return "anomaly" if step == self._save_step else None
 
     # ---- Trainer hooks ------------------------------------------------------------------------------
 
@@ -178,9 +190,7 @@ class AnomalyCallback(TrainerCallback):
     def _steer(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                hooks: dict[str, Any]) -> None:
         guard = self._guard()
-        if self.choose is not None:
-            while guard.awaiting:
-                guard.answer(self.choose(guard.awaiting[0]))
+        self.settle()
         for action in guard.take_pending():
             if action.kind == "tighten_grad_clip":
                 args.max_grad_norm = float(action.params["new_max_grad_norm"])
@@ -198,6 +208,7 @@ class AnomalyCallback(TrainerCallback):
                 control.should_evaluate = False
         elif guard.take_checkpoint_request():
             control.should_save = True
+            self._save_step = state.global_step
 
 
 def _number(value: object) -> float | None:

@@ -153,6 +153,17 @@ class SpikeDetector:
                               "window": len(self.window), "step": m.step},
                     step=m.step,
                 )
+        elif len(self.window) >= self.t.blowup_min_readings:
+            highest = max(self.window.values())
+            if highest > 0 and loss >= self.t.blowup_factor * highest:
+                finding = Finding(
+                    kind=self.kind,
+                    severity="warning",
+                    message=(f"The loss jumped to {fmt(loss)} at step {m.step}, {loss / highest:.0f} times the "
+                             f"highest value so far ({fmt(highest)}): training is blowing up."),
+                    evidence={"loss": loss, "highest": highest, "window": len(self.window), "step": m.step},
+                    step=m.step,
+                )
         self.window.add(m.step, loss)
         return finding
 

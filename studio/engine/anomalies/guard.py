@@ -28,7 +28,7 @@ from studio.engine.events import Anomaly, Event, Recovery
 
 
 class AnomalyGuard:
-    def __init__(self, run_id: str, emit: Callable[[Event], None], mode: Mode, state: RecoveryState,
+    def __init__(self, run_id: str, emit: Callable[[Event], object], mode: Mode, state: RecoveryState,
                  monitor: AnomalyMonitor | None = None) -> None:
         self.run_id = run_id
         self.emit = emit

@@ -25,6 +25,10 @@ class Thresholds:
     """Robust z-score (distance from the median in units of 1.4826 x MAD) that counts as a spike."""
     spike_min_rel_jump: float = 0.5
     """The reading must also be at least this much above the median, relative to it (50%)."""
+    blowup_factor: float = 3.0
+    """During warm-up, a loss this many times the highest reading so far is a spike all the same: a run's
+    first readings are its highest, so tripling them is never a normal start (an exploding learning rate)."""
+    blowup_min_readings: int = 3
 
     # ---- divergence: sustained rise of the smoothed loss ------------------------------------------------
     smooth_window: int = 31

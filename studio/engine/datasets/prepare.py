@@ -7,8 +7,8 @@ interrupted preparation is never mistaken for a finished one.
 
 from __future__ import annotations
 
-import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,42 +72,30 @@ def prepare_dataset(
         profile,
     )
     folder = datasets_cache() / "prepared" / key
-    if digest is not None and (folder / _COMPLETE).is_file():
-        cached = _load(folder)
+    if digest is not None:
+        cached = _cached(folder, progress)
         if cached is not None:
-            if progress:
-                progress("Dataset ready (unchanged since last time)", 1.0)
             return cached
-    staging = folder.with_name(f"{key}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        writer = _ArrowRows(staging / "all.arrow")
-        try:
-            report = scan(
-                path,
-                mapping=mapping,
-                tokenizer_path=tokenizer_path,
-                max_length=max_length,
-                profile=profile,
-                progress=progress,
-                should_cancel=should_cancel,
-                sink=writer.add,
-                eval_fraction=eval_fraction,
-                seed=seed,
+    # Two runs may prepare the same file at once: one prepares, the other waits for the lock and reuses.
+    with _lock(folder):
+        prepared = _cached(folder, progress) if digest is not None else None
+        if prepared is None:
+            _build(
+                folder,
+                lambda sink: scan(
+                    path,
+                    mapping=mapping,
+                    tokenizer_path=tokenizer_path,
+                    max_length=max_length,
+                    profile=profile,
+                    progress=progress,
+                    should_cancel=should_cancel,
+                    sink=sink,
+                    eval_fraction=eval_fraction,
+                    seed=seed,
+                ),
             )
-        finally:
-            writer.close()
-        if not report.usable or report.content_hash is None:
-            raise unusable_error(report)
-        _split(staging, report)
-        write_atomic(staging / "report.json", _json(report.to_dict()))
-        (staging / _COMPLETE).touch()
-        shutil.rmtree(folder, ignore_errors=True)
-        staging.rename(folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    prepared = _load(folder)
+            prepared = _load(folder)
     if prepared is None:
         raise StudioError(
             what="Studio could not read back the prepared dataset.",
@@ -116,6 +104,43 @@ def prepare_dataset(
             code="cache_broken",
         )
     return prepared
+
+
+def _cached(folder: Path, progress: Callable[[str, float], None] | None) -> PreparedDataset | None:
+    if not (folder / _COMPLETE).is_file():
+        return None
+    cached = _load(folder)
+    if cached is not None and progress:
+        progress("Dataset ready (unchanged since last time)", 1.0)
+    return cached
+
+
+def _lock(folder: Path) -> Any:
+    """A file lock per cache key, beside (not inside) the folder it guards, so replacing it is safe."""
+    from filelock import FileLock
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(folder.with_name(f"{folder.name}.lock")))
+
+
+def _build(folder: Path, scan_into: Callable[[Callable[[dict[str, Any]], None]], ValidationReport]) -> None:
+    """Prepare into a staging folder of its own, then move it into place in one rename."""
+    staging = Path(tempfile.mkdtemp(prefix=f"{folder.name}.partial-", dir=folder.parent))
+    try:
+        writer = _ArrowRows(staging / "all.arrow")
+        try:
+            report = scan_into(writer.add)
+        finally:
+            writer.close()
+        if not report.usable or report.content_hash is None:
+            raise unusable_error(report)
+        _split(staging, report)
+        write_atomic(staging / "report.json", _json(report.to_dict()))
+        (staging / _COMPLETE).touch()
+        shutil.rmtree(folder, ignore_errors=True)  # a broken earlier result; no one reads it under the lock
+        staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def unusable_error(report: ValidationReport) -> StudioError:

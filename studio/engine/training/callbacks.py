@@ -64,6 +64,7 @@ class StudioCallback(TrainerCallback):
         faults: Faults,
         set_phase: Callable[[str], None],
         on_pause_change: Callable[[bool], None] = lambda _paused: None,
+        save_reason: Callable[[int], str | None] = lambda _step: None,
     ) -> None:
         self.config = config
         self.run_dir = run_dir
@@ -72,6 +73,7 @@ class StudioCallback(TrainerCallback):
         self.faults = faults
         self.set_phase = set_phase
         self.on_pause_change = on_pause_change  # the worker records "paused"/"running" in the registry
+        self.save_reason = save_reason  # why a checkpoint outside the schedule was asked for (e.g. "anomaly")
         self.trainer: Any = None  # set by the worker once the trainer exists (needed to save on request)
         self.peak_rss = 0.0
         self.last_eval: tuple[int, float] | None = None
@@ -103,7 +105,8 @@ class StudioCallback(TrainerCallback):
     ) -> None:
         self._handle_commands(state)
         oom_step = self.faults.get_int("oom_at_step")
-        if oom_step is not None and state.global_step + 1 == oom_step:
+        fits = self.faults.get_int("oom_above_micro_batch")
+        if oom_step == state.global_step + 1 and (fits is None or args.per_device_train_batch_size > fits):
             import torch
 
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected by a test)")
@@ -193,7 +196,8 @@ class StudioCallback(TrainerCallback):
                 control.should_training_stop = True
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
-        self.seal(Path(args.output_dir) / f"checkpoint-{state.global_step}", state.global_step, "scheduled")
+        reason = self.save_reason(state.global_step) or "scheduled"
+        self.seal(Path(args.output_dir) / f"checkpoint-{state.global_step}", state.global_step, reason)
 
     # ---- checkpoints and commands -------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 STUDIO_TEST_FAULTS holds `name=value` pairs separated by commas, e.g. `oom_at_step=2,sleep_per_step=0.3`.
 Known faults:
   oom_at_step=K       raise an out-of-memory error when optimizer step K begins
+  oom_above_micro_batch=M   ...but only while the micro-batch is larger than M (so a smaller batch fits)
   sleep_per_step=S    sleep S seconds after every step (gives tests time to send signals mid-run)
 Unknown names are kept, so other parts of the engine can add faults without touching the parser.
 """

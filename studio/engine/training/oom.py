@@ -1,4 +1,5 @@
-"""Out-of-memory: recognised in one place and turned into advice (automatic retry is the anomaly module's)."""
+"""Out-of-memory: recognised in one place, memory freed for a retry, and turned into advice when retrying is
+not possible (the retry plan is the anomaly module's; the worker carries it out)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,18 @@ def is_out_of_memory(exc: BaseException) -> bool:
         return True
     text = str(exc).lower()
     return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def free_memory() -> None:
+    """Give back what a failed step held before retrying in the same process (the trainer must be dropped
+    first): Python's cycles, then the CUDA allocator's cached blocks."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def out_of_memory_error(config: TrainConfig) -> StudioError:

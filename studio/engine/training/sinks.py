@@ -7,9 +7,13 @@ from a background thread.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import math
+import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -25,17 +29,51 @@ class EventSink(Protocol):
 
 
 class StreamSink:
-    """One JSON line per event on a text stream (the worker's stdout), flushed at once."""
+    """One JSON line per event on a text stream (the worker's stdout), flushed at once.
+
+    The reader may go away mid-run (the GUI quits and training goes on in the background): the sink then
+    switches itself off instead of killing the worker, which keeps recording to events.jsonl.
+    """
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream or sys.stdout
+        self.detached = False
+        _ignore_sigpipe()
 
     def write(self, event: Event) -> None:
-        self._stream.write(event.to_json() + "\n")
-        self._stream.flush()
+        if self.detached:
+            return
+        try:
+            self._stream.write(event.to_json() + "\n")
+            self._stream.flush()
+        except (OSError, ValueError):  # BrokenPipeError, or a stream already closed
+            self._detach()
 
     def close(self) -> None:
-        self._stream.flush()
+        if self.detached:
+            return
+        try:
+            self._stream.flush()
+        except (OSError, ValueError):
+            self._detach()
+
+    def _detach(self) -> None:
+        """Point the stream's descriptor at the null device, so the unflushed line it still holds (and any
+        later flush by the worker or at interpreter exit) goes nowhere instead of raising again."""
+        self.detached = True
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            null = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(null, self._stream.fileno())
+            finally:
+                os.close(null)
+
+
+def _ignore_sigpipe() -> None:
+    """A write to a pipe nobody reads must raise (and be handled), never end the process with SIGPIPE;
+    Python ignores the signal already, this keeps it so should a library have reset it."""
+    if hasattr(signal, "SIGPIPE") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
 
 
 class FileSink:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.engine.control import ControlCommand
-from studio.engine.errors import ExitCode
+from studio.engine.errors import ExitCode, StudioError
 from studio.engine.events import Event, EventParseError, parse_event
-from studio.engine.runs import logs_dir
+from studio.engine.runs import load_run_config, logs_dir
 
 SILENCE_LIMIT_S = 60.0
 
@@ -27,12 +27,25 @@ SilenceCallback = Callable[[float], None]
 
 
 def worker_command(run_dir: Path) -> list[str]:
-    """How to start a worker: `python -m` here, the bundle's own executable in worker mode when frozen."""
+    """How to start a worker: `python -m` here, the bundle's own executable in worker mode when frozen, and
+    `accelerate launch` (one worker per device) when the run's config asks for several processes."""
     from studio.frozen import frozen_worker_command, is_frozen
 
     if is_frozen():
         return frozen_worker_command(run_dir)
+    processes = _num_processes(run_dir)
+    if processes > 1:
+        from studio.engine.training.distributed import launch_command
+
+        return launch_command(run_dir, processes)
     return [sys.executable, "-m", "studio.engine.training.worker", str(run_dir)]
+
+
+def _num_processes(run_dir: Path) -> int:
+    try:
+        return load_run_config(run_dir).num_processes
+    except StudioError:
+        return 1  # the worker itself reports what is wrong with the config
 
 
 @dataclass(frozen=True)
@@ -43,14 +56,14 @@ class WorkerOutcome:
 
     @property
     def status(self) -> str:
-        """The registry status this ending means."""
+        """The registry status this ending means. The last event counts too: `accelerate launch` reports
+        any non-zero exit of its ranks as 1."""
+        last = self.last_event.kind if self.last_event is not None else None
         if self.exit_code == ExitCode.OK:
-            return (
-                "paused" if self.last_event is not None and self.last_event.kind == "paused" else "completed"
-            )
-        if self.exit_code == ExitCode.STOPPED:
+            return "paused" if last == "paused" else "completed"
+        if self.exit_code == ExitCode.STOPPED or last == "stopped":
             return "stopped"
-        if self.last_event is not None and self.last_event.kind == "error":
+        if last == "error":
             return "failed"
         return "interrupted"  # killed or crashed without a word: resumable from the last good checkpoint
 

@@ -13,13 +13,15 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 from studio.engine import runs
 from studio.engine.config import TrainConfig
+from studio.engine.control import ControlCommand
 from studio.engine.errors import ExitCode, StudioError
-from studio.engine.events import Anomaly, Completed, Error, Heartbeat, Paused, Started, Stopped
+from studio.engine.events import Anomaly, Completed, Error, Heartbeat, Paused, Resumed, Started, Stopped
 from studio.engine.registry import Registry
 from studio.engine.training import checkpoints
 from studio.engine.training.control_channel import ControlChannel
@@ -27,6 +29,7 @@ from studio.engine.training.faults import active_faults
 from studio.engine.training.sinks import EventEmitter, EventSink, FileSink, StreamSink, last_seq
 
 HEARTBEAT_S = 10.0
+ANSWER_POLL_S = 0.25
 
 
 class Heartbeats:
@@ -127,8 +130,11 @@ def _train(
     beats: Heartbeats,
     registry: Registry,
 ) -> int:
+    from studio.engine.anomalies import AnomalyMonitor
+    from studio.engine.anomalies.callback import AnomalyCallback
     from studio.engine.training.backends.base import check_method_supported, device_type
     from studio.engine.training.callbacks import StudioCallback, TrainingInterrupted
+    from studio.engine.training.oom import free_memory, is_out_of_memory
 
     started_at = time.monotonic()
     device = device_type()
@@ -147,6 +153,13 @@ def _train(
     beats.set_phase("building_trainer")
     _seed(config.seed)
     model = backend.apply_adapter(model, config)
+    anomaly_cb = AnomalyCallback(
+        AnomalyMonitor(),
+        emitter.forward,
+        config.anomaly_mode,
+        run_id=run_dir.name,
+        choose=_ask_user(run_dir.name, emitter, channel, beats, registry),
+    )
     callback = StudioCallback(
         config,
         run_dir,
@@ -155,11 +168,24 @@ def _train(
         active_faults(),
         beats.set_phase,
         on_pause_change=lambda paused: registry.set_status(run_dir.name, "paused" if paused else "running"),
+        save_reason=anomaly_cb.save_reason,
     )
-    trainer = backend.build_trainer(
-        model, tokenizer, train_set, eval_set, config, runs.trainer_staging_dir(run_dir), build_callbacks(callback)
-    )
-    callback.trainer = trainer
+    callbacks = build_callbacks(callback, anomaly_cb)
+
+    def new_trainer(model: Any) -> Any:
+        built = backend.build_trainer(
+            model, tokenizer, train_set, eval_set, callback.config, runs.trainer_staging_dir(run_dir), callbacks
+        )
+        callback.trainer = built
+        return built
+
+    def fresh_model() -> Any:
+        """The base model with a new adapter, for a retry that has no good checkpoint to resume from."""
+        _seed(config.seed)
+        base, _ = backend.load(callback.config, model_path)
+        return backend.apply_adapter(base, callback.config)
+
+    trainer = new_trainer(model)
 
     def on_damaged(info: checkpoints.CheckpointInfo, problem: str) -> None:
         emitter.emit(
@@ -191,36 +217,69 @@ def _train(
             "padding_free": bool(trainer.args.padding_free),
         },
     )
-    beats.set_phase("training")
-    try:
-        trainer.train(resume_from_checkpoint=str(resume.path) if resume else None)
-    except TrainingInterrupted as stop:
-        step = stop.checkpoint.step if stop.checkpoint else trainer.state.global_step
-        path = str(stop.checkpoint.path) if stop.checkpoint else None
-        if stop.outcome == "released":
-            emitter.emit(Paused, step=step, released=True, reason=stop.reason)
-            registry.mark_finished(
-                run_dir.name, "paused", int(ExitCode.OK), peak_memory=int(callback.peak_rss)
-            )
-            return int(ExitCode.OK)
-        emitter.emit(Stopped, step=step, checkpoint_path=path, reason=stop.reason)
-        registry.mark_finished(
-            run_dir.name, "stopped", int(ExitCode.STOPPED), peak_memory=int(callback.peak_rss)
-        )
-        return int(ExitCode.STOPPED)
+    restored: int | None = None
+    while True:
+        beats.set_phase("training")
+        try:
+            trainer.train(resume_from_checkpoint=str(resume.path) if resume else None)
+        except TrainingInterrupted as stop:
+            step = stop.checkpoint.step if stop.checkpoint else trainer.state.global_step
+            path = str(stop.checkpoint.path) if stop.checkpoint else None
+            if stop.outcome == "released":
+                emitter.emit(Paused, step=step, released=True, reason=stop.reason)
+                registry.mark_finished(
+                    run_dir.name, "paused", int(ExitCode.OK), peak_memory=int(callback.peak_rss)
+                )
+                return int(ExitCode.OK)
+            return _stopped(emitter, registry, run_dir, callback, step, path, stop.reason)
+        except Exception as exc:
+            if not is_out_of_memory(exc) or anomaly_cb.guard is None:
+                raise
+            step = trainer.state.global_step
+            trainer = callback.trainer = None  # drop the failed step's tensors before freeing memory
+            free_memory()
+            callback.config = _retry_smaller(anomaly_cb, callback.config, step, exc)
+            resume = checkpoints.latest_good(run_dir, on_damaged)
+            trainer = new_trainer(model if resume or step == 0 else fresh_model())
+            continue
+        actions = {action.kind: action for action in anomaly_cb.take_recovery()}
+        step = trainer.state.global_step
+        if "stop_training" in actions:
+            anomaly_cb.applied(actions["stop_training"], step)
+            good = checkpoints.latest_good(run_dir)
+            return _stopped(emitter, registry, run_dir, callback, step, str(good.path) if good else None, "anomaly")
+        if "early_stop_restore_best" in actions:
+            restored = _restore_best(trainer, run_dir)
+            anomaly_cb.applied(actions["early_stop_restore_best"], step, restored_step=restored)
+            break
+        if "rollback_and_halve_lr" not in actions:
+            break
+        # Resuming reloads the adapter weights, so the damaged model object can be reused.
+        resume = checkpoints.latest_good(run_dir, on_damaged)
+        trainer = callback.trainer = None
+        trainer = new_trainer(model if resume else fresh_model())
+        anomaly_cb.applied(actions["rollback_and_halve_lr"], step, restored_step=resume.step if resume else 0)
 
     beats.set_phase("saving")
-    restored = _restore_best(trainer, run_dir) if callback.early_stopped else None
+    if callback.early_stopped:
+        restored = _restore_best(trainer, run_dir)
     adapter_dir = runs.final_adapter_dir(run_dir)
     trainer.model.save_pretrained(adapter_dir)
     tokenizer.save_pretrained(adapter_dir)
     metrics = _final_metrics(trainer, callback, time.monotonic() - started_at, restored)
+    verdict = _verdict(run_dir, trainer.state.global_step)
+    metrics.update(
+        summary=verdict.headline,
+        trustworthy=verdict.trustworthy,
+        anomalies=verdict.anomalies,
+        recoveries=verdict.recoveries,
+    )
     emitter.emit(
         Completed,
         step=trainer.state.global_step,
         adapter_path=str(adapter_dir),
         metrics=metrics,
-        summary=_summary(metrics),
+        summary=f"{verdict.headline} {_summary(metrics)}",
     )
     registry.mark_finished(
         run_dir.name, "completed", int(ExitCode.OK), metrics=metrics, peak_memory=int(metrics["peak_rss"])
@@ -228,10 +287,100 @@ def _train(
     return int(ExitCode.OK)
 
 
-def build_callbacks(studio_callback: Any) -> list[Any]:
+def _stopped(
+    emitter: EventEmitter,
+    registry: Registry,
+    run_dir: Path,
+    callback: Any,
+    step: int,
+    checkpoint_path: str | None,
+    reason: str,
+) -> int:
+    emitter.emit(Stopped, step=step, checkpoint_path=checkpoint_path, reason=reason)
+    registry.mark_finished(run_dir.name, "stopped", int(ExitCode.STOPPED), peak_memory=int(callback.peak_rss))
+    return int(ExitCode.STOPPED)
+
+
+def _retry_smaller(anomaly_cb: Any, config: TrainConfig, step: int, exc: Exception) -> TrainConfig:
+    """The anomaly guard's answer to an out-of-memory error: the config for the retry (same effective batch),
+    or exit 3 with advice once the retries are used up (or when the mode does not retry)."""
+    from studio.engine.anomalies import oom_exhausted_error
+
+    guard = anomaly_cb.guard
+    guard.observe_oom(step, str(exc))
+    anomaly_cb.settle()
+    actions = {action.kind: action for action in guard.take_pending()}
+    retry = actions.get("reduce_batch_for_oom")
+    if retry is None:
+        if "stop_training" in actions:
+            anomaly_cb.applied(actions["stop_training"], step)
+            state = guard.state
+            raise oom_exhausted_error(state.micro_batch, state.accumulation, state.oom_retries) from exc
+        raise exc
+    anomaly_cb.applied(retry, step)
+    return config.updated(
+        micro_batch_size=int(retry.params["new_micro_batch"]),
+        gradient_accumulation=int(retry.params["new_accumulation"]),
+    )
+
+
+def _ask_user(
+    run_id: str, emitter: EventEmitter, channel: ControlChannel, beats: Heartbeats, registry: Registry
+) -> Callable[[Any], str]:
+    """"ask" mode: pause the run, wait for the user's `anomaly_action`, and hand back its key."""
+
+    def choose(decision: Any) -> str:
+        emitter.emit(Paused, step=decision.step, released=False, reason="anomaly")
+        beats.set_phase("paused")
+        registry.set_status(run_id, "paused")
+        try:
+            return _await_choice(channel)
+        finally:
+            registry.set_status(run_id, "running")
+            beats.set_phase("training")
+            emitter.emit(Resumed, step=decision.step)
+
+    return choose
+
+
+def _await_choice(channel: ControlChannel) -> str:
+    """The first `anomaly_action` naming a key of ACTION_LABELS (a `stop` answers "stop"); other commands
+    wait in the channel until the question is settled."""
+    from studio.engine.anomalies import ACTION_LABELS
+
+    deferred: list[ControlCommand] = []
+    try:
+        while True:
+            command = channel.get(timeout=ANSWER_POLL_S)
+            if command is None:
+                continue
+            if command.command == "stop":
+                return "stop"
+            if command.command != "anomaly_action":
+                deferred.append(command)
+            elif command.args.get("action") in ACTION_LABELS:
+                return str(command.args["action"])
+            else:
+                sys.stderr.write(f"ignored an anomaly_action with an unknown action: {command.args}\n")
+    finally:
+        for command in deferred:
+            channel.put(command)
+
+
+def _verdict(run_dir: Path, step: int) -> Any:
+    """The post-run summary from everything this run recorded (earlier workers included), as completed."""
+    from studio.engine.anomalies import summarize_run
+    from studio.engine.anomalies.summary import read_events
+
+    events_file = runs.events_file(run_dir)
+    recorded = read_events(events_file) if events_file.exists() else []
+    return summarize_run([*recorded, Completed(run_id=run_dir.name, step=step)])
+
+
+def build_callbacks(studio_callback: Any, anomaly_callback: Any) -> list[Any]:
     """Every TrainerCallback of a run, in order: Studio's events/control/checkpoints first, then observers
-    of the metrics stream (the anomaly guard joins here)."""
-    return [studio_callback]
+    of the metrics stream (the anomaly guard, which may ask for a checkpoint or end the loop)."""
+    return [studio_callback, anomaly_callback]
 
 
 def select_backend(config: TrainConfig) -> tuple[Any, str]:
@@ -376,6 +525,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("usage: python -m studio.engine.training.worker RUN_DIR\n")
         return int(ExitCode.ERROR)
     run_dir = Path(args[0]).resolve()
+    from studio.engine.training.distributed import is_main_process, run_follower
+
+    if not is_main_process():  # under `accelerate launch`, rank 0 alone speaks for the run
+        return run_follower(run_dir)
     # Keep the event stream clean: libraries that print (even from C) write to stderr instead of stdout.
     events_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())

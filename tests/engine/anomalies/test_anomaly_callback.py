@@ -153,6 +153,7 @@ def test_memory_reading_above_90_percent_warns_and_checkpoints_at_once(tiny_mode
         0.95,
     )
     assert (out / "checkpoint-1").is_dir()  # checkpoint-now on first sighting
+    assert (callback.save_reason(1), callback.save_reason(3)) == ("anomaly", None)  # sealed as "anomaly"
     assert len(events) == 1  # cooldown: reported once, not at every step
 
 

@@ -79,8 +79,19 @@ def test_loss_spike_is_reported_with_its_robust_z_score(make_stream):
 
 def test_no_spike_alarm_before_warmup(make_stream):
     stream = make_stream(seed=7, steps=300)
-    stream.loss[4] = 50.0
+    stream.loss[4] = 2.5 * stream.loss[:4].max()  # odd, but early readings are too few to judge it
     assert stream.replay() == []
+
+
+def test_a_blow_up_is_a_spike_even_during_warmup(make_stream):
+    """An exploding learning rate can multiply the loss in the first steps; tripling the highest reading so
+    far is never a normal start."""
+    stream = make_stream(seed=7, steps=300)
+    stream.loss[4] = 50.0
+    [finding] = stream.replay()
+    assert (finding.kind, finding.step) == ("loss_spike", 5)
+    assert finding.evidence["highest"] == pytest.approx(stream.loss[:4].max())
+    assert "blowing up" in finding.message and "50" in finding.message
 
 
 def test_sustained_rise_is_reported_as_divergence_not_as_spikes(make_stream):

@@ -204,7 +204,8 @@ def test_sigterm_kill_and_damaged_checkpoint_then_resume_completes(shared, studi
 
 
 def test_out_of_memory_exits_3_with_advice(shared):
-    run_dir = new_run(shared["root"], shared["model"], shared["data"], "oom")
+    # With anomaly handling off there is no automatic retry (test_recovery.py covers the retries).
+    run_dir = new_run(shared["root"], shared["model"], shared["data"], "oom", anomaly_mode="off")
     outcome, _ = supervise(run_dir, env={"STUDIO_TEST_FAULTS": "oom_at_step=2"})
     assert outcome.exit_code == 3 and outcome.status == "failed"
     error = read_events(run_dir)[-1]

@@ -68,9 +68,9 @@ def main(target: Path) -> None:
         message="The loss suddenly jumped to almost twice its recent level. One bad batch can do this; "
                 "if it keeps happening, the learning rate is too high.",
         evidence={"loss": spike.loss, "recent_median": last.loss, "robust_z": 11.4},
-        actions=["rollback", "lower_lr", "continue", "stop"],
+        actions=["accept", "rollback", "lower_lr", "stop", "ignore"],
     )
-    recovery = Recovery(run_id=last.run_id, action="clip_gradients", step=18,
+    recovery = Recovery(run_id=last.run_id, action="tighten_grad_clip", step=18,
                         message="Gradients grew 12x above their usual size, so Studio tightened clipping.",
                         before={"max_grad_norm": 1.0}, after={"max_grad_norm": 0.5})
     with_anomaly = [ask if e is started else e for e in mid_run[:-4]] + [recovery, *mid_run[-4:], spike, anomaly]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from studio.engine.anomalies import ACTION_LABELS
 from studio.engine.control import ControlCommand
 from studio.engine.events import Anomaly, Paused, Progress, Recovery, Started
 from studio.monitor.controls import ControlsBar
@@ -79,13 +80,14 @@ def test_an_anomaly_banner_button_sends_the_chosen_action(qtbot, dashboard) -> N
     anomaly = Anomaly(run_id="r", anomaly="divergence", severity="critical", step=42,
                       message="The loss has been rising for 20 steps.",
                       evidence={"loss": 3.91, "best_loss": 2.05, "steps_rising": 20},
-                      actions=["rollback", "lower_lr", "stop"])
+                      actions=["rollback", "lower_lr", "continue", "stop"])  # "continue" is no answer
     dashboard.bridge.feed_events([anomaly])
     banner = dashboard.alerts.banners[-1]
     assert banner.isVisibleTo(dashboard)
     assert "getting worse" in banner.title.text() and "step 42" in banner.title.text()
     assert "loss 3.91" in banner.evidence.text() and "best loss 2.05" in banner.evidence.text()
-    assert list(banner.buttons) == ["rollback", "lower_lr", "stop"]
+    assert list(banner.buttons) == ["rollback", "lower_lr", "stop"]  # only what the worker accepts
+    assert [b.text() for b in banner.buttons.values()] == [ACTION_LABELS[k] for k in ("rollback", "lower_lr", "stop")]
     assert notes and notes[0][1] == anomaly.message  # the tray was told too
     with qtbot.waitSignal(dashboard.bridge.commandSent) as blocker:
         banner.buttons["lower_lr"].click()
@@ -95,19 +97,36 @@ def test_an_anomaly_banner_button_sends_the_chosen_action(qtbot, dashboard) -> N
     assert "Lower the learning rate" in banner.outcome.text()
 
 
+def test_worker_anomaly_events_drive_the_buttons(qtbot, dashboard) -> None:
+    """The fields the worker writes (studio.engine.anomalies.to_event_fields) decide mode, keys and labels."""
+    from studio.engine.anomalies import AnomalyMonitor, RecoveryState, StepMetrics, decide, to_event_fields
+
+    sent = _running(dashboard, "auto")  # the event's own mode wins over the config's
+    [finding] = AnomalyMonitor().observe_step(StepMetrics(step=7, loss=float("nan")))
+    decision = decide(finding, "ask", RecoveryState(lr=1e-3, max_grad_norm=1.0, micro_batch=2, accumulation=1))
+    dashboard.bridge.feed_events([Anomaly(run_id="r", **to_event_fields(finding, decision, "ask"))])
+    banner = dashboard.alerts.banners[-1]
+    assert list(banner.buttons) == decision.offer and set(decision.offer) <= set(ACTION_LABELS)
+    assert banner.buttons["accept"].text() == ACTION_LABELS["accept"]
+    with qtbot.waitSignal(dashboard.bridge.commandSent):
+        banner.buttons["accept"].click()
+    assert sent == [ControlCommand("anomaly_action", {"action": "accept", "anomaly": "nan", "step": 7})]
+
+
 def test_automatic_mode_explains_what_was_done(qtbot, dashboard) -> None:
     sent = _running(dashboard, "auto")
     dashboard.bridge.feed_events([
         Anomaly(run_id="r", anomaly="nan", severity="critical", step=12, message="The loss became NaN.",
-                actions=["rollback"]),
-        Recovery(run_id="r", action="rollback", step=12, message="Rolled back to step 10 and halved the rate.",
+                actions=["rollback_and_halve_lr"]),
+        Recovery(run_id="r", action="rollback_and_halve_lr", step=12,
+                 message="Rolled back to step 10 and halved the rate.",
                  before={"learning_rate": 2e-4}, after={"learning_rate": 1e-4}),
     ])
     banner = dashboard.alerts.banners[-1]
     assert banner.buttons == {}  # nothing to answer: Studio acts by itself
     assert "What Studio did" in banner.outcome.text() and "halved" in banner.outcome.text()
     assert "learning rate 0.0002 → 0.0001" in banner.outcome.text()
-    dashboard.bridge.feed_events([Recovery(run_id="r", action="clip_gradients", step=30, message="Clipping on.")])
+    dashboard.bridge.feed_events([Recovery(run_id="r", action="tighten_grad_clip", step=30, message="Clipping on.")])
     assert "Studio acted" in dashboard.alerts.banners[-1].title.text()
     assert sent == []
 

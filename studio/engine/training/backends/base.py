@@ -60,8 +60,8 @@ def check_method_supported(config: TrainConfig, device: str) -> None:
             what="QLoRA (4-bit or 8-bit base weights) needs an NVIDIA GPU, and this machine has none.",
             why="The bitsandbytes library that compresses the weights only runs on CUDA.",
             actions=[
-                "Train with plain LoRA instead: set method to 'lora' and quantization to 'none' "
-                "(for example `studio train ... --method lora`).",
+                "Train with plain LoRA instead: set method to 'lora' and quantization to 'none' in the "
+                "settings (or let `studio plan` choose for this machine).",
                 "Or run this training on a machine with an NVIDIA GPU.",
             ],
             code="qlora_needs_cuda",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio.engine.config import TrainConfig
+from studio.engine.errors import ExitCode, StudioError
 from studio.engine.training.backends.base import device_type
 
 if TYPE_CHECKING:
@@ -49,6 +50,12 @@ def sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, device: st
     on CUDA (on a CPU packing measured 0.64x), so they are turned on only there."""
     from trl import SFTConfig
 
+    from studio.engine.tracking import plan_tracking
+
+    # output_dir is RUN_DIR/.staging; trackers write beside it, inside the run. The environment must be set
+    # before the Trainer builds its reporting callbacks.
+    tracking = plan_tracking(config.report_to, output_dir.parent, output_dir.parent.name)
+    tracking.apply()
     cuda = device == "cuda"
     evaluating = has_eval and config.eval_every_steps is not None
     return SFTConfig(
@@ -80,10 +87,11 @@ def sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, device: st
         packing=config.packing and cuda,
         padding_free=config.padding_free and cuda,
         assistant_only_loss=False,  # Studio's tokenization already carries the assistant masks
-        report_to=list(config.report_to) or "none",
+        report_to=tracking.report_to,
         disable_tqdm=True,
         dataloader_num_workers=0,
         log_level="warning",
+        use_cpu=device == "cpu",  # under `accelerate launch` on CPUs, this is what makes the ranks use gloo
     )
 
 
@@ -134,6 +142,11 @@ class HFBackend:
         return model, tokenizer
 
     def apply_adapter(self, model: PreTrainedModel, config: TrainConfig) -> Any:
+        """A fresh adapter, or the one a continued run starts from (trainable, its own shape kept)."""
+        if config.init_adapter:
+            from peft import PeftModel
+
+            return PeftModel.from_pretrained(model, str(initial_adapter(config)), is_trainable=True)
         from peft import get_peft_model
 
         return get_peft_model(model, lora_config(config))
@@ -149,6 +162,24 @@ class HFBackend:
         callbacks: list[TrainerCallback],
     ) -> Any:
         return build_sft_trainer(model, tokenizer, train, eval_set, config, output_dir, callbacks)
+
+
+def initial_adapter(config: TrainConfig) -> Path:
+    """The adapter folder a continued run starts from, checked before the base model's work is spent on it."""
+    assert config.init_adapter is not None
+    folder = Path(config.init_adapter).expanduser()
+    if not (folder / "adapter_config.json").is_file():
+        raise StudioError(
+            what="The adapter this run should continue from cannot be found.",
+            why=f"{folder} has no adapter_config.json (was the earlier run deleted or not finished?).",
+            actions=[
+                "Continue from a completed run in the library.",
+                "Remove `init_adapter` from the configuration to start a fresh adapter.",
+            ],
+            code="init_adapter_missing",
+            exit_code=ExitCode.MODEL_NOT_FOUND,
+        )
+    return folder
 
 
 def _bitsandbytes_config(config: TrainConfig) -> Any:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio.engine.config import TrainConfig
-from studio.engine.training.backends.hf import PISSA_INIT, build_sft_trainer
+from studio.engine.training.backends.hf import PISSA_INIT, build_sft_trainer, initial_adapter
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -37,6 +37,10 @@ class UnslothBackend:
         return model, tokenizer
 
     def apply_adapter(self, model: PreTrainedModel, config: TrainConfig) -> Any:
+        if config.init_adapter:  # continuing: PEFT loads the earlier adapter onto the patched model
+            from peft import PeftModel
+
+            return PeftModel.from_pretrained(model, str(initial_adapter(config)), is_trainable=True)
         from unsloth import FastLanguageModel
 
         targets = config.target_modules

@@ -1,0 +1,149 @@
+"""Scale-out with Hugging Face Accelerate: the same worker, started by `accelerate launch` once per device.
+
+Studio never launches processes of its own for this: it builds the `accelerate launch` command (shown to
+the user, run by the Supervisor) and lets Accelerate/torchrun start one worker per GPU (DDP, or FSDP from an
+`accelerate config` file), on one machine or several. Rank 0 is the Studio worker as usual: it emits the
+events, writes events.jsonl, seals checkpoints, updates the registry and saves the final adapter. Every
+other rank is a follower: it trains in lockstep (its gradients are averaged with rank 0's) and says nothing.
+
+This module imports nothing heavy at module level; the GUI shows `launch_command` output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+WORKER_MODULE = "studio.engine.training.worker"
+DEFAULT_PORT = 29500
+
+
+def rank() -> int:
+    """This process's global rank under torchrun/accelerate (0 when not distributed)."""
+    return _env_int("RANK", _env_int("LOCAL_RANK", 0))
+
+
+def world_size() -> int:
+    return _env_int("WORLD_SIZE", 1)
+
+
+def is_main_process() -> bool:
+    """Whether this process speaks for the run (events, checkpoints, registry): rank 0, or not distributed."""
+    return rank() == 0
+
+
+def launch_command(
+    run_dir: Path,
+    num_processes: int,
+    *,
+    cpu: bool = False,
+    multi_node: dict[str, Any] | None = None,
+    config_file: Path | None = None,
+) -> list[str]:
+    """The `accelerate launch` command that trains `run_dir` on `num_processes` devices.
+
+    `multi_node` = {"num_machines": N, "machine_rank": R, "main_process_ip": IP, "main_process_port": P}:
+    the same command runs on every machine with its own machine_rank; `num_processes` counts all of them.
+    `config_file` is an `accelerate config` file (FSDP, DeepSpeed, mixed precision); its settings apply
+    where no flag here overrides them. `cpu` trains on CPUs only (gloo), e.g. to try a setup without GPUs.
+    """
+    if num_processes < 1:
+        raise ValueError("num_processes must be at least 1")
+    command = [*_env_prefix(cpu, num_processes), _accelerate(), "launch"]
+    if config_file is not None:
+        command += ["--config_file", str(config_file)]
+    if num_processes > 1 or multi_node:
+        # torchrun starts the processes; `--multi_gpu` is Accelerate's name for that, GPUs or not (on CPUs
+        # the worker asks for gloo itself: `--cpu` would fall back to a single process without MPI).
+        if config_file is None:
+            command.append("--multi_gpu")
+    elif cpu:
+        command.append("--cpu")
+    command += ["--num_processes", str(num_processes)]
+    if config_file is None:
+        command += ["--mixed_precision", "no", "--dynamo_backend", "no"]  # the worker's own settings rule
+    if multi_node:
+        command += [
+            "--num_machines", str(int(multi_node["num_machines"])),
+            "--machine_rank", str(int(multi_node["machine_rank"])),
+            "--main_process_ip", str(multi_node["main_process_ip"]),
+            "--main_process_port", str(int(multi_node.get("main_process_port", DEFAULT_PORT))),
+        ]
+    else:
+        command += ["--num_machines", "1", "--main_process_port", "0"]  # 0: a free port, two runs can coexist
+    return [*command, "-m", WORKER_MODULE, str(run_dir)]
+
+
+def run_follower(run_dir: Path) -> int:
+    """Train as a non-main rank: the same model, data and seed as rank 0, no events and no side effects.
+
+    The Trainer on every rank prepares the model for DDP/FSDP, so gradients are averaged across ranks and
+    all ranks hold the same weights; rank 0 alone saves them. A summary of this rank's view goes to
+    RUN_DIR/logs/rank-N.json, which shows afterwards that the rank took part.
+    """
+    # Whatever libraries print must not land in rank 0's event stream (torchrun shares one stdout).
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    from transformers import set_seed
+
+    from studio.engine import runs
+    from studio.engine.models.resolve import resolve_model
+    from studio.engine.training import checkpoints
+    from studio.engine.training.worker import load_training_data, select_backend
+
+    config = runs.load_run_config(run_dir)
+    backend, _reason = select_backend(config)
+    model_path = resolve_model(config.base_model)
+    model, tokenizer = backend.load(config, model_path)
+    train_set, eval_set = load_training_data(config, model_path, tokenizer)
+    set_seed(config.seed)
+    model = backend.apply_adapter(model, config)
+    trainer = backend.build_trainer(
+        model, tokenizer, train_set, eval_set, config, runs.trainer_staging_dir(run_dir), []
+    )
+    resume = checkpoints.latest_good(run_dir)  # the same checkpoint rank 0 resumes from
+    trainer.train(resume_from_checkpoint=str(resume.path) if resume else None)
+    write_rank_record(run_dir, trainer)
+    return 0
+
+
+def write_rank_record(run_dir: Path, trainer: Any) -> Path:
+    """This rank's world size, steps and a checksum of its trainable weights (equal on every rank)."""
+    weights = sum(
+        float(param.detach().double().sum()) for param in trainer.model.parameters() if param.requires_grad
+    )
+    record = {
+        "rank": rank(),
+        "world_size": int(trainer.args.world_size),
+        "steps": int(trainer.state.global_step),
+        "trainable_sum": weights,
+        "pid": os.getpid(),
+    }
+    path = run_dir / "logs" / f"rank-{rank()}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    return path
+
+
+def _env_prefix(cpu: bool, num_processes: int) -> list[str]:
+    """CPU-only several-process training: hide GPUs and tell Accelerate, through the environment."""
+    if cpu and num_processes > 1:
+        return ["env", "CUDA_VISIBLE_DEVICES=", "ACCELERATE_USE_CPU=true"]
+    return []
+
+
+def _accelerate() -> str:
+    """The `accelerate` script of this environment (a venv need not be on PATH), else the one on PATH."""
+    beside = Path(sys.executable).with_name("accelerate")
+    return str(beside) if beside.exists() else (shutil.which("accelerate") or "accelerate")
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ[name])
+    except (KeyError, ValueError):
+        return default

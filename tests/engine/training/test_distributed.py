@@ -1,0 +1,80 @@
+"""Scale-out through `accelerate launch`: the command Studio builds, rank gating, and a real two-process
+CPU data-parallel (gloo) training on the tiny model compared with a single-process run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import read_events, run_worker_process
+from safetensors.torch import load_file
+
+from studio.engine.config import TrainConfig
+from studio.engine.runs import final_adapter_dir
+from studio.engine.training.distributed import is_main_process, launch_command, world_size
+from studio.engine.training.supervisor import Supervisor, worker_command
+
+WORKER = ["-m", "studio.engine.training.worker"]
+
+
+def test_launch_command_for_one_machine(tmp_path: Path) -> None:
+    command = launch_command(tmp_path, 4)
+    assert command[0].endswith("accelerate") and command[1] == "launch"
+    assert command[-3:] == [*WORKER, str(tmp_path)]
+    flags = " ".join(command)
+    assert "--multi_gpu" in flags and "--num_processes 4" in flags and "--num_machines 1" in flags
+    assert launch_command(tmp_path, 1, cpu=True)[2:4] == ["--cpu", "--num_processes"]
+    on_cpus = launch_command(tmp_path, 2, cpu=True)
+    assert on_cpus[:3] == ["env", "CUDA_VISIBLE_DEVICES=", "ACCELERATE_USE_CPU=true"]
+
+
+def test_launch_command_for_several_machines_and_a_config_file(tmp_path: Path) -> None:
+    node = {"num_machines": 2, "machine_rank": 1, "main_process_ip": "10.0.0.1", "main_process_port": 29501}
+    flags = " ".join(launch_command(tmp_path, 16, multi_node=node, config_file=tmp_path / "fsdp.yaml"))
+    assert f"--config_file {tmp_path / 'fsdp.yaml'}" in flags
+    assert "--num_machines 2 --machine_rank 1 --main_process_ip 10.0.0.1 --main_process_port 29501" in flags
+    assert "--multi_gpu" not in flags  # the config file says DDP, FSDP or DeepSpeed
+
+
+def test_rank_helpers_read_the_launcher_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert is_main_process() and world_size() == 1
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert not is_main_process() and world_size() == 2
+
+
+def test_supervisor_launches_through_accelerate_when_the_config_asks(make_run) -> None:
+    assert "launch" not in worker_command(make_run("single"))
+    assert worker_command(make_run("double", num_processes=2))[1] == "launch"
+    assert TrainConfig(num_processes=2, micro_batch_size=2, gradient_accumulation=3).effective_batch_size == 12
+
+
+@pytest.mark.slow
+def test_two_process_cpu_training_matches_a_single_process_run(make_run) -> None:
+    settings = {"max_steps": 3, "eval_fraction": 0.0, "checkpoint_every_steps": 100, "micro_batch_size": 2}
+    double = make_run("double", num_processes=2, **settings)
+    seen = []
+    supervisor = Supervisor(double, on_event=seen.append, env={"OMP_NUM_THREADS": "1"})
+    supervisor.start()
+    outcome = supervisor.wait(timeout=300)
+    log = (double / "logs" / "worker.stderr.log").read_text()[-3000:]
+    assert outcome.exit_code == 0, log
+    records = read_events(double)
+    kinds = [r["event"] for r in records]
+    assert kinds.count("started") == 1 and kinds[-1] == "completed", kinds  # rank 0 alone speaks
+    assert [e.kind for e in seen if e.kind != "heartbeat"] == [k for k in kinds if k != "heartbeat"]
+    assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
+
+    # Rank 1 took part: the same world, the same steps, and (DDP averages gradients) the same weights.
+    follower = json.loads((double / "logs" / "rank-1.json").read_text())
+    assert follower["world_size"] == 2 and follower["steps"] == 3
+    saved = load_file(str(final_adapter_dir(double) / "adapter_model.safetensors"))
+    total = sum(float(t.double().sum()) for t in saved.values())
+    assert follower["trainable_sum"] == pytest.approx(total, rel=1e-6, abs=1e-6)
+
+    single = make_run("single", **settings)
+    done = run_worker_process(single)
+    assert done.returncode == 0, done.stderr[-2000:]
+    alone = load_file(str(final_adapter_dir(single) / "adapter_model.safetensors"))
+    assert {k: tuple(v.shape) for k, v in alone.items()} == {k: tuple(v.shape) for k, v in saved.items()}
