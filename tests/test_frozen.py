@@ -64,3 +64,26 @@ def test_two_steps_through_the_worker_switch(tmp_path, tiny_model_dir):
     assert (final_adapter_dir(run_dir) / "adapter_config.json").is_file()
     recorded = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines() if line.strip()]
     assert recorded[-1] == streamed[-1]
+
+
+def test_frozen_bundle_runs_helper_modules_and_scripts_itself(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    assert frozen.module_command("pkg.mod", "a")[1:] == ["-m", "pkg.mod", "a"]
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert frozen.module_command("pkg.mod", "a") == [sys.executable, frozen.MODULE_FLAG, "pkg.mod", "a"]
+    script = tmp_path / "convert.py"
+    script.write_text("import sys, helper\nopen(sys.argv[2], 'w').write(sys.argv[1] + helper.WORD)\nsys.exit(3)\n")
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "helper.py").write_text("WORD = '-ok'\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "lib"))
+    out = tmp_path / "out.txt"
+    command = frozen.script_command(script, "model", str(out))
+    assert command[:2] == [sys.executable, frozen.SCRIPT_FLAG]
+    assert frozen.dispatch(command[1:]) == 3
+    assert out.read_text() == "model-ok"
+    data = tmp_path / "in.json"
+    data.write_text('{"b": 1}')
+    pretty = tmp_path / "pretty.json"
+    assert frozen.dispatch([frozen.MODULE_FLAG, "json.tool", str(data), str(pretty)]) == 0
+    assert '"b": 1' in pretty.read_text()

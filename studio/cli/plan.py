@@ -49,6 +49,7 @@ def plan_command(
         data["warnings"] = notes + data["warnings"]
         data["hardware"] = hardware.to_dict()
         data["model"] = facts.to_dict()
+        data["launch_command"] = launch_preview(result.config.num_processes)
         print_json(data)
     else:
         _render(result, facts, hardware, notes)
@@ -90,6 +91,9 @@ def _render(result: Any, facts: Any, hardware: Any, notes: list[str]) -> None:
     if est.cost is not None:
         console.print(f"[bold]Cost:[/] {span(est.cost, lambda v: f'{v:.2f}')}")
     console.print(f"[bold]Carbon:[/] {span(est.carbon_g, lambda v: f'{v:.0f} g')} CO2")
+    if result.config.num_processes > 1:
+        console.print(f"[bold]Launch:[/] {' '.join(launch_preview(result.config.num_processes) or [])}",
+                      highlight=False)
     for line in notes + list(result.warnings):
         console.print(f"[yellow]• {line}[/]", highlight=False)
     if not result.fits:
@@ -112,3 +116,12 @@ def _duration(seconds: float) -> str:
 
 def register(app: typer.Typer) -> None:
     app.command("plan")(plan_command)
+
+
+def launch_preview(num_processes: int) -> list[str] | None:
+    """The `accelerate launch` command a multi-process run will use (RUN_DIR is filled in at launch)."""
+    if num_processes <= 1:
+        return None
+    from studio.engine.training.distributed import launch_command
+
+    return launch_command(Path("RUN_DIR"), num_processes)

@@ -162,7 +162,10 @@ class ExportDialog(QDialog):
         buttons.addWidget(self.export_button)
         buttons.addWidget(self.close_button)
 
+        heading = QLabel(f"Export {title or self.run_dir.name}")
+        heading.setObjectName("sectionTitle")
         layout = QVBoxLayout(self)
+        layout.addWidget(heading)
         layout.addLayout(form)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)

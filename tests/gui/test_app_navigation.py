@@ -43,6 +43,13 @@ def make_window(qtbot) -> Iterator[Callable[[], MainWindow]]:
 
     yield make
     for window in made:
+        dashboard = window.dashboard
+        if dashboard is not None and dashboard.supervisor is not None:  # a test that failed mid-run
+            dashboard.supervisor.kill()
+            dashboard.supervisor.wait(timeout=30)
+            for thread in dashboard._waiters:
+                thread.join(timeout=30)
+            qtbot.waitUntil(lambda d=dashboard: not d.state.status.alive, timeout=10_000)
         window.close()  # closeEvent shuts every page down
         window.deleteLater()
 
@@ -127,12 +134,15 @@ def test_resume_and_continue_from_the_library_reach_the_dashboard(qtbot, make_wi
     dashboard = window.dashboard
     assert dashboard is not None and window.stack.currentWidget() is dashboard
     assert dashboard.run_dir == tiny_run.run_dir
+    qtbot.waitUntil(lambda: dashboard.supervisor is not None, timeout=30_000)  # its history read, then launched
     qtbot.waitUntil(lambda: registry.get(RUN_ID).status in FINISHED and dashboard.supervisor is None,
                     timeout=120_000)
     assert registry.get(RUN_ID).status == "completed"
 
-    open_runs(qtbot, window)
+    with qtbot.waitSignal(window.library.refreshed, timeout=30_000):  # shown again: reloaded
+        click(qtbot, window, window.runs_action)
     select_run(qtbot, window)
+    assert window.library.continue_button.isEnabled()
     qtbot.mouseClick(window.library.continue_button, Qt.MouseButton.LeftButton)
     assert window.stack.currentWidget() is dashboard
     child = registry.get(dashboard.state.run_id)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import json
 import re
-import sys
 from pathlib import Path
 
 from studio.engine.errors import StudioError
@@ -21,6 +20,7 @@ from studio.engine.export.converter_setup import (
     supported_architectures,
 )
 from studio.engine.export.progress import Steps
+from studio.frozen import script_command
 
 CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")
 _TENSOR_LINE = re.compile(r"blk\.(\d+)\.")  # layers come in name order (0, 1, 10 ...): count them
@@ -78,8 +78,8 @@ def convert_to_gguf(
             seen_layers.add(match.group(1))
             steps.report(f"Converting to GGUF ({outtype})", 0.7 * min(len(seen_layers), layers) / layers)
 
-    command = [sys.executable, str(folder / CONVERTER_SCRIPT), str(model_dir), "--outtype", outtype,
-               "--outfile", str(out_file)]
+    command = script_command(folder / CONVERTER_SCRIPT, str(model_dir), "--outtype", outtype,
+                             "--outfile", str(out_file))
     steps.report("Starting llama.cpp's converter", 0.0)
     try:
         result = run_child(command, converter_env(folder), steps, on_line)

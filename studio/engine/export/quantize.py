@@ -14,6 +14,7 @@ from pathlib import Path
 from studio.engine.errors import StudioError
 from studio.engine.export.child import run_child
 from studio.engine.export.progress import Steps
+from studio.frozen import module_command
 
 # The converter writes these itself; everything else goes through llama_model_quantize from f16.
 CONVERTER_QUANTS = ("f16", "q8_0")
@@ -52,7 +53,7 @@ def quantize_gguf(source: Path, target: Path, quant: str, steps: Steps | None = 
             done, total = int(match.group(1)), int(match.group(2))
             steps.report(f"Quantizing to {quant}", done / max(total, 1))
 
-    command = [sys.executable, "-m", __name__, str(source), str(target), quant]
+    command = module_command(__name__, str(source), str(target), quant)
     try:
         result = run_child(command, None, steps, on_line)
     except BaseException:

@@ -73,7 +73,9 @@ def throughput(config: TrainConfig, hardware: HardwareProfile, model: ModelFacts
     pad = padding_factor(config, stats)
     seq_len = config.max_length if config.packing else mean_tokens(config, stats) * pad
     real_tps = usable / flops_per_token(config, model, seq_len) / pad
-    tokens_per_step = config.effective_batch_size * mean_tokens(config, stats)
+    # Each data-parallel process works through its own share at the same time, so a step takes as long as
+    # one device's micro-batches.
+    tokens_per_step = config.micro_batch_size * config.gradient_accumulation * mean_tokens(config, stats)
     return Throughput(real_tps, tokens_per_step / real_tps, known)
 
 

@@ -94,10 +94,17 @@ def plan(
     layout, fits = _fit_memory(draft, hardware, model, effective, fixed)
     micro, accumulation, checkpointing, quantization = layout
     budget_gb = memory_budget_mb(hardware) / 1024
+    processes, processes_why = rules.data_parallel(hardware)
+    processes = choose("num_processes", processes, processes_why)
+    if processes > 1 and not {"micro_batch_size", "gradient_accumulation"} & fixed.keys():
+        share = max(1, effective // processes)  # each process's part of one update
+        micro = min(micro, share)
+        accumulation = max(1, share // micro)
     choose("micro_batch_size", micro, f"The largest batch that fits in about {budget_gb:.1f} GB of memory."
            if fits else "The smallest possible batch, because memory is short.")
+    devices = f" x {processes} GPUs" if processes > 1 else ""
     choose("gradient_accumulation", accumulation,
-           f"{micro} x {accumulation} keeps each update at {effective} examples. {batch_why}")
+           f"{micro} x {accumulation}{devices} keeps each update at about {effective} examples. {batch_why}")
     choose("gradient_checkpointing", checkpointing,
            "Memory is tight, so activations are recomputed instead of stored (about 30% slower)."
            if checkpointing else "Memory allows storing activations, which is faster.")
@@ -207,7 +214,8 @@ def _method_for(method: str, quantization: str) -> str:
 def alternatives(config: TrainConfig, hardware: HardwareProfile, model: ModelFacts) -> list[str]:
     """Concrete ways to make training fit, each with the memory it would need."""
     budget = memory_budget_mb(hardware)
-    lean = config.updated(micro_batch_size=1, gradient_accumulation=config.effective_batch_size,
+    lean = config.updated(micro_batch_size=1,
+                          gradient_accumulation=config.micro_batch_size * config.gradient_accumulation,
                           gradient_checkpointing=True)
     options: list[str] = []
     for length in (config.max_length // 2, config.max_length // 4, 256, 128):

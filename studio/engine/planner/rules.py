@@ -80,6 +80,15 @@ def effective_batch(stats: DatasetStats | None) -> tuple[int, str]:
     return REFERENCE_BATCH, "Updates over 16 examples give smooth, stable learning for LoRA."
 
 
+def data_parallel(hardware: HardwareProfile) -> tuple[int, str]:
+    """One training process per CUDA GPU (Accelerate, data parallel); everything else trains in one process."""
+    gpus = len(hardware.gpus) if hardware.device == "cuda" else 0
+    if gpus > 1:
+        return gpus, (f"This machine has {gpus} GPUs: each trains on its share of every update at the same time "
+                      "(data parallel, started with `accelerate launch`).")
+    return 1, "One device, one training process."
+
+
 def learning_rate(profile: Profile, effective: int) -> Choice:
     """Square-root scaling with the effective batch, which suits Adam-type optimisers."""
     value = profile.learning_rate * math.sqrt(effective / REFERENCE_BATCH)

@@ -111,3 +111,10 @@ def test_estimate_is_fast_enough_for_live_updates(make_machine, smollm):
                                                  (40, 50), (180, 200), (900, 1000)])
 def test_nice_steps(value, expected):
     assert nice_steps(value) == expected
+
+
+def test_data_parallel_processes_share_the_epoch(make_machine, make_model):
+    gpu, llama = make_machine("h100_80gb"), make_model("llama-1b")
+    one = estimate(BASE.updated(precision="bf16"), gpu, llama, STATS)
+    two = estimate(BASE.updated(precision="bf16", num_processes=2), gpu, llama, STATS)
+    assert two.time_per_epoch_s.expected == pytest.approx(one.time_per_epoch_s.expected / 2, rel=0.05)

@@ -206,3 +206,16 @@ def test_every_profile_plans_on_cpu_and_gpu(make_machine, smollm, profile_id):
         assert result.config.profile == profile_id
         assert result.config.lora_r == profile.lora.r and result.config.lora_alpha == profile.lora.alpha
         _explained(result)
+
+
+def test_several_gpus_train_data_parallel_and_keep_the_update_size(make_machine, make_model):
+    import dataclasses
+
+    single = make_machine("a100_80gb")
+    quad = dataclasses.replace(single, gpus=[single.gpus[0]] * 4)
+    llama, chat = make_model("llama-1b"), get_profile("chatbot")
+    one, four = plan(single, llama, chat), plan(quad, llama, chat)
+    assert one.config.num_processes == 1 and four.config.num_processes == 4
+    assert four.config.effective_batch_size == one.config.effective_batch_size
+    assert "accelerate launch" in four.explanations["num_processes"]
+    assert four.estimates.total_time_s.expected < one.estimates.total_time_s.expected
