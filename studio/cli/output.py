@@ -10,6 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from studio.engine.errors import StudioError
 
@@ -26,13 +27,14 @@ def print_json(data: Any) -> None:
 
 
 def report_error(error: StudioError) -> None:
-    err_console.print(f"[bold red]Error:[/] {error.what}", highlight=False)
+    """What happened, why, and what to do; the texts are escaped, since paths and values may hold [brackets]."""
+    err_console.print(f"[bold red]Error:[/] {escape(error.what)}", highlight=False)
     if error.why:
-        err_console.print(f"[dim]Why:[/] {error.why}", highlight=False)
+        err_console.print(f"[dim]Why:[/] {escape(error.why)}", highlight=False)
     if error.actions:
         err_console.print("What you can do:")
         for action in error.actions:
-            err_console.print(f"  • {action}", highlight=False)
+            err_console.print(f"  • {escape(action)}", highlight=False)
 
 
 def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:

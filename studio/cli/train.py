@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from studio.cli.output import console, err_console, friendly_errors
+from studio.cli.output import console, err_console, friendly_errors, report_error
 from studio.engine.config import TrainConfig
 from studio.engine.errors import ExitCode, StudioError
 
@@ -163,18 +163,10 @@ def _dry_run(config: TrainConfig, model_path: Path) -> None:
     from datasets import disable_progress_bars
     from rich.table import Table
 
-    from studio.engine.datasets import prepare_dataset
+    from studio.engine.training.worker import prepare_for_config
 
     disable_progress_bars()  # the table below is the output; library progress bars would garble it
-    prepared = prepare_dataset(
-        config.dataset_path or "",
-        mapping=config.column_mapping,
-        eval_fraction=config.eval_fraction,
-        seed=config.seed,
-        tokenizer_path=model_path,
-        max_length=config.max_length,
-        profile=config.profile,
-    )
+    prepared = prepare_for_config(config, model_path)
     table = Table(title="Dry run: nothing will be trained")
     table.add_column("Setting", style="bold")
     table.add_column("Value")
@@ -272,13 +264,7 @@ def supervise(run_dir: Path) -> int:
 
 
 def report_error_event(event: Any) -> None:
-    err_console.print(f"[bold red]Error:[/] {escape(event.message)}", highlight=False)
-    if event.hint:
-        err_console.print(f"[dim]Why:[/] {escape(event.hint)}", highlight=False)
-    if event.actions:
-        err_console.print("What you can do:")
-        for action in event.actions:
-            err_console.print(f"  • {escape(action)}", highlight=False)
+    report_error(StudioError(what=event.message, why=event.hint, actions=list(event.actions), code=event.code))
 
 
 def _closing_words(run_id: str, outcome: Any) -> None:

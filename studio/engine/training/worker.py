@@ -416,9 +416,9 @@ def load_training_data(config: TrainConfig, model_path: Path, tokenizer: Any) ->
             code="dataset_missing",
             exit_code=ExitCode.DATASET_UNUSABLE,
         )
-    prepared = _prepare(config, model_path)
-    train = tokenize_dataset(prepared[0], tokenizer, config.assistant_only_loss)
-    eval_set = tokenize_dataset(prepared[1], tokenizer, config.assistant_only_loss) if prepared[1] else None
+    prepared = prepare_for_config(config, model_path)
+    train = tokenize_dataset(prepared.train, tokenizer, config.assistant_only_loss)
+    eval_set = tokenize_dataset(prepared.eval, tokenizer, config.assistant_only_loss) if prepared.eval else None
     if len(train) == 0:
         raise StudioError(
             what="None of the examples can be trained on.",
@@ -433,11 +433,12 @@ def load_training_data(config: TrainConfig, model_path: Path, tokenizer: Any) ->
     return train, eval_set if eval_set is not None and len(eval_set) else None
 
 
-def _prepare(config: TrainConfig, model_path: Path) -> tuple[Any, Any]:
+def prepare_for_config(config: TrainConfig, model_path: Path) -> Any:
+    """The run's dataset prepared (and cached) exactly as its config asks; shared with `studio train --dry-run`."""
     from studio.engine.datasets import prepare_dataset
 
-    prepared = prepare_dataset(
-        config.dataset_path,
+    return prepare_dataset(
+        config.dataset_path or "",
         mapping=config.column_mapping,
         eval_fraction=config.eval_fraction,
         seed=config.seed,
@@ -445,7 +446,6 @@ def _prepare(config: TrainConfig, model_path: Path) -> tuple[Any, Any]:
         max_length=config.max_length,
         profile=config.profile,
     )
-    return prepared.train, prepared.eval
 
 
 def _seed(seed: int) -> None:
