@@ -19,13 +19,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from studio.engine.config import TrainConfig
 from studio.engine.errors import StudioError
 from studio.engine.events import now_iso
 from studio.engine.paths import database_path
 from studio.engine.runs import final_adapter_dir
+
+if TYPE_CHECKING:  # pydantic stays out of GUI start-up, which lists runs
+    from studio.engine.config import TrainConfig
 
 Status = Literal["queued", "running", "paused", "interrupted", "failed", "stopped", "completed"]
 VersionKind = Literal["auto", "continue"]
@@ -206,6 +208,8 @@ class Registry:
                 ],
                 code="continue_unavailable",
             )
+        from studio.engine.config import TrainConfig
+
         return parent, TrainConfig.from_dict({**parent.config, "init_adapter": str(adapter)})
 
     # ---- reading ------------------------------------------------------------------------------------

@@ -9,9 +9,12 @@ import re
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from studio.engine.config import TrainConfig
 from studio.engine.paths import runs_dir
+
+if TYPE_CHECKING:  # pydantic stays out of GUI start-up, which lists runs
+    from studio.engine.config import TrainConfig
 
 CONFIG_FILE = "config.json"
 EVENTS_FILE = "events.jsonl"
@@ -36,6 +39,8 @@ def run_dir_for(run_id: str) -> Path:
 
 
 def load_run_config(run_dir: Path) -> TrainConfig:
+    from studio.engine.config import TrainConfig
+
     return TrainConfig.load(run_dir / CONFIG_FILE)
 
 
