@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon
 from PySide6.QtWidgets import (
     QApplication,
@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
 
 from studio.engine.errors import StudioError
 from studio.engine.paths import resources_dir
-from studio.engine.registry import Registry
 from studio.gui.theme import apply_theme
 from studio.monitor.resumable import ResumableRunsPanel
 from studio.wizard.wizard import DATASET_PAGE, Wizard
@@ -65,7 +64,7 @@ class MainWindow(QMainWindow):
         self.runs = QWidget()
         runs_layout = QVBoxLayout(self.runs)
         runs_layout.setContentsMargins(0, 0, 0, 0)
-        self.resumable = ResumableRunsPanel()
+        self.resumable = ResumableRunsPanel(load=False)  # read when Runs is shown, after start-up
         runs_layout.addWidget(self.resumable)
         self.runs_action = self.add_section("Runs", self.runs)
         self.runs_action.triggered.connect(self.show_runs)
@@ -122,6 +121,12 @@ class MainWindow(QMainWindow):
             self.library.runDeleted.connect(lambda _run_id: self.resumable.refresh())
         return self.library
 
+    def offer_unfinished_runs(self) -> None:
+        """Unfinished runs are the first thing to offer after a restart (checked once the window is up)."""
+        self.resumable.refresh()
+        if self.resumable.records:
+            self.show_runs()
+
     def show_runs(self) -> Any:
         """Show the Runs section with fresh lists (the library reloads itself whenever it is shown)."""
         library = self.ensure_library()
@@ -138,6 +143,8 @@ class MainWindow(QMainWindow):
     def continue_run(self, run_id: str) -> None:
         """Train on from a completed run's adapter: the same recipe, registered as its next minor version."""
         try:
+            from studio.engine.registry import Registry
+
             parent, config = Registry().continue_config(run_id)
         except StudioError as exc:
             QMessageBox.warning(self, "Training could not continue", exc.render())
@@ -198,6 +205,7 @@ class MainWindow(QMainWindow):
 
     def open_export(self, run_id: str) -> Any:
         """A non-modal export dialog for one run; several may run one after another."""
+        from studio.engine.registry import Registry
         from studio.exporting.export_dialog import ExportDialog
 
         record = Registry().get(run_id)
@@ -255,6 +263,5 @@ def run_app(argv: list[str] | None = None) -> int:
     window = MainWindow()
     window.show()
     window.wizard.start()
-    if window.resumable.records:  # unfinished runs are the first thing to offer after a restart
-        window.show_runs()
+    QTimer.singleShot(0, window.offer_unfinished_runs)
     return app.exec()

@@ -6,10 +6,13 @@ whose worker has died into "interrupted" before they are listed.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from studio.engine.registry import Registry, RunRecord
+if TYPE_CHECKING:  # the registry is read on first refresh, after the window is on screen
+    from studio.engine.registry import Registry, RunRecord
 
 LISTED = {
     "paused": "paused: memory was released",
@@ -29,19 +32,23 @@ class ResumableRunsPanel(QWidget):
     resumeRequested = Signal(str)  # noqa: N815 - Qt signal naming
     openRequested = Signal(str)  # noqa: N815
 
-    def __init__(self, registry: Registry | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, registry: Registry | None = None, parent: QWidget | None = None, *, load: bool = True) -> None:
         super().__init__(parent)
         self._registry = registry
         self.records: list[RunRecord] = []
         self.buttons: dict[str, dict[str, QPushButton]] = {}
         self._layout = QVBoxLayout(self)
-        self.refresh()
+        self.setVisible(False)
+        if load:
+            self.refresh()
 
     def refresh(self) -> None:
         while self._layout.count():
             item = self._layout.takeAt(0)
             if item.widget() is not None:
                 item.widget().deleteLater()
+        from studio.engine.registry import Registry
+
         registry = self._registry or Registry()
         self.records = [r for r in registry.list_runs() if r.status in LISTED]
         self.buttons = {}
