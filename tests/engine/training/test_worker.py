@@ -178,18 +178,23 @@ def test_sigterm_kill_and_damaged_checkpoint_then_resume_completes(shared, studi
     stop_step = records[-1]["step"]  # the step under way when the signal landed is finished first
     assert stop_step in (3, 4) and checkpoints.latest_good(run_dir).step == stop_step
 
-    def kill_two_steps_later(sup: Supervisor, event: Event) -> None:
-        if event.kind == "progress" and event.step == stop_step + 2:
+    saved_after_stop: list[int] = []
+
+    def kill_after_next_checkpoint(sup: Supervisor, event: Event) -> None:
+        # Killing on a fixed step raced the checkpoint write of that same step; wait until one has landed.
+        if event.kind == "checkpoint" and event.step > stop_step:
+            saved_after_stop.append(event.step)
+        elif event.kind == "progress" and saved_after_stop and event.step > saved_after_stop[0]:
             os.kill(sup.pid, signal.SIGKILL)
 
-    killed, _ = supervise(run_dir, kill_two_steps_later)
+    killed, _ = supervise(run_dir, kill_after_next_checkpoint)
     assert killed.exit_code == -signal.SIGKILL and killed.status == "interrupted"
     registry = Registry()
     registry.reconcile()
     assert registry.get(run_dir.name).status == "interrupted"
 
     *_, previous, latest = checkpoints.list_checkpoints(run_dir)
-    assert latest.step > stop_step and checkpoints.verify(latest.path) is None
+    assert latest.step == saved_after_stop[0] and checkpoints.verify(latest.path) is None
     weights = latest.path / "adapter_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-64] + b"\0" * 64)  # a damaged file
 
