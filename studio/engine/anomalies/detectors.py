@@ -87,6 +87,33 @@ def _pct(value: float) -> str:
     return f"{value * 100:.0f}%"
 
 
+class JudgedWindowDetector:
+    """Judges each finite reading against the readings before it, then adds it to the window."""
+
+    kind: str
+
+    def __init__(self, t: Thresholds, size: int) -> None:
+        self.t = t
+        self.window = Window(size)
+
+    def reading(self, m: StepMetrics) -> float | None:
+        raise NotImplementedError
+
+    def judge(self, m: StepMetrics, value: float) -> Finding | None:
+        raise NotImplementedError
+
+    def observe_step(self, m: StepMetrics) -> Finding | None:
+        value = self.reading(m)
+        if value is None:
+            return None
+        finding = self.judge(m, value)
+        self.window.add(m.step, value)
+        return finding
+
+    def rewind(self, step: int) -> None:
+        self.window.rewind(step)
+
+
 class NonFiniteDetector:
     """NaN or Inf in the loss or the gradient norm: the weights are no longer trustworthy."""
 
@@ -123,19 +150,18 @@ class NonFiniteDetector:
         """Nothing to forget: every reading is judged on its own."""
 
 
-class SpikeDetector:
+class SpikeDetector(JudgedWindowDetector):
     """One loss reading far above the recent median, measured in robust spreads (median/MAD z-score)."""
 
     kind = LOSS_SPIKE
 
     def __init__(self, t: Thresholds) -> None:
-        self.t = t
-        self.window = Window(t.spike_window)
+        super().__init__(t, t.spike_window)
 
-    def observe_step(self, m: StepMetrics) -> Finding | None:
-        loss = finite(m.loss)
-        if loss is None:
-            return None
+    def reading(self, m: StepMetrics) -> float | None:
+        return finite(m.loss)
+
+    def judge(self, m: StepMetrics, loss: float) -> Finding | None:
         finding = None
         if len(self.window) >= self.t.warmup_steps:
             med, mad = median_mad(self.window.values())
@@ -164,11 +190,7 @@ class SpikeDetector:
                     evidence={"loss": loss, "highest": highest, "window": len(self.window), "step": m.step},
                     step=m.step,
                 )
-        self.window.add(m.step, loss)
         return finding
-
-    def rewind(self, step: int) -> None:
-        self.window.rewind(step)
 
 
 class DivergenceDetector:
@@ -227,39 +249,33 @@ class DivergenceDetector:
         self.streak, self.streak_start = 0, None
 
 
-class GradExplosionDetector:
+class GradExplosionDetector(JudgedWindowDetector):
     """A gradient norm many times its running median: one bad batch or a learning rate that is too high."""
 
     kind = GRAD_EXPLOSION
 
     def __init__(self, t: Thresholds) -> None:
-        self.t = t
-        self.window = Window(t.grad_window)
+        super().__init__(t, t.grad_window)
 
-    def observe_step(self, m: StepMetrics) -> Finding | None:
-        norm = finite(m.grad_norm)
-        if norm is None:
+    def reading(self, m: StepMetrics) -> float | None:
+        return finite(m.grad_norm)
+
+    def judge(self, m: StepMetrics, norm: float) -> Finding | None:
+        if len(self.window) < self.t.warmup_steps:
             return None
-        finding = None
-        if len(self.window) >= self.t.warmup_steps:
-            med = statistics.median(self.window.values())
-            if med > 0 and norm >= self.t.grad_ratio * med:
-                ratio = norm / med
-                finding = Finding(
-                    kind=self.kind,
-                    severity="warning",
-                    message=(f"The gradient size jumped to {fmt(norm)} at step {m.step}, about {ratio:.0f} "
-                             f"times its usual {fmt(med)}. Updates this large can wreck what the model "
-                             "has learned."),
-                    evidence={"grad_norm": norm, "median": med, "ratio": ratio, "lr": finite(m.lr),
-                              "step": m.step},
-                    step=m.step,
-                )
-        self.window.add(m.step, norm)
-        return finding
-
-    def rewind(self, step: int) -> None:
-        self.window.rewind(step)
+        med = statistics.median(self.window.values())
+        if med <= 0 or norm < self.t.grad_ratio * med:
+            return None
+        ratio = norm / med
+        return Finding(
+            kind=self.kind,
+            severity="warning",
+            message=(f"The gradient size jumped to {fmt(norm)} at step {m.step}, about {ratio:.0f} "
+                     f"times its usual {fmt(med)}. Updates this large can wreck what the model "
+                     "has learned."),
+            evidence={"grad_norm": norm, "median": med, "ratio": ratio, "lr": finite(m.lr), "step": m.step},
+            step=m.step,
+        )
 
 
 class OverfitDetector:

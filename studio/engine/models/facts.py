@@ -183,6 +183,7 @@ def _replace(facts: ModelFacts, **changes: Any) -> ModelFacts:
 def _read_json(path: Path, required: bool = False) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        problem = None if isinstance(data, dict) else "It does not hold a mapping of settings."
     except FileNotFoundError:
         if not required:
             return {}
@@ -194,26 +195,18 @@ def _read_json(path: Path, required: bool = False) -> dict[str, Any]:
             exit_code=ExitCode.MODEL_NOT_FOUND,
         ) from None
     except (OSError, ValueError) as exc:
-        if not required:
-            return {}
-        raise StudioError(
-            what=f"The model file {path} cannot be read.",
-            why=str(exc).splitlines()[0],
-            actions=["Download or copy the model again.", "Choose another model with `studio models`."],
-            code="model_config_damaged",
-            exit_code=ExitCode.MODEL_NOT_FOUND,
-        ) from None
-    if not isinstance(data, dict):
-        if not required:
-            return {}
-        raise StudioError(
-            what=f"The model file {path} is damaged.",
-            why="config.json does not hold a mapping of settings.",
-            actions=["Download or copy the model again.", "Choose another model with `studio models`."],
-            code="model_config_damaged",
-            exit_code=ExitCode.MODEL_NOT_FOUND,
-        )
-    return data
+        problem = str(exc).splitlines()[0]
+    if problem is None:
+        return data
+    if not required:
+        return {}
+    raise StudioError(
+        what=f"The model file {path} is damaged or cannot be read.",
+        why=problem,
+        actions=["Download or copy the model again.", "Choose another model with `studio models`."],
+        code="model_config_damaged",
+        exit_code=ExitCode.MODEL_NOT_FOUND,
+    )
 
 
 def _display_name(folder: Path, config: dict[str, Any]) -> str:

@@ -93,6 +93,7 @@ def run_follower(run_dir: Path) -> int:
     from studio.engine import runs
     from studio.engine.models.resolve import resolve_model
     from studio.engine.training import checkpoints
+    from studio.engine.training.backends.hf import build_sft_trainer
     from studio.engine.training.worker import load_training_data, select_backend
 
     config = runs.load_run_config(run_dir)
@@ -102,8 +103,8 @@ def run_follower(run_dir: Path) -> int:
     train_set, eval_set = load_training_data(config, model_path, tokenizer)
     set_seed(config.seed)
     model = backend.apply_adapter(model, config)
-    trainer = backend.build_trainer(
-        model, tokenizer, train_set, eval_set, config, runs.trainer_staging_dir(run_dir), []
+    trainer = build_sft_trainer(
+        model, tokenizer, train_set, eval_set, backend.trainer_config(config), runs.trainer_staging_dir(run_dir), []
     )
     resume = checkpoints.latest_good(run_dir)  # the same checkpoint rank 0 resumes from
     trainer.train(resume_from_checkpoint=str(resume.path) if resume else None)

@@ -133,6 +133,7 @@ def _train(
     from studio.engine.anomalies import AnomalyMonitor
     from studio.engine.anomalies.callback import AnomalyCallback
     from studio.engine.training.backends.base import check_method_supported, device_type
+    from studio.engine.training.backends.hf import build_sft_trainer
     from studio.engine.training.callbacks import StudioCallback, TrainingInterrupted
     from studio.engine.training.oom import free_memory, is_out_of_memory
 
@@ -173,8 +174,14 @@ def _train(
     callbacks = build_callbacks(callback, anomaly_cb)
 
     def new_trainer(model: Any) -> Any:
-        built = backend.build_trainer(
-            model, tokenizer, train_set, eval_set, callback.config, runs.trainer_staging_dir(run_dir), callbacks
+        built = build_sft_trainer(
+            model,
+            tokenizer,
+            train_set,
+            eval_set,
+            backend.trainer_config(callback.config),
+            runs.trainer_staging_dir(run_dir),
+            callbacks,
         )
         callback.trainer = built
         return built

@@ -1,4 +1,4 @@
-"""The interface every training backend implements: load, adapt, build a trainer.
+"""The interface every training backend implements: load, adapt, and tune the shared trainer's settings.
 
 Backends differ in how they load and patch the model (Unsloth rewrites kernels); the training loop itself
 is always TRL's SFTTrainer, so events, checkpoints and resume behave the same whatever the backend.
@@ -13,8 +13,7 @@ from studio.engine.config import TrainConfig
 from studio.engine.errors import StudioError
 
 if TYPE_CHECKING:
-    from datasets import Dataset
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
 class TrainingBackend(Protocol):
@@ -28,17 +27,8 @@ class TrainingBackend(Protocol):
         """The model wrapped with a trainable LoRA-family adapter."""
         ...
 
-    def build_trainer(
-        self,
-        model: Any,
-        tokenizer: PreTrainedTokenizerBase,
-        train: Dataset,
-        eval_set: Dataset | None,
-        config: TrainConfig,
-        output_dir: Path,
-        callbacks: list[TrainerCallback],
-    ) -> Any:
-        """A TRL SFTTrainer over pre-tokenized data (input_ids + assistant_masks)."""
+    def trainer_config(self, config: TrainConfig) -> TrainConfig:
+        """The settings the shared SFTTrainer (hf.build_sft_trainer) runs with on this backend."""
         ...
 
 

@@ -151,17 +151,8 @@ class HFBackend:
 
         return get_peft_model(model, lora_config(config))
 
-    def build_trainer(
-        self,
-        model: Any,
-        tokenizer: PreTrainedTokenizerBase,
-        train: Dataset,
-        eval_set: Dataset | None,
-        config: TrainConfig,
-        output_dir: Path,
-        callbacks: list[TrainerCallback],
-    ) -> Any:
-        return build_sft_trainer(model, tokenizer, train, eval_set, config, output_dir, callbacks)
+    def trainer_config(self, config: TrainConfig) -> TrainConfig:
+        return config
 
 
 def initial_adapter(config: TrainConfig) -> Path:

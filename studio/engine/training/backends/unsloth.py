@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio.engine.config import TrainConfig
-from studio.engine.training.backends.hf import PISSA_INIT, build_sft_trainer, initial_adapter
+from studio.engine.training.backends.hf import PISSA_INIT, initial_adapter
 
 if TYPE_CHECKING:
-    from datasets import Dataset
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
 class UnslothBackend:
@@ -59,23 +58,6 @@ class UnslothBackend:
             random_state=config.seed,
         )
 
-    def build_trainer(
-        self,
-        model: Any,
-        tokenizer: PreTrainedTokenizerBase,
-        train: Dataset,
-        eval_set: Dataset | None,
-        config: TrainConfig,
-        output_dir: Path,
-        callbacks: list[TrainerCallback],
-    ) -> Any:
+    def trainer_config(self, config: TrainConfig) -> TrainConfig:
         # Unsloth handles gradient checkpointing itself; the Trainer must not wrap it a second time.
-        return build_sft_trainer(
-            model,
-            tokenizer,
-            train,
-            eval_set,
-            config.updated(gradient_checkpointing=False),
-            output_dir,
-            callbacks,
-        )
+        return config.updated(gradient_checkpointing=False)
