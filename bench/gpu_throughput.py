@@ -11,41 +11,23 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-from train_throughput import make_data, rate
+from train_throughput import make_data, measured, run_studio
 
 
 def run(backend: str, args: argparse.Namespace, data: Path, root: Path) -> dict:
-    from studio.engine.config import TrainConfig
-    from studio.engine.runs import create_run_dir
-    from studio.engine.training.supervisor import Supervisor
-
-    config = TrainConfig.from_dict({
+    progress, completed = run_studio({
         "base_model": args.model, "dataset_path": str(data), "backend": backend, "method": args.method,
         "max_steps": args.steps, "micro_batch_size": args.batch, "gradient_accumulation": 1,
         "max_length": args.max_length, "precision": "bf16", "eval_fraction": 0.0, "lora_r": 16, "lora_alpha": 32,
         "lora_dropout": 0.0, "learning_rate": 2e-4, "warmup_ratio": 0.0, "lr_scheduler": "constant",
         "checkpoint_every_steps": 100_000,
-    })
-    run_dir = create_run_dir(config, backend, root=root)
-    supervisor = Supervisor(run_dir)
-    supervisor.start()
-    outcome = supervisor.wait()
-    if outcome.exit_code != 0:
-        raise SystemExit(f"{backend} run failed ({outcome.exit_code}); see {run_dir}/logs")
-    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
-    progress = [e for e in events if e["event"] == "progress"]
-    completed = events[-1]
-    return {
-        "tokens_per_s": rate([(e["elapsed_s"], e["tokens_seen"]) for e in progress]),
-        "peak_vram_gb": (completed["metrics"].get("peak_gpu") or 0) / 2**30,
-        "grad_norms": [e["grad_norm"] or 0.0 for e in progress],
-    }
+    }, backend, root)
+    return {**measured(progress), "peak_vram_gb": (completed["metrics"].get("peak_gpu") or 0) / 2**30}
 
 
 def main() -> int:

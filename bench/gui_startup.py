@@ -31,11 +31,9 @@ print("VISIBLE", window.isVisible(), "torch" in sys.modules, "transformers" in s
 
 STUDIO = """
 import sys
-from studio.app import MainWindow, create_app
+from studio.app import create_app, open_main_window
 app = create_app(sys.argv[:1])
-window = MainWindow()
-window.show()
-window.wizard.start()
+window = open_main_window()
 app.processEvents()
 visible = window.isVisible() and window.wizard.isVisible()
 print("VISIBLE", visible, "torch" in sys.modules, "transformers" in sys.modules, flush=True)

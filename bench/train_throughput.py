@@ -137,12 +137,32 @@ def bare(data: Path, model_dir: str, cfg: dict, out: Path) -> None:
 # ---- Studio (the real worker) --------------------------------------------------------------------------
 
 
-def studio(data: Path, cfg: dict, group_by_length: bool, root: Path, name: str) -> dict:
+def run_studio(settings: dict, name: str, root: Path) -> tuple[list[dict], dict]:
+    """Train through Studio's real worker, as the app does; its progress events and its final event."""
     from studio.engine.config import TrainConfig
     from studio.engine.runs import create_run_dir
     from studio.engine.training.supervisor import Supervisor
 
-    config = TrainConfig.from_dict(
+    run_dir = create_run_dir(TrainConfig.from_dict(settings), name, root=root)
+    supervisor = Supervisor(run_dir)
+    supervisor.start()
+    outcome = supervisor.wait()
+    if outcome.exit_code != 0:
+        raise SystemExit(f"{name} run failed ({outcome.exit_code}); see {run_dir}/logs")
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    return [e for e in events if e["event"] == "progress"], events[-1]
+
+
+def measured(progress: list[dict]) -> dict:
+    """Tokens per second after the warm-up, and every step's gradient norm (none may be zero)."""
+    return {
+        "tokens_per_s": rate([(e["elapsed_s"], e["tokens_seen"]) for e in progress]),
+        "grad_norms": [e["grad_norm"] or 0.0 for e in progress],
+    }
+
+
+def studio(data: Path, cfg: dict, group_by_length: bool, root: Path, name: str) -> dict:
+    progress, _ = run_studio(
         {
             **cfg,
             "base_model": "builtin",
@@ -150,18 +170,11 @@ def studio(data: Path, cfg: dict, group_by_length: bool, root: Path, name: str) 
             "eval_fraction": 0.0,
             "group_by_length": group_by_length,
             "checkpoint_every_steps": 10_000,
-        }
+        },
+        name,
+        root,
     )
-    run_dir = create_run_dir(config, name, root=root)
-    supervisor = Supervisor(run_dir)
-    supervisor.start()
-    outcome = supervisor.wait()
-    if outcome.exit_code != 0:
-        raise SystemExit(f"Studio run failed ({outcome.exit_code}); see {run_dir}/logs")
-    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
-    progress = [e for e in events if e["event"] == "progress"]
-    points = [(e["elapsed_s"], e["tokens_seen"]) for e in progress]
-    return {"tokens_per_s": rate(points), "grad_norms": [e["grad_norm"] or 0.0 for e in progress]}
+    return measured(progress)
 
 
 def main() -> int:

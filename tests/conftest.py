@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.engine.library.factory import Library
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -72,3 +76,19 @@ def tiny_model_dir(builtin_model_dir: Path, tmp_path_factory: pytest.TempPathFac
     staging.rename(target)
     return target
 
+
+
+@pytest.fixture(scope="session")
+def library_source(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two real trained runs (`pip` 1.0.0 and its continuation 1.1.0), built once per test session."""
+    from tests.engine.library.factory import build_library_home
+
+    return build_library_home(tmp_path_factory.getbasetemp() / "library-home", tiny_model_dir)
+
+
+@pytest.fixture
+def library(library_source: Path, studio_home: Path) -> Library:
+    """The library runs, installed fresh into this test's Studio home."""
+    from tests.engine.library.factory import install_library
+
+    return install_library(library_source, studio_home)

@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from studio.cli.main import app
-from tests.engine.library.factory import Library, build_library_home, install_library
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def library_source(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_library_home(tmp_path_factory.getbasetemp() / "library-home", tiny_model_dir)
-
-
-@pytest.fixture
-def library(library_source: Path, studio_home: Path) -> Library:
-    return install_library(library_source, studio_home)
 
 
 def test_show_tells_lineage_results_and_disk(library):
