@@ -258,10 +258,16 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def run_app(argv: list[str] | None = None) -> int:
-    app = create_app(argv)
-    window = MainWindow()
+def open_main_window(wizard: Wizard | None = None) -> MainWindow:
+    """The window as a double-click opens it: shown at once, unfinished runs offered once it is up."""
+    window = MainWindow(wizard)
     window.show()
     window.wizard.start()
     QTimer.singleShot(0, window.offer_unfinished_runs)
+    return window
+
+
+def run_app(argv: list[str] | None = None) -> int:
+    app = create_app(argv)
+    open_main_window()
     return app.exec()

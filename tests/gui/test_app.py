@@ -20,11 +20,9 @@ from studio.wizard.wizard import Wizard
 
 STARTUP_PROBE = """
 import sys
-from studio.app import MainWindow, create_app
+from studio.app import create_app, open_main_window
 app = create_app(sys.argv[:1])
-window = MainWindow()
-window.show()
-window.wizard.start()
+window = open_main_window()
 app.processEvents()
 assert window.isVisible() and window.wizard.isVisible()
 heavy = sorted(m for m in ("torch", "transformers", "datasets", "peft", "trl") if m in sys.modules)

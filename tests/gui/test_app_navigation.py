@@ -4,14 +4,17 @@ these settings" back into the wizard."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QLabel
 
-from studio.app import MainWindow
+from studio.app import MainWindow, open_main_window
 from studio.engine.config import TrainConfig
 from studio.engine.registry import Registry, RunRecord
 from studio.wizard.state import WizardState
@@ -151,3 +154,34 @@ def test_resume_and_continue_from_the_library_reach_the_dashboard(qtbot, make_wi
     qtbot.waitUntil(lambda: registry.get(child.id).status in FINISHED and dashboard.supervisor is None,
                     timeout=120_000)
     assert registry.get(child.id).status == "completed"
+
+
+def test_a_restart_after_a_crash_opens_on_runs_and_offers_to_resume(qtbot, tiny_run):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])  # the worker of a crashed session: gone now
+    dead.wait()
+    registry = Registry()
+    registry.mark_running(RUN_ID, pid=dead.pid)
+    window = open_main_window(Wizard(WizardState(onboarding_done=True), autosave=False))
+    try:
+        qtbot.waitUntil(lambda: window.stack.currentWidget() is window.runs, timeout=20_000)
+        assert window.runs_action.isChecked() and window.resumable.isVisible()
+        assert [record.id for record in window.resumable.records] == [RUN_ID]
+        assert registry.get(RUN_ID).status == "interrupted"
+        shown = " ".join(label.text() for label in window.resumable.findChildren(QLabel))
+        assert "stopped unexpectedly, the last checkpoint is safe" in shown
+        assert window.resumable.buttons[RUN_ID]["resume"].isVisible()
+    finally:
+        window.wizard.shutdown()
+        window.close()
+        window.deleteLater()
+
+
+def test_a_normal_start_opens_on_the_wizard(qtbot, tiny_run):
+    window = open_main_window(Wizard(WizardState(onboarding_done=True), autosave=False))
+    try:
+        qtbot.wait(200)  # the offer is checked once the event loop runs
+        assert window.stack.currentWidget() is window.wizard and not window.resumable.records
+    finally:
+        window.wizard.shutdown()
+        window.close()
+        window.deleteLater()
