@@ -20,6 +20,7 @@ from pathlib import Path
 from studio.engine.errors import StudioError
 
 TRACKERS: tuple[str, ...] = ("tensorboard", "wandb", "mlflow")
+TRACKER_NAMES = {"tensorboard": "TensorBoard", "wandb": "Weights & Biases", "mlflow": "MLflow"}  # as shown
 PROJECT = "studio"
 OFFLINE_FLAGS = ("HF_HUB_OFFLINE", "STUDIO_OFFLINE")
 
@@ -42,7 +43,8 @@ def mlflow_dir(run_dir: Path) -> Path:
     return run_dir / "mlruns"
 
 
-def _installed(module: str) -> bool:
+def tracker_installed(module: str) -> bool:
+    """Checked without importing it: trackers are slow to import, and the settings form asks each time."""
     return importlib.util.find_spec(module) is not None
 
 
@@ -51,7 +53,7 @@ def plan_tracking(
     run_dir: Path,
     run_name: str,
     environ: Mapping[str, str] | None = None,
-    installed: Callable[[str], bool] = _installed,
+    installed: Callable[[str], bool] = tracker_installed,
 ) -> TrackingPlan:
     """The trainer's `report_to` and the variables to set; a selected tracker that is not installed is a
     StudioError raised before any training starts."""

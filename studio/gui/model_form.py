@@ -2,19 +2,23 @@
 
 Generated rather than hand-written so the advanced settings can never fall behind the config model.
 The form does not validate; its owner applies a change through the model and reverts on error.
+A list of fixed choices (`list[Literal[...]]`) is a row of checkboxes; the owner may say how each choice is
+shown and grey out, with the reason, the ones this computer cannot offer.
 """
 
 from __future__ import annotations
 
 import json
 import types
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, Union, get_args, get_origin
 
 from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLineEdit, QSpinBox, QWidget
 
 from studio.gui.widgets import WhyToggle
 
@@ -48,6 +52,63 @@ def label_for(name: str) -> str:
     return name.replace("_", " ").capitalize().replace("Lora", "LoRA").replace(" lr ", " LR ")
 
 
+def _choices_of(annotation: Any) -> tuple[str, ...] | None:
+    """The allowed values of a `list[Literal[...]]` field, else None."""
+    args = get_args(annotation)
+    if get_origin(annotation) is list and len(args) == 1 and get_origin(args[0]) is Literal:
+        return tuple(str(value) for value in get_args(args[0]))
+    return None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """How one value of a multiple-choice field is offered. `tip` says what it does, or, when `available` is
+    False, why it cannot be picked here (a greyed-out box with a reason beats a missing one)."""
+
+    label: str
+    tip: str = ""
+    available: bool = True
+
+
+class ChoiceBoxes(QWidget):
+    """A checkbox per allowed value of a `list[Literal[...]]` field; its value lists the ticked ones in the
+    order the field declares them, so the same choice always gives the same config.
+
+    Signals:
+        changed(list): the user ticked or unticked a box (the new value).
+    """
+
+    changed = Signal(list)
+
+    def __init__(self, subject: str, choices: Mapping[str, Choice], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._available = {value: choice.available for value, choice in choices.items()}
+        self.boxes: dict[str, QCheckBox] = {}
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for value, choice in choices.items():
+            box = QCheckBox(choice.label)
+            box.setToolTip(choice.tip)
+            box.setAccessibleName(f"{subject}: {choice.label}")
+            box.setAccessibleDescription(choice.tip)
+            box.setEnabled(choice.available)
+            box.toggled.connect(lambda _on: self.changed.emit(self.value()))
+            self.boxes[value] = box
+            layout.addWidget(box)
+        layout.addStretch(1)
+
+    def value(self) -> list[str]:
+        return [value for value, box in self.boxes.items() if box.isChecked()]
+
+    def set_value(self, values: Iterable[str]) -> None:
+        """Tick `values`; an unavailable choice that is ticked (from a preset) stays enabled so it can be
+        unticked, otherwise the settings could not be fixed from here."""
+        chosen = set(values)
+        for value, box in self.boxes.items():
+            box.setChecked(value in chosen)
+            box.setEnabled(self._available[value] or value in chosen)
+
+
 class ModelForm(QWidget):
     """Editors for the fields of a pydantic model class.
 
@@ -58,9 +119,15 @@ class ModelForm(QWidget):
     valueChanged = Signal(str, object)  # noqa: N815 - Qt signal naming
 
     def __init__(
-        self, model: type[BaseModel], skip: frozenset[str] = frozenset(), parent: QWidget | None = None
+        self,
+        model: type[BaseModel],
+        skip: frozenset[str] = frozenset(),
+        parent: QWidget | None = None,
+        choices: Mapping[str, Callable[[str], Choice]] | None = None,
     ) -> None:
+        """`choices` describes, per field name, each value of a multiple-choice field (default: its name)."""
         super().__init__(parent)
+        self._describe = dict(choices or {})
         self.layout_ = QFormLayout(self)
         self.layout_.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.editors: dict[str, QWidget] = {}
@@ -86,6 +153,12 @@ class ModelForm(QWidget):
 
     def _editor(self, name: str, info: FieldInfo) -> QWidget:
         inner, optional = _optional(info.annotation)
+        values = _choices_of(inner)
+        if values is not None:
+            describe = self._describe.get(name, lambda value: Choice(label_for(value)))
+            boxes = ChoiceBoxes(label_for(name), {value: describe(value) for value in values})
+            boxes.changed.connect(lambda value, n=name: self._emit(n, value))
+            return boxes
         if inner is bool:
             box = QCheckBox()
             box.toggled.connect(lambda value, n=name: self._emit(n, value))
@@ -116,7 +189,9 @@ class ModelForm(QWidget):
         for name, editor in self.editors.items():
             value = values.get(name)
             editor.blockSignals(True)
-            if isinstance(editor, QCheckBox):
+            if isinstance(editor, ChoiceBoxes):
+                editor.set_value(value or [])
+            elif isinstance(editor, QCheckBox):
                 editor.setChecked(bool(value))
             elif isinstance(editor, QComboBox):
                 editor.setCurrentText(str(value))

@@ -19,7 +19,15 @@ from pathlib import Path
 import psutil
 import pyqtgraph as pg
 from PySide6.QtCore import QEventLoop, QTimer, Signal
-from PySide6.QtWidgets import QLabel, QMessageBox, QProgressDialog, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressDialog,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.engine import runs
 from studio.engine.config import TrainConfig
@@ -35,7 +43,7 @@ from studio.monitor.buffers import MetricBuffers
 from studio.monitor.charts import MAX_REDRAWS_PER_S, ChartsPanel
 from studio.monitor.controls import ControlsBar
 from studio.monitor.lifecycle import CloseChoice, ask_close_choice
-from studio.monitor.notifications import Notifier
+from studio.monitor.notifications import NotificationsButton, Notifier
 from studio.monitor.progress import ProgressPanel
 from studio.monitor.state import RunState, RunStatus
 from studio.monitor.summary import CompletionCard
@@ -98,6 +106,7 @@ class DashboardPage(QWidget):
         self.notifier = notifier or Notifier(parent=self)
         self.heading = QLabel("No training run yet")
         self.heading.setStyleSheet("font-size: 14pt; font-weight: bold;")
+        self.notifications = NotificationsButton(self.notifier)
         self.subheading = QLabel()
         self.subheading.setStyleSheet("color: #59636e;")
         self.progress = ProgressPanel()
@@ -109,7 +118,10 @@ class DashboardPage(QWidget):
 
         content = QWidget()
         layout = QVBoxLayout(content)
-        layout.addWidget(self.heading)
+        header = QHBoxLayout()
+        header.addWidget(self.heading, 1)
+        header.addWidget(self.notifications)
+        layout.addLayout(header)
         layout.addWidget(self.subheading)
         layout.addWidget(self.progress)
         layout.addWidget(self.controls)

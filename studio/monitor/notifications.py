@@ -2,7 +2,8 @@
 
 People start a run and go do something else; these bring them back at the moments that matter. Each
 milestone fires once per run (attaching to a run already at 60% does not replay 25% and 50%). "Do not
-disturb" silences pop-ups and sound; the tray tooltip keeps showing progress either way.
+disturb" silences pop-ups and sound; the tray tooltip keeps showing progress either way. The dashboard's
+"Notifications" button changes both settings while a run trains, and they are saved for the next run.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QSettings, Signal
-from PySide6.QtWidgets import QApplication, QStyle, QSystemTrayIcon
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QApplication, QMenu, QStyle, QSystemTrayIcon, QToolButton, QWidget
 
 from studio.engine.events import Anomaly, Error
 from studio.engine.paths import studio_home
@@ -115,3 +117,42 @@ class Notifier(QObject):
         if self.tray is not None:
             self.tray.setToolTip(f"Studio: {state.status.value}, {state.fraction:.0%} "
                                  f"(step {state.step:,} of {state.total_steps:,})")
+
+
+# (setting, menu text, tooltip), in menu order.
+TOGGLES = (
+    ("do_not_disturb", "Do not disturb",
+     "Show no pop-up messages and play no sounds about training. The dashboard still shows everything."),
+    ("sound", "Play a sound on alerts",
+     "Beep with each pop-up message: at 25%, 50% and 75%, when training finishes and when something goes "
+     "wrong."),
+)
+
+
+class NotificationsButton(QToolButton):
+    """The dashboard's "Notifications" menu: the notifier's settings as ticks, applied at once and saved, so
+    someone who is about to walk away can silence (or turn up) a run that is already training."""
+
+    def __init__(self, notifier: Notifier, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.notifier = notifier
+        self.setText("Notifications")
+        self.setToolTip("Choose how Studio tells you about this training while you work in other windows.")
+        self.setAccessibleName("Notification settings")
+        self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self)
+        menu.setToolTipsVisible(True)
+        menu.setAccessibleName("Notification settings")
+        self.toggles: dict[str, QAction] = {}
+        for setting, text, tip in TOGGLES:
+            action = menu.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(getattr(notifier.settings, setting))
+            action.setToolTip(tip)
+            action.toggled.connect(lambda on, s=setting: self._set(s, on))
+            self.toggles[setting] = action
+        self.setMenu(menu)
+
+    def _set(self, setting: str, on: bool) -> None:
+        setattr(self.notifier.settings, setting, on)
+        self.notifier.settings.save()

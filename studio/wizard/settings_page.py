@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
 
 from studio.engine.config import TrainConfig
 from studio.engine.errors import StudioError
-from studio.gui.model_form import ModelForm
+from studio.engine.tracking import TRACKER_NAMES, tracker_installed
+from studio.gui.model_form import Choice, ModelForm
 from studio.gui.widgets import Banner, WhyToggle, wrapped_label
 from studio.wizard.base import WizardPage
 from studio.wizard.estimates import describe, memory
@@ -38,6 +39,20 @@ QUALITY_LEVELS = (
 )
 LR_LEVELS = (("Gentle", 0.5), ("Recommended", 1.0), ("Strong", 2.0))
 PRESET_FILTER = "Settings files (*.json *.yaml *.yml)"
+
+
+def tracker_choice(name: str) -> Choice:
+    """Most trackers are optional add-ons: one that is not installed is shown greyed out with how to get it,
+    instead of letting the run fail at launch."""
+    label = TRACKER_NAMES.get(name, name)
+    if tracker_installed(name):
+        return Choice(label, f"Also record this run's progress with {label}.")
+    return Choice(
+        label,
+        f"{label} is not installed on this computer. To use it, install it (pip install {name}) and restart "
+        "Studio.",
+        available=False,
+    )
 
 
 class SettingsPage(WizardPage):
@@ -102,7 +117,7 @@ class SettingsPage(WizardPage):
         self.advanced_toggle.setAccessibleName("Show all settings")
         self.body.addWidget(self.advanced_toggle)
         self.advanced_box = QGroupBox("All settings")
-        self.form = ModelForm(TrainConfig, skip=LOCKED_FIELDS)
+        self.form = ModelForm(TrainConfig, skip=LOCKED_FIELDS, choices={"report_to": tracker_choice})
         advanced = QFormLayout(self.advanced_box)
         advanced.addRow(self.form)
         self.advanced_box.hide()

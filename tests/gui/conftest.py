@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QEvent, QThread, QThreadPool, QTimer
-from PySide6.QtWidgets import QApplication, QMenu
+from PySide6.QtCore import QCoreApplication, QEvent, QPoint, Qt, QThread, QThreadPool, QTimer
+from PySide6.QtWidgets import QApplication, QCheckBox, QMenu, QWidget
 
 from studio.wizard.state import WizardState
 from studio.wizard.wizard import Wizard
@@ -82,6 +82,20 @@ def _no_leftovers(
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     if problems:
         pytest.fail("The test left things running: " + "; ".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def click(qtbot) -> Callable[[QWidget], None]:
+    """Click a shown, enabled widget as a person would; a checkbox on its box, since in a wide row its centre
+    can lie past its text, where a click does nothing."""
+
+    def click_(widget: QWidget) -> None:
+        assert widget.isVisible() and widget.isEnabled(), widget
+        middle = widget.height() // 2
+        pos = QPoint(middle, middle) if isinstance(widget, QCheckBox) else widget.rect().center()
+        qtbot.mouseClick(widget, Qt.MouseButton.LeftButton, pos=pos)
+
+    return click_
 
 
 @pytest.fixture

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import BaseModel, Field
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox
 
 from studio.engine.config import TrainConfig
-from studio.gui.model_form import ModelForm
+from studio.gui.model_form import Choice, ChoiceBoxes, ModelForm
 
 
 def test_editor_types_and_values(qtbot):
@@ -48,3 +51,35 @@ def test_notes_replace_descriptions(qtbot):
     form.set_notes({"lora_r": "Rank 16 suits chat data."})
     assert form.whys["lora_r"].label.text() == "Rank 16 suits chat data."
     assert form.whys["seed"].label.text() == TrainConfig.model_fields["seed"].description
+
+
+class Palette(BaseModel):
+    colours: list[Literal["red", "green", "blue"]] = Field(default_factory=list, description="Colours to paint.")
+
+
+def test_a_list_of_fixed_choices_is_a_row_of_checkboxes(qtbot, click):
+    form = ModelForm(Palette, choices={"colours": lambda v: Choice(v.title(), f"Paint {v}.", available=v != "blue")})
+    qtbot.addWidget(form)
+    form.show()
+    editor = form.editors["colours"]
+    assert isinstance(editor, ChoiceBoxes) and list(editor.boxes) == ["red", "green", "blue"]
+    assert editor.boxes["red"].text() == "Red" and editor.boxes["red"].accessibleName() == "Colours: Red"
+    assert not editor.boxes["blue"].isEnabled() and editor.boxes["blue"].toolTip() == "Paint blue."
+
+    changes = []
+    form.valueChanged.connect(lambda name, value: changes.append((name, value)))
+    form.set_values({"colours": ["blue"]})  # e.g. from a preset made on another computer
+    assert editor.boxes["blue"].isChecked() and editor.boxes["blue"].isEnabled() and changes == []
+    click(editor.boxes["green"])
+    click(editor.boxes["blue"])
+    assert changes == [("colours", ["green", "blue"]), ("colours", ["green"])]  # in the field's order
+    form.set_values({"colours": ["green"]})
+    assert not editor.boxes["blue"].isEnabled()
+
+
+def test_choices_are_named_after_their_values_by_default(qtbot):
+    form = ModelForm(TrainConfig)
+    qtbot.addWidget(form)
+    boxes = form.editors["report_to"]
+    assert isinstance(boxes, ChoiceBoxes) and list(boxes.boxes) == ["tensorboard", "wandb", "mlflow"]
+    assert boxes.boxes["tensorboard"].text() == "Tensorboard" and all(b.isEnabled() for b in boxes.boxes.values())

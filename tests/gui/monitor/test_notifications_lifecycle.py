@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMenu, QToolButton
+
 from studio.engine.config import TrainConfig
 from studio.engine.control import ControlCommand
 from studio.engine.events import Error, Progress, Started
 from studio.engine.registry import Registry
 from studio.monitor.lifecycle import CloseChoice
-from studio.monitor.notifications import NotificationSettings, Notifier
+from studio.monitor.notifications import NotificationsButton, NotificationSettings, Notifier
 from studio.monitor.resumable import ResumableRunsPanel
 from studio.monitor.state import RunState
 
@@ -48,6 +51,54 @@ def test_do_not_disturb_silences_everything(qtbot) -> None:
         notifier.begin(state_at(0))
         notifier.observe(state_at(100))
         notifier.error(Error(run_id="r", code="x", message="boom"))
+
+
+def choose_in_menu(qtbot, button: QToolButton, text: str) -> None:
+    """Click the button, then the menu entry called `text`, as a person would. The menu runs its own event
+    loop, so the second click is queued before the first; a menu left open is closed so a failure cannot hang."""
+    picked: list[str] = []
+
+    def pick() -> None:
+        menu = QApplication.activePopupWidget()
+        if not isinstance(menu, QMenu):
+            return
+        action = next((a for a in menu.actions() if a.text() == text), None)
+        if action is not None:
+            qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(action).center())
+            picked.append(text)
+        menu.close()
+
+    QTimer.singleShot(0, pick)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert picked == [text], f"the menu did not offer {text!r}"
+
+
+def test_notifications_menu_changes_the_running_notifier_and_saves(qtbot, dashboard) -> None:
+    button, notifier = dashboard.notifications, dashboard.notifier
+    assert button.isVisible() and button.accessibleName() and button.toolTip()
+    toggles = button.toggles
+    assert all(action.isCheckable() and action.toolTip() for action in toggles.values())
+    assert not toggles["do_not_disturb"].isChecked() and not toggles["sound"].isChecked()
+
+    choose_in_menu(qtbot, button, "Do not disturb")
+    assert toggles["do_not_disturb"].isChecked() and notifier.settings.do_not_disturb
+    assert NotificationSettings.load().do_not_disturb
+    with qtbot.assertNotEmitted(notifier.notified):
+        notifier.notify("Training finished", "Your model is ready.")
+
+    choose_in_menu(qtbot, button, "Do not disturb")
+    assert not toggles["do_not_disturb"].isChecked() and not NotificationSettings.load().do_not_disturb
+    with qtbot.waitSignal(notifier.notified, timeout=1000) as shown:
+        notifier.notify("Training finished", "Your model is ready.")
+    assert shown.args == ["Training finished", "Your model is ready."]
+
+    choose_in_menu(qtbot, button, "Play a sound on alerts")
+    assert notifier.settings.sound
+    assert NotificationSettings.load() == NotificationSettings(do_not_disturb=False, sound=True)
+
+    reopened = NotificationsButton(Notifier())  # a later session shows what was saved
+    qtbot.addWidget(reopened)
+    assert reopened.toggles["sound"].isChecked() and not reopened.toggles["do_not_disturb"].isChecked()
 
 
 def test_closing_while_training_asks_and_honours_the_answer(qtbot, dashboard) -> None:

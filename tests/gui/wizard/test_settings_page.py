@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
@@ -92,3 +94,30 @@ def test_review_offers_two_alternatives_that_can_be_taken(qtbot, settings):
     faster.use.click()
     assert wizard.session.final_config().num_epochs == faster.alternative.config.num_epochs
     assert review.banner.title.text().startswith("Switched to")
+
+
+@pytest.fixture
+def without_wandb(monkeypatch):
+    """This computer has no wandb, whatever is installed where the tests run."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args, **kwargs: None if name == "wandb" else real(name, *args, **kwargs))
+
+
+def test_trackers_ticked_in_the_advanced_view_reach_the_launched_config(qtbot, click, without_wandb, settings):
+    wizard, page = settings
+    click(page.advanced_toggle)
+    boxes = page.form.editors["report_to"].boxes
+    assert [box.text() for box in boxes.values()] == ["TensorBoard", "Weights & Biases", "MLflow"]
+    assert not boxes["wandb"].isEnabled()
+    assert "not installed" in boxes["wandb"].toolTip() and "pip install wandb" in boxes["wandb"].toolTip()
+    assert boxes["tensorboard"].isEnabled() and "TensorBoard" in boxes["tensorboard"].toolTip()
+
+    click(boxes["tensorboard"])
+    assert wizard.session.state.overrides["report_to"] == ["tensorboard"]
+    click(wizard.next_button)
+    assert wizard.page is wizard.page_at(4)
+    with qtbot.waitSignal(wizard.launchRequested, timeout=5000) as launched:
+        click(wizard.next_button)
+    config = launched.args[0]
+    assert isinstance(config, TrainConfig) and config.report_to == ["tensorboard"]
