@@ -17,7 +17,8 @@ from studio.cli.output import console, err_console, friendly_errors, print_json
 from studio.engine.errors import ExitCode, StudioError
 from studio.engine.export.progress import ProgressFn
 
-FORMAT_HELP = "hf (merged model), adapter, gguf, ollama or lmstudio."
+FORMAT_HELP = ("hf (merged model), adapter, gguf, ollama or lmstudio; gguf-adapter or ollama-adapter for the "
+               "adapter as a small GGUF applied on top of the base model's GGUF.")
 QUANT_HELP = "GGUF type: f16, q8_0, Q4_K_M, Q5_K_M ... Default: f16 below 1B parameters, else Q4_K_M."
 
 

@@ -47,6 +47,10 @@ FORMAT_CHOICES: tuple[tuple[str, str, str], ...] = (
     ("gguf", "GGUF file (llama.cpp)", "One file for llama.cpp and the apps built on it."),
     ("ollama", "Ollama", "A GGUF file plus a Modelfile, added to Ollama when it is installed."),
     ("lmstudio", "LM Studio", "A GGUF file placed in LM Studio's models folder."),
+    ("gguf-adapter", "Adapter as GGUF (llama.cpp --lora)",
+     "Just your changes as a small GGUF file, applied on top of the base model's GGUF."),
+    ("ollama-adapter", "Ollama, adapter on the base model",
+     "The base model's GGUF plus your adapter GGUF, and a Modelfile that combines them (ADAPTER)."),
 )
 QUANTS: tuple[tuple[str, str], ...] = (
     ("", "Automatic (f16 for small models, Q4_K_M for large ones)"),

@@ -14,8 +14,11 @@ from studio.engine.config import TrainConfig
 runner = CliRunner()
 
 
-def make_run(tmp_path: Path, tiny_model_dir: Path) -> Path:
-    """A finished run on the tiny model: config.json and a real PEFT adapter in final/adapter."""
+def make_run(tmp_path: Path, tiny_model_dir: Path, trained: bool = True) -> Path:
+    """A finished run on the tiny model: config.json and a real PEFT adapter in final/adapter.
+
+    Untrained, the adapter is what PEFT starts from (B = 0): it changes nothing.
+    """
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -24,7 +27,7 @@ def make_run(tmp_path: Path, tiny_model_dir: Path) -> Path:
     TrainConfig(base_model=str(tiny_model_dir)).save(run_dir / "config.json")
     torch.manual_seed(0)
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                           LoraConfig(r=4, target_modules=["q_proj"], init_lora_weights=False))
+                           LoraConfig(r=4, target_modules=["q_proj"], init_lora_weights=not trained))
     model.save_pretrained(run_dir / "final" / "adapter")
     return run_dir
 
@@ -60,3 +63,24 @@ def test_bad_quantization_is_refused_before_any_work(tmp_path, tiny_model_dir):
     result = runner.invoke(app, ["export", str(run_dir), "--format", "gguf", "--quant", "Q9"])
     assert result.exit_code == 1
     assert "not a quantization" in result.output
+
+
+def test_an_adapter_gguf_of_an_untrained_adapter_fails_verification_and_says_why(tmp_path, tiny_model_dir):
+    run_dir = make_run(tmp_path, tiny_model_dir, trained=False)
+    out = tmp_path / "adapter-gguf"
+    result = runner.invoke(app, ["export", str(run_dir), "--format", "gguf-adapter", "--out", str(out), "--json"])
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    report = data["verification"]
+    assert data["format"] == "gguf-adapter" and data["ok"] is False and report["adapter_effect"] == 0.0
+    assert "changes nothing" in report["recommendation"]
+    assert (out / report["adapter_file"]).is_file() and (out / "verification.json").is_file()  # kept
+    assert Path(data["base_gguf"]).is_file()
+
+
+def test_adapter_gguf_refuses_a_quantization_in_plain_words(tmp_path, tiny_model_dir):
+    run_dir = make_run(tmp_path, tiny_model_dir)
+    result = runner.invoke(app, ["export", str(run_dir), "--format", "gguf-adapter", "--quant", "Q4_K_M"])
+    assert result.exit_code == 1
+    assert "cannot be made as Q4_K_M" in result.output and "export the merged model" in result.output
+    assert "Traceback" not in result.output and not (run_dir / "exports").exists()

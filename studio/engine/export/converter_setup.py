@@ -27,6 +27,9 @@ from studio.engine.export.progress import ProgressFn, no_progress
 PACKAGE = "llama-cpp-python"
 MARKER = "studio-converter.json"
 CONVERTER_SCRIPT = "convert_hf_to_gguf.py"
+LORA_CONVERTER_SCRIPT = "convert_lora_to_gguf.py"  # PEFT adapter -> GGUF adapter (Ollama's ADAPTER line)
+# A folder missing either script counts as not installed, so running the set-up again completes it.
+_SCRIPTS = (CONVERTER_SCRIPT, LORA_CONVERTER_SCRIPT)
 # What conversion imports or reads, relative to vendor/llama.cpp in the source distribution.
 _KEEP = ("convert_hf_to_gguf.py", "convert_lora_to_gguf.py", "LICENSE", "conversion/", "gguf-py/gguf/",
          "models/templates/")
@@ -59,7 +62,7 @@ def is_installed(folder: Path | None = None) -> bool:
         info = json.loads((folder / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(info.get("architectures"), list) and (folder / CONVERTER_SCRIPT).is_file()
+    return isinstance(info.get("architectures"), list) and all((folder / name).is_file() for name in _SCRIPTS)
 
 
 def require_converter() -> Path:
@@ -151,10 +154,11 @@ def _extract(sdist: Path, staging: Path) -> None:
                 continue
             member.name = parts[1]
             members.append(member)
-        if not any(m.name == CONVERTER_SCRIPT for m in members):
+        missing = [name for name in _SCRIPTS if not any(m.name == name for m in members)]
+        if missing:
             raise StudioError(
                 what=f"{sdist.name} does not contain llama.cpp's converter.",
-                why=f"No vendor/llama.cpp/{CONVERTER_SCRIPT} inside the archive.",
+                why=f"No vendor/llama.cpp/{missing[0]} inside the archive.",
                 actions=[f"Use the {PACKAGE} source distribution (.tar.gz) from PyPI."],
                 code="converter_archive_invalid",
             )

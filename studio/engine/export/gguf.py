@@ -1,4 +1,5 @@
-"""Hugging Face folder -> GGUF (f16, q8_0 ...) with llama.cpp's own converter, run offline as a subprocess.
+"""Hugging Face folder -> GGUF (f16, q8_0 ...), and PEFT adapter -> GGUF adapter, with llama.cpp's own
+converters, run offline as subprocesses.
 
 A subprocess, because the converter is a script with its own copy of gguf-py, because a crash in it
 must not take Studio down, and because cancelling means simply ending it.
@@ -6,23 +7,32 @@ must not take Studio down, and because cancelling means simply ending it.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
+import hashlib
 import json
+import math
+import os
 import re
+import shutil
 from pathlib import Path
 
 from studio.engine.errors import StudioError
+from studio.engine.export.adapter import WEIGHT_FILES, check_adapter
 from studio.engine.export.child import run_child
 from studio.engine.export.converter_setup import (
     CONVERTER_SCRIPT,
+    LORA_CONVERTER_SCRIPT,
     converter_env,
     require_converter,
     supported_architectures,
 )
 from studio.engine.export.progress import Steps
+from studio.engine.paths import cache_dir
 from studio.frozen import script_command
 
 CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")
+BASE_GGUF_CACHE = "gguf-base"  # under Studio's cache folder: base models as f16 GGUF, for adapter GGUFs
 _TENSOR_LINE = re.compile(r"blk\.(\d+)\.")  # layers come in name order (0, 1, 10 ...): count them
 _WRITING = re.compile(r"Writing:\s+(\d+)%")  # tqdm, 70% onwards
 
@@ -63,23 +73,95 @@ def convert_to_gguf(
     model_dir: Path, out_file: Path, outtype: str = "f16", steps: Steps | None = None
 ) -> Path:
     """Write `out_file` from the HF folder `model_dir`; cancel ends the converter and removes its output."""
-    steps = steps or Steps()
     if outtype not in CONVERTER_TYPES:
         raise ValueError(f"outtype must be one of {CONVERTER_TYPES}")
     folder = require_converter()
     check_architecture(model_dir)
-    layers = _layer_count(model_dir)
+    command = script_command(folder / CONVERTER_SCRIPT, str(model_dir), "--outtype", outtype,
+                             "--outfile", str(out_file))
+    failure = StudioError(
+        what="llama.cpp's converter could not turn this model into a GGUF file.",
+        actions=["Export the merged Hugging Face model instead (--format hf).",
+                 "Check that the base model folder is complete (config, weights and tokenizer)."],
+        code="gguf_conversion_failed",
+    )
+    return _run_converter(command, folder, out_file, _layer_count(model_dir), f"GGUF ({outtype})",
+                          failure, steps or Steps())
+
+
+def convert_adapter_to_gguf(
+    adapter_dir: Path, base_model_dir: Path, out_file: Path, steps: Steps | None = None
+) -> Path:
+    """Write the PEFT adapter in `adapter_dir` as an f16 GGUF adapter for the base model in `base_model_dir`.
+
+    llama.cpp applies it at load time (`--lora`, Ollama's ADAPTER), so the file stays a few megabytes.
+    """
+    folder = require_converter()
+    check_architecture(base_model_dir)
+    source, scratch = _adapter_for_converter(adapter_dir, out_file)
+    command = script_command(folder / LORA_CONVERTER_SCRIPT, str(source), "--base", str(base_model_dir),
+                             "--outtype", "f16", "--outfile", str(out_file))
+    failure = StudioError(
+        what="llama.cpp's converter could not turn this adapter into a GGUF file.",
+        actions=["Export the adapter in its own format instead (--format adapter).",
+                 "Or export the merged model as GGUF (--format gguf or ollama)."],
+        code="gguf_adapter_conversion_failed",
+    )
+    try:
+        return _run_converter(command, folder, out_file, _layer_count(base_model_dir), "GGUF adapter (f16)",
+                              failure, steps or Steps())
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def base_gguf(model_dir: Path, steps: Steps | None = None) -> Path:
+    """The unmerged base model as an f16 GGUF, the file adapter GGUFs are applied to.
+
+    Made once per base model (keyed by its folder and weight files) and kept in Studio's cache, so the
+    second adapter export of the same base costs nothing; written under a temporary name and renamed,
+    so a cancelled conversion never leaves a file that looks complete.
+    """
+    steps = steps or Steps()
+    target = cache_dir() / BASE_GGUF_CACHE / _model_key(model_dir) / f"{_safe_name(model_dir.name)}-f16.gguf"
+    if target.is_file():
+        steps.report("Using the base model's GGUF made earlier", 1.0)
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    convert_to_gguf(model_dir, partial, "f16", steps)
+    partial.replace(target)
+    return target
+
+
+def require_base_gguf(path: Path) -> Path:
+    """`path` if the base model's GGUF is still there; else say how to get it back."""
+    if not path.is_file():
+        raise StudioError(
+            what="The base model's GGUF file is missing.",
+            why=f"The adapter GGUF is applied on top of it, and Studio expected it at {path}. It is kept in "
+                "Studio's cache, which may have been cleaned while the export ran.",
+            actions=["Export again: Studio makes the base model's GGUF again when it is missing.",
+                     "Check that there is enough free disk space for it (about twice the model's size)."],
+            code="base_gguf_missing",
+        )
+    return path
+
+
+def _run_converter(
+    command: list[str], folder: Path, out_file: Path, layers: int, label: str, failure: StudioError,
+    steps: Steps,
+) -> Path:
+    """Run one of llama.cpp's converter scripts with progress from its output; `failure` gets its last error."""
     seen_layers: set[str] = set()
 
     def on_line(line: str) -> None:
         if match := _WRITING.search(line):
-            steps.report(f"Writing the GGUF file ({outtype})", 0.7 + 0.3 * int(match.group(1)) / 100)
+            steps.report(f"Writing the {label} file", 0.7 + 0.3 * int(match.group(1)) / 100)
         elif match := _TENSOR_LINE.search(line):
             seen_layers.add(match.group(1))
-            steps.report(f"Converting to GGUF ({outtype})", 0.7 * min(len(seen_layers), layers) / layers)
+            steps.report(f"Converting to {label}", 0.7 * min(len(seen_layers), layers) / layers)
 
-    command = script_command(folder / CONVERTER_SCRIPT, str(model_dir), "--outtype", outtype,
-                             "--outfile", str(out_file))
     steps.report("Starting llama.cpp's converter", 0.0)
     try:
         result = run_child(command, converter_env(folder), steps, on_line)
@@ -90,15 +172,68 @@ def convert_to_gguf(
         out_file.unlink(missing_ok=True)
         if result.out_of_space:
             raise OSError(errno.ENOSPC, "No space left on device", str(out_file))
-        raise StudioError(
-            what="llama.cpp's converter could not turn this model into a GGUF file.",
-            why=result.last_error(),
-            actions=["Export the merged Hugging Face model instead (--format hf).",
-                     "Check that the base model folder is complete (config, weights and tokenizer)."],
-            code="gguf_conversion_failed",
-        )
-    steps.report(f"GGUF ({outtype}) written", 1.0)
+        raise dataclasses.replace(failure, why=result.last_error())
+    steps.report(f"{label} written", 1.0)
     return out_file
+
+
+def check_adapter_convertible(adapter_dir: Path) -> dict[str, object]:
+    """The adapter's PEFT config, if llama.cpp can apply it as a GGUF adapter; checked before any work.
+
+    DoRA and PiSSA adapters are refused: llama.cpp cannot apply DoRA's magnitude vectors, and a PiSSA
+    adapter only works on the PiSSA-adjusted base, not on the plain base model's GGUF.
+    """
+    config = check_adapter(adapter_dir)
+    pissa = str(config.get("init_lora_weights", "")).lower().startswith("pissa")
+    if config.get("use_dora") or pissa:
+        method = "DoRA" if config.get("use_dora") else "PiSSA"
+        raise StudioError(
+            what=f"A {method} adapter cannot be exported as a GGUF adapter.",
+            why="llama.cpp applies plain LoRA adapters only: " + (
+                "it has no place for DoRA's extra magnitude weights." if method == "DoRA" else
+                "a PiSSA adapter also changes the base model's own weights."),
+            actions=["Export the merged model as GGUF instead (--format gguf or ollama).",
+                     "Or export the adapter in its own format (--format adapter)."],
+            code="adapter_not_convertible",
+        )
+    return config
+
+
+def _adapter_for_converter(adapter_dir: Path, out_file: Path) -> tuple[Path, Path | None]:
+    """The folder to hand the converter, and a scratch folder to remove afterwards (None when not needed).
+
+    rsLoRA scales by alpha/sqrt(r) where llama.cpp scales by alpha/r, so such an adapter is handed over as
+    a copy whose alpha gives llama.cpp the same scale.
+    """
+    config = check_adapter_convertible(adapter_dir)
+    if not config.get("use_rslora"):
+        return adapter_dir, None
+    scratch = out_file.with_name(f".{out_file.name}.adapter")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    for name in WEIGHT_FILES:
+        if (adapter_dir / name).is_file():
+            shutil.copy2(adapter_dir / name, scratch / name)
+    rank = float(str(config.get("r") or 8))
+    alpha = float(str(config.get("lora_alpha") or rank))
+    config.update(lora_alpha=alpha * math.sqrt(rank), use_rslora=False)
+    (scratch / "adapter_config.json").write_text(json.dumps(config), encoding="utf-8")
+    return scratch, scratch
+
+
+def _model_key(model_dir: Path) -> str:
+    """Changes when the model folder or any of its weight, config or tokenizer files does, so a stale base
+    GGUF is never reused."""
+    digest = hashlib.sha256(str(model_dir.resolve()).encode())
+    for path in sorted(model_dir.iterdir()):
+        if path.is_file() and (path.suffix in {".safetensors", ".bin", ".json"}):
+            stat = path.stat()
+            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "base"
 
 
 def _layer_count(model_dir: Path) -> int:

@@ -90,9 +90,14 @@ def model_name_for(run_id: str) -> str:
     return "studio-" + (re.sub(r"[^a-z0-9._-]+", "-", run_id.lower()).strip("-.") or "model")
 
 
-def render_modelfile(gguf_name: str, tokenizer: PreTrainedTokenizerBase, system_prompt: str) -> str:
+def render_modelfile(
+    gguf_name: str, tokenizer: PreTrainedTokenizerBase, system_prompt: str, adapter_name: str | None = None
+) -> str:
+    """The Modelfile for the GGUF `gguf_name` beside it; with `adapter_name`, that GGUF is the base model
+    and Ollama applies the adapter GGUF on top (an ADAPTER line), keeping one copy of the base for many runs."""
     family = chat_family(getattr(tokenizer, "chat_template", None))
-    lines = [f"FROM ./{gguf_name}", "", f'TEMPLATE """{_TEMPLATES[family]}"""', ""]
+    lines = [f"FROM ./{gguf_name}"] + ([f"ADAPTER ./{adapter_name}"] if adapter_name else [])
+    lines += ["", f'TEMPLATE """{_TEMPLATES[family]}"""', ""]
     if system_prompt:
         lines += [f'SYSTEM """{system_prompt}"""', ""]
     lines += [f'PARAMETER stop "{token}"' for token in stop_tokens(tokenizer)]

@@ -6,6 +6,7 @@ verified), so what a person finds under exports/ is always whole.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,14 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from studio.engine.errors import StudioError
 from studio.engine.export.adapter import export_adapter
 from studio.engine.export.atomic import staged_output
-from studio.engine.export.gguf import check_architecture, convert_to_gguf
+from studio.engine.export.gguf import (
+    base_gguf,
+    check_adapter_convertible,
+    check_architecture,
+    convert_adapter_to_gguf,
+    convert_to_gguf,
+    require_base_gguf,
+)
 from studio.engine.export.hf_merge import export_merged, load_merged, save_merged
 from studio.engine.export.lmstudio import lmstudio_models_dir, lmstudio_target
 from studio.engine.export.model_card import render_model_card
@@ -35,9 +43,11 @@ from studio.engine.profiles import Profile, get_profile
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-ExportFormat = Literal["hf", "adapter", "gguf", "ollama", "lmstudio"]
+ExportFormat = Literal["hf", "adapter", "gguf", "ollama", "lmstudio", "gguf-adapter", "ollama-adapter"]
 FORMATS: tuple[str, ...] = get_args(ExportFormat)
 _GGUF_FORMATS = ("gguf", "ollama", "lmstudio")
+# The adapter as a GGUF applied on top of the base model's f16 GGUF (llama.cpp --lora, Ollama's ADAPTER).
+ADAPTER_GGUF_FORMATS = ("gguf-adapter", "ollama-adapter")
 _SMALL_MODEL_PARAMS = 1_000_000_000
 
 
@@ -49,6 +59,7 @@ class ExportResult:
     verification: VerificationReport | None = None
     ollama: OllamaResult | None = None
     notes: list[str] = field(default_factory=list)
+    base_gguf: Path | None = None  # adapter GGUF formats: the base model's GGUF the adapter is applied to
 
     @property
     def ok(self) -> bool:
@@ -65,6 +76,7 @@ class ExportResult:
                 "command": self.ollama.command, "smoke_answer": self.ollama.smoke_answer,
             },
             "notes": self.notes,
+            "base_gguf": str(self.base_gguf) if self.base_gguf else None,
         }
 
 
@@ -86,7 +98,12 @@ def export_run(
     progress: ProgressFn | None = None,
     should_cancel: CancelFn | None = None,
 ) -> ExportResult:
-    """Export the run in `run_dir` as `fmt`. For lmstudio, `out_dir` is the models folder to install into."""
+    """Export the run in `run_dir` as `fmt`. For lmstudio, `out_dir` is the models folder to install into.
+
+    gguf-adapter and ollama-adapter keep the adapter separate: an f16 GGUF adapter, verified on top of the
+    base model's f16 GGUF (made once and kept in Studio's cache); ollama-adapter adds the base GGUF and a
+    Modelfile with FROM and ADAPTER lines.
+    """
     if fmt not in FORMATS:
         raise StudioError(
             what=f"'{fmt}' is not an export format.",
@@ -110,28 +127,49 @@ def export_run(
         return ExportResult(fmt, target, _listing(target))
     normalize_quant(quant)  # a typo fails before minutes of work
     check_architecture(base_path)
+    as_adapter = fmt in ADAPTER_GGUF_FORMATS
+    if as_adapter:
+        _check_adapter_quant(quant)
+        check_adapter_convertible(info.adapter_dir)
     model, tokenizer = load_merged(base_path, info.adapter_dir, steps.sub(0.02, 0.15))
-    chosen = normalize_quant(quant or default_quant(model.num_parameters()))
+    chosen = "f16" if as_adapter else normalize_quant(quant or default_quant(model.num_parameters()))
     profile = _profile_or_default(info)
     if fmt == "lmstudio":
         root = out_dir or lmstudio_models_dir() or default_out_dir(run_dir, fmt)
         target = lmstudio_target(root, f"{info.run_id}-GGUF")
     else:
         target = out_dir or default_out_dir(run_dir, fmt)
+    base_file = base_gguf(base_path, steps.sub(0.15, 0.35)) if as_adapter else None
     with staged_output(target) as staging:
-        gguf_file, report = _build_gguf(model, tokenizer, staging, info.run_id, chosen, profile,
-                                        steps.sub(0.15, 0.97))
+        if base_file is None:
+            gguf_file, report = _build_gguf(model, tokenizer, staging, info.run_id, chosen, profile,
+                                            steps.sub(0.15, 0.97))
+            kind = f"GGUF model ({chosen})"
+            usage = f"Load `{gguf_file.name}` in any GGUF runtime (llama.cpp, Ollama, LM Studio)."
+        else:
+            gguf_file, report = _build_adapter_gguf(base_file, base_path, info.adapter_dir, model, tokenizer,
+                                                    staging, info.run_id, profile, steps.sub(0.35, 0.97))
+            kind = "GGUF LoRA adapter (f16)"
+            usage = (f"Apply `{gguf_file.name}` to an f16 GGUF of `{info.base_model}`, the model it was "
+                     f"trained on: `llama-cli -m BASE-f16.gguf --lora {gguf_file.name}`, or in Ollama a "
+                     f"Modelfile with `FROM BASE-f16.gguf` and `ADAPTER ./{gguf_file.name}`.")
         report.write(staging)
-        usage = f"Load `{gguf_file.name}` in any GGUF runtime (llama.cpp, Ollama, LM Studio)."
-        card = render_model_card(info, f"GGUF model ({chosen})", usage)
-        (staging / "README.md").write_text(card, encoding="utf-8")
+        (staging / "README.md").write_text(render_model_card(info, kind, usage), encoding="utf-8")
         if fmt == "ollama":
             modelfile = render_modelfile(gguf_file.name, tokenizer, profile.system_prompt)
             (staging / MODELFILE).write_text(modelfile, encoding="utf-8")
-    result = ExportResult(fmt, target, _listing(target), verification=report)
+        elif fmt == "ollama-adapter" and base_file is not None:
+            base_copy = _link_or_copy(require_base_gguf(base_file), staging / base_file.name)
+            modelfile = render_modelfile(base_copy.name, tokenizer, profile.system_prompt, gguf_file.name)
+            (staging / MODELFILE).write_text(modelfile, encoding="utf-8")
+    result = ExportResult(fmt, target, _listing(target), verification=report, base_gguf=base_file)
     if not report.passed:
         result.notes.append(report.summary())
-    if fmt == "ollama":
+    if fmt == "gguf-adapter" and base_file is not None:
+        adapter = target / gguf_file.name
+        result.notes.append(f"The adapter runs on top of the base model's GGUF, kept at {base_file}. "
+                            f'Try it: llama-cli -m "{base_file}" --lora "{adapter}"')
+    if fmt in ("ollama", "ollama-adapter"):
         _register_with_ollama(result, info, profile)
     steps.report("Export complete" if result.ok else "Export finished, but verification failed", 1.0)
     return result
@@ -184,6 +222,47 @@ def _build_gguf(
     report = verify_gguf(final, model, tokenizer, quant, profile.example_prompts, profile.system_prompt,
                          steps.sub(0.55, 1.0))
     return final, report
+
+
+def _build_adapter_gguf(
+    base_file: Path,
+    base_path: Path,
+    adapter_dir: Path,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    staging: Path,
+    name: str,
+    profile: Profile,
+    steps: Steps,
+) -> tuple[Path, VerificationReport]:
+    """PEFT adapter -> f16 GGUF adapter in `staging`, verified on the base GGUF against the merged model."""
+    adapter_file = convert_adapter_to_gguf(adapter_dir, base_path, staging / f"{name}-adapter-f16.gguf",
+                                           steps.sub(0.0, 0.2))
+    report = verify_gguf(require_base_gguf(base_file), model, tokenizer, "f16", profile.example_prompts,
+                         profile.system_prompt, steps.sub(0.2, 1.0), lora_path=adapter_file)
+    return adapter_file, report
+
+
+def _check_adapter_quant(quant: str | None) -> None:
+    """Adapter GGUFs are f16 on an f16 base: the exact pair. Any other type asked for is a clear error."""
+    if quant is not None and normalize_quant(quant) != "f16":
+        raise StudioError(
+            what=f"An adapter GGUF cannot be made as {quant}.",
+            why="The adapter and the base model's GGUF are written in f16, so together they behave exactly "
+                "like your model.",
+            actions=["Leave out the quantization (or choose f16).",
+                     f"For a smaller {quant} file, export the merged model instead: --format gguf --quant {quant}."],
+            code="adapter_quant_unsupported",
+        )
+
+
+def _link_or_copy(source: Path, target: Path) -> Path:
+    """A hard link costs no disk space; a copy is the fallback across disks or where links are not allowed."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+    return target
 
 
 def _register_with_ollama(result: ExportResult, info: RunInfo, profile: Profile) -> None:

@@ -90,9 +90,10 @@ def test_unsupported_architecture_lists_what_is_supported(tmp_path, tiny_run):
     config = json.loads((tiny_run / "config.json").read_text())
     config["base_model"] = str(strange)
     (tiny_run / "config.json").write_text(json.dumps(config))
-    with pytest.raises(StudioError) as caught:
-        export_run(tiny_run, "gguf")
-    assert caught.value.code == "architecture_unsupported"
+    for fmt in ("gguf", "gguf-adapter"):
+        with pytest.raises(StudioError) as caught:
+            export_run(tiny_run, fmt)
+        assert caught.value.code == "architecture_unsupported"
     assert not (tiny_run / "exports").exists()
 
 
@@ -146,7 +147,8 @@ def test_converter_setup_extracts_from_a_local_source_archive(tmp_path, monkeypa
     installed = require_converter()
     sdist = tmp_path / "llama_cpp_python-0.0.0.tar.gz"
     with tarfile.open(sdist, "w:gz") as archive:
-        for name in ("convert_hf_to_gguf.py", "conversion", "gguf-py", "models", "LICENSE"):
+        for name in ("convert_hf_to_gguf.py", "convert_lora_to_gguf.py", "conversion", "gguf-py", "models",
+                     "LICENSE"):
             archive.add(installed / name, arcname=f"llama_cpp_python-0.0.0/vendor/llama.cpp/{name}")
     monkeypatch.setenv("STUDIO_LLAMA_CPP_DIR", str(tmp_path / "converter"))
     assert converter_setup_main(["--sdist", str(sdist)]) == 0

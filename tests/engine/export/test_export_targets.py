@@ -40,6 +40,16 @@ def test_modelfile_uses_the_tokenizers_own_stop_tokens(tiny_model_dir):
     assert model_name_for("20261123-Chat Bot!") == "studio-20261123-chat-bot"
 
 
+def test_adapter_modelfile_puts_the_adapter_on_the_base_with_the_same_template(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    merged = render_modelfile("base-f16.gguf", tokenizer, "Be brief.")
+    text = render_modelfile("base-f16.gguf", tokenizer, "Be brief.", adapter_name="run-adapter-f16.gguf")
+    assert text.startswith("FROM ./base-f16.gguf\nADAPTER ./run-adapter-f16.gguf\n")
+    assert text.replace("ADAPTER ./run-adapter-f16.gguf\n", "") == merged
+
+
 def test_lmstudio_export_uses_its_publisher_model_layout(tiny_run, tmp_path):
     models = tmp_path / "lm-studio-models"
     result = export_run(tiny_run, "lmstudio", quant="f16", out_dir=models)

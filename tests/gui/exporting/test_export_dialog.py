@@ -53,6 +53,14 @@ def test_adapter_export_completes_and_lists_the_files(qtbot, make_dialog, tiny_r
     assert opened == [target]
 
 
+def test_adapter_gguf_formats_are_offered_without_a_quantization(make_dialog, tiny_run: RunRecord):
+    dialog = make_dialog(tiny_run)
+    for fmt in ("gguf-adapter", "ollama-adapter"):
+        dialog.set_format(fmt)
+        assert dialog.chosen_format == fmt and not dialog.quant.isEnabled()  # always f16 on an f16 base
+        assert dialog.folder.text() == str(tiny_run.run_dir / "exports" / fmt)
+
+
 def test_cancel_during_a_gguf_export_keeps_nothing(qtbot, make_dialog, tiny_run: RunRecord):
     dialog = make_dialog(tiny_run)
     dialog.set_format("gguf", "f16")
