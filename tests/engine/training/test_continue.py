@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import losses, read_events, run_worker_process
 
 from studio.engine.config import TrainConfig
 from studio.engine.errors import StudioError
 from studio.engine.registry import Registry
 from studio.engine.runs import create_run_dir, final_adapter_dir
+from tests.engine.training.worker_runs import losses, read_events, run_worker_process
 
 
 def test_continued_run_starts_where_its_parent_ended(make_run, tmp_path: Path) -> None:

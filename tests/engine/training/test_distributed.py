@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import read_events, run_worker_process
 from safetensors.torch import load_file
 
 from studio.engine.config import TrainConfig
 from studio.engine.runs import final_adapter_dir
 from studio.engine.training.distributed import is_main_process, launch_command, world_size
 from studio.engine.training.supervisor import Supervisor, worker_command
+from tests.engine.training.worker_runs import read_events, run_worker_process
 
 WORKER = ["-m", "studio.engine.training.worker"]
 

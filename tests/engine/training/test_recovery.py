@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import read_events, run_worker_process, worker_env
 
 from studio.engine.anomalies import ACTION_LABELS
 from studio.engine.config import TrainConfig
@@ -25,6 +24,7 @@ from studio.engine.registry import Registry
 from studio.engine.runs import create_run_dir
 from studio.engine.training import checkpoints
 from studio.engine.training.control_channel import send_to_run_dir
+from tests.engine.training.worker_runs import read_events, run_worker_process, worker_env
 
 SMALL = {"micro_batch_size": 2, "max_length": 64, "checkpoint_every_steps": 2, "eval_fraction": 0.0}
 HEALTH = {"nan", "loss_spike", "divergence", "grad_explosion", "overfitting", "plateau", "out_of_memory"}

@@ -12,11 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import losses, read_events, worker_env
-
 from studio.engine.events import Heartbeat
 from studio.engine.runs import final_adapter_dir
 from studio.engine.training.sinks import EventEmitter, StreamSink
+from tests.engine.training.worker_runs import losses, read_events, worker_env
 
 PARENT = """
 import os, sys, time

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import losses, read_events, write_chat_jsonl
 
 from studio.engine.config import TrainConfig
 from studio.engine.events import Event
@@ -22,6 +21,7 @@ from studio.engine.registry import Registry
 from studio.engine.runs import create_run_dir
 from studio.engine.training import checkpoints
 from studio.engine.training.supervisor import Supervisor, WorkerOutcome
+from tests.engine.training.worker_runs import losses, read_events, write_chat_jsonl
 
 BASE = {
     "max_steps": 6,
