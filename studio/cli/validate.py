@@ -74,6 +74,8 @@ def validate_command(
 
 
 def _render(report: dict[str, Any], model: str | None) -> None:
+    from studio.engine.datasets.report import example_text
+
     verdict = "[bold green]Usable[/]" if report["usable"] else "[bold red]Not usable[/]"
     console.print(f"{verdict}: {report['path']}", highlight=False)
     if report["format"]:
@@ -105,8 +107,7 @@ def _render(report: dict[str, Any], model: str | None) -> None:
         if issue["suggestion"]:
             console.print(f"    → {issue['suggestion']}", highlight=False)
         for example in issue["examples"][:3]:
-            text = example.get("excerpt") or example.get("detail", "")
-            console.print(f"    [dim]line {example['line']}:[/] {escape(text)}", highlight=False)
+            console.print(f"    [dim]line {example['line']}:[/] {escape(example_text(example))}", highlight=False)
 
 
 def _render_stats(stats: dict[str, Any]) -> None:

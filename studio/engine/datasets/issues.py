@@ -179,8 +179,14 @@ CATALOG: dict[str, IssueKind] = {
     ),
     "near_duplicates": IssueKind(
         "info",
-        "{count} rows repeat earlier rows except for case, punctuation or spacing.",
-        "Check whether you meant to repeat them.",
+        "{count} rows are nearly the same as an earlier row (for example the same answer with a few words changed).",
+        "They stay in the training data. Check whether you meant to repeat them: each example names the "
+        "earlier line it resembles.",
+    ),
+    "near_duplicates_partial": IssueKind(
+        "info",
+        "The near-duplicate check covered the first {detail} rows; later rows are only checked for exact duplicates.",
+        "To check the rest for near duplicates too, split the file and validate each part.",
     ),
     "pii_email": IssueKind(
         "warning",

@@ -125,6 +125,12 @@ class ValidationReport:
                 lines.append(f"    → {issue.suggestion}")
             for example in issue.examples[:3]:
                 where = f"line {example['line']}" if example.get("line") else "row"
-                text = example.get("excerpt") or example.get("detail", "")
+                text = example_text(example)
                 lines.append(f"    {where}: {text}" if text else f"    {where}")
         return "\n".join(lines)
+
+
+def example_text(example: dict[str, Any]) -> str:
+    """What to print for one example row: its excerpt, led by the detail when both exist ("like line 12")."""
+    excerpt, detail = example.get("excerpt", ""), example.get("detail", "")
+    return f"({detail}) {excerpt}" if excerpt and detail else excerpt or detail

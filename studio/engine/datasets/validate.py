@@ -1,7 +1,8 @@
 """Full validation: one streaming pass that reads, normalizes, checks and measures every row.
 
 Memory stays bounded: rows are processed one at a time, only hashes (for duplicates) and token lengths
-(for statistics) are kept per row. Token counting runs in batches through the fast tokenizer.
+(for statistics) are kept per row. Token counting runs in batches through the fast tokenizer; near
+duplicates are found in batches too (neardup.py), among the first 200,000 rows.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ _CHECK_EVERY = 256
 _PROGRESS_INTERVAL_S = 0.2
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]?\d{3,4}(?!\w)")
-_WORDS = re.compile(r"\w+")
 MIN_FOR_EVAL = 50
 MAX_EVAL = 1000
+_CHECKS_VERSION = 2  # part of the report cache key: bump when a check changes, so old reports are redone
 
 
 def validate_file(
@@ -156,6 +157,7 @@ class _Scanner:
         should_cancel: ShouldCancel | None,
         sink: Sink | None,
     ) -> None:
+        from studio.engine.datasets.neardup import NearDuplicates
         from studio.engine.datasets.tokens import TokenCounter
 
         self.report = report
@@ -169,7 +171,7 @@ class _Scanner:
         self.lengths = array("I")
         self.pending: list[tuple[int, dict[str, Any]]] = []
         self.exact: set[int] = set()
-        self.near: set[int] = set()
+        self.near = NearDuplicates(self._near_duplicate)
         self._last_progress = 0.0
 
     def run(self, reader: RowReader, schema: Schema) -> None:
@@ -201,10 +203,7 @@ class _Scanner:
             self.report.duplicates_removed += 1
             return
         self.exact.add(exact)
-        near = hash(" ".join(_WORDS.findall(text.lower())))
-        if near in self.near:
-            self.rows.add("near_duplicates", line, example)
-        self.near.add(near)
+        self.near.add(line, *_sides(example), example)
         if "@" in text and _EMAIL.search(text):
             self.rows.add("pii_email", line, example)
         phone = _PHONE.search(text)
@@ -218,6 +217,9 @@ class _Scanner:
         self.pending.append((line, example))
         if len(self.pending) >= TOKEN_BATCH:
             self._flush_tokens()
+
+    def _near_duplicate(self, line: int, earlier: int, example: dict[str, Any]) -> None:
+        self.rows.add("near_duplicates", line, example, f"like line {earlier}")
 
     def _accept(self, example: dict[str, Any]) -> None:
         self.report.rows_usable += 1
@@ -254,8 +256,13 @@ class _Scanner:
 
     def finish(self) -> None:
         report = self.report
+        self.near.flush()
         share = f"{self.rows.count('too_long') / max(1, report.rows_usable):.1%}"
         report.issues.extend(self.rows.issues(overrides={"too_long": {"detail": self.max_length, "share": share}}))
+        if self.near.unchecked:
+            report.issues.append(
+                make_issue("near_duplicates_partial", count=self.near.unchecked, detail=f"{self.near.max_rows:,}")
+            )
         report.rows_skipped = report.rows_read - report.rows_usable - report.duplicates_removed
         if report.schema is not None or report.rows_read:
             if report.rows_read == 0 and not report.errors:
@@ -266,6 +273,16 @@ class _Scanner:
             report.stats = summarize(self.lengths, self.tokenizer_name, self.max_length)
         if self.progress is not None:
             self.progress("Validation finished", 1.0)
+
+
+def _sides(example: dict[str, Any]) -> tuple[str, str]:
+    """What the near-duplicate check compares: what the user says and what the assistant answers. The
+    system prompt is left out: it is often the same in every row and would make unrelated rows look alike."""
+    if "messages" not in example:
+        return example["text"], ""
+    messages = example["messages"]
+    prompt = "\n".join(m["content"] for m in messages if m["role"] == "user")
+    return prompt, "\n".join(m["content"] for m in messages if m["role"] == "assistant")
 
 
 def _profile_checks(report: ValidationReport) -> None:
@@ -338,7 +355,9 @@ def _report_key(
     digest = _hash_or_none(path) if path.is_file() else None
     if digest is None:
         return None
-    return cache_key("report", digest, mapping, tokenizer_identity(tokenizer_path), max_length, profile)
+    return cache_key(
+        "report", digest, mapping, tokenizer_identity(tokenizer_path), max_length, profile, _CHECKS_VERSION
+    )
 
 
 def _hash_or_none(path: Path) -> str | None:
