@@ -267,7 +267,8 @@ def _link_or_copy(source: Path, target: Path) -> Path:
 
 def _register_with_ollama(result: ExportResult, info: RunInfo, profile: Profile) -> None:
     """Create the Ollama model only from a verified file: a broken model in Ollama helps nobody."""
-    name = model_name_for(info.run_id)
+    # The adapter variant gets its own name, so exporting both ways keeps both models in Ollama.
+    name = model_name_for(info.run_id) + ("-adapter" if result.format == "ollama-adapter" else "")
     if not result.ok:
         result.notes.append(f"Not added to Ollama because verification failed. Model name would be {name}.")
         return

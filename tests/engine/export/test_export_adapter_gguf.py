@@ -10,6 +10,7 @@ import pytest
 
 from studio.engine.errors import StudioError
 from studio.engine.export.gguf import BASE_GGUF_CACHE, base_gguf, require_base_gguf
+from studio.engine.export.ollama import model_name_for
 from studio.engine.export.pipeline import export_run
 from studio.engine.export.progress import Steps
 from studio.engine.paths import cache_dir
@@ -53,6 +54,8 @@ def test_ollama_adapter_export_loads_on_the_base_gguf_and_agrees_with_the_model(
     assert str(reply["choices"][0]["message"]["content"]).strip()
     assert "--lora" in (out / "README.md").read_text()
     assert not (tmp_path / "ollama-adapter.partial").exists()
+    # A name of its own, so the merged export's model in Ollama is kept beside this one.
+    assert result.ollama is not None and result.ollama.model_name == model_name_for(builtin_run.name) + "-adapter"
 
 
 def test_cancel_during_adapter_conversion_leaves_nothing_that_looks_complete(tiny_run, tiny_model_dir):
