@@ -77,15 +77,6 @@ def test_cancel_during_adapter_conversion_leaves_nothing_that_looks_complete(tin
     assert base.stat().st_mtime_ns == made and messages == ["Using the base model's GGUF made earlier"]
 
 
-def test_missing_adapter_files_are_reported_before_any_work(tiny_run):
-    (tiny_run / "final" / "adapter" / "adapter_model.safetensors").unlink()
-    with pytest.raises(StudioError) as caught:
-        export_run(tiny_run, "ollama-adapter")
-    assert caught.value.code == "adapter_missing"
-    assert "adapter_model.safetensors" in caught.value.why
-    assert not (tiny_run / "exports").exists() and cached_files() == []
-
-
 def test_dora_adapters_and_quantizations_are_refused_before_any_work(tiny_run):
     with pytest.raises(StudioError) as caught:
         export_run(tiny_run, "gguf-adapter", quant="Q4_K_M")

@@ -13,10 +13,11 @@ from studio.engine.errors import ExitCode, StudioError
 from studio.engine.export.atomic import staged_output
 from studio.engine.export.converter_setup import main as converter_setup_main
 from studio.engine.export.converter_setup import require_converter, supported_architectures
-from studio.engine.export.gguf import check_architecture
+from studio.engine.export.gguf import BASE_GGUF_CACHE, check_architecture
 from studio.engine.export.pipeline import export_run
 from studio.engine.export.quantize import normalize_quant
 from studio.engine.export.run_info import find_run
+from studio.engine.paths import cache_dir
 
 
 def leftovers(folder: Path) -> list[Path]:
@@ -41,13 +42,15 @@ def test_a_run_is_found_by_registry_id_or_by_folder(tiny_model_dir, tiny_adapter
     assert find_run(str(run_dir)) == run_dir.resolve()
 
 
-def test_missing_adapter_weights_are_reported_and_nothing_is_written(tiny_run):
+@pytest.mark.parametrize("fmt", ["hf", "ollama-adapter"])
+def test_missing_adapter_weights_are_reported_and_nothing_is_written(tiny_run, fmt):
     (tiny_run / "final" / "adapter" / "adapter_model.safetensors").unlink()
     with pytest.raises(StudioError) as caught:
-        export_run(tiny_run, "hf")
+        export_run(tiny_run, fmt)
     assert caught.value.code == "adapter_missing"
     assert "adapter_model.safetensors" in caught.value.why
     assert not (tiny_run / "exports").exists()
+    assert not (cache_dir() / BASE_GGUF_CACHE).exists()  # not even the base model's GGUF was started
 
 
 def test_full_disk_leaves_no_half_written_export(tiny_run, monkeypatch):
