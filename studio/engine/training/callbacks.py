@@ -24,6 +24,7 @@ from studio.engine.events import Checkpoint, Eval, Paused, Progress, Resumed
 from studio.engine.training import checkpoints
 from studio.engine.training.control_channel import ControlChannel
 from studio.engine.training.faults import Faults
+from studio.engine.training.lockstep import Lockstep, Requests, save_in_lockstep
 from studio.engine.training.sinks import EventEmitter
 
 PAUSE_POLL_S = 0.5
@@ -65,6 +66,7 @@ class StudioCallback(TrainerCallback):
         set_phase: Callable[[str], None],
         on_pause_change: Callable[[bool], None] = lambda _paused: None,
         save_reason: Callable[[int], str | None] = lambda _step: None,
+        lockstep: Lockstep | None = None,
     ) -> None:
         self.config = config
         self.run_dir = run_dir
@@ -75,12 +77,14 @@ class StudioCallback(TrainerCallback):
         self.on_pause_change = on_pause_change  # the worker records "paused"/"running" in the registry
         self.save_reason = save_reason  # why a checkpoint outside the schedule was asked for (e.g. "anomaly")
         self.trainer: Any = None  # set by the worker once the trainer exists (needed to save on request)
+        self.lockstep = lockstep or Lockstep()  # the other ranks of a distributed run take the same decisions
         self.peak_rss = 0.0
         self.last_eval: tuple[int, float] | None = None
         self.best_eval: tuple[int, float] | None = None
         self._evals_without_gain = 0
         self.early_stopped = False
         self._paused_s = 0.0
+        self._paused_at: float | None = None  # while paused in memory, between steps
         self._start = time.monotonic()
         self._last_log: tuple[float, int] | None = None  # (active seconds, tokens seen)
         self._step_times: deque[float] = deque(maxlen=20)
@@ -103,7 +107,7 @@ class StudioCallback(TrainerCallback):
     def on_step_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
-        self._handle_commands(state)
+        self._between_steps(state)
         oom_step = self.faults.get_int("oom_at_step")
         fits = self.faults.get_int("oom_above_micro_batch")
         if oom_step == state.global_step + 1 and (fits is None or args.per_device_train_batch_size > fits):
@@ -161,7 +165,7 @@ class StudioCallback(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         self.set_phase("evaluating")
-        self._handle_commands(state)  # an evaluation on a CPU can take minutes: stay responsive
+        self._between_steps(state)  # an evaluation on a CPU can take minutes: stay responsive
         self.set_phase("evaluating")
 
     def on_evaluate(
@@ -196,6 +200,7 @@ class StudioCallback(TrainerCallback):
                 control.should_training_stop = True
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+        self.lockstep.barrier()  # every rank has written its files (RNG state) into the folder
         reason = self.save_reason(state.global_step) or "scheduled"
         self.seal(Path(args.output_dir) / f"checkpoint-{state.global_step}", state.global_step, reason)
 
@@ -214,27 +219,54 @@ class StudioCallback(TrainerCallback):
     def save_now(self, state: TrainerState, reason: str) -> checkpoints.CheckpointInfo:
         """Checkpoint between steps, outside the Trainer's own schedule (stop, release, or a request)."""
         existing = checkpoints.list_checkpoints(self.run_dir)
-        if existing and existing[-1].step == state.global_step and checkpoints.verify(existing[-1].path) is None:
-            return existing[-1]
+        have_it = bool(
+            existing and existing[-1].step == state.global_step and checkpoints.verify(existing[-1].path) is None
+        )
         self.set_phase("checkpointing")
-        self.trainer._save_checkpoint(self.trainer.model, trial=None)
+        if not save_in_lockstep(self.trainer, self.lockstep, have_it=have_it):
+            self.set_phase("training")
+            return existing[-1]
         info = self.seal(
             Path(self.trainer.args.output_dir) / f"checkpoint-{state.global_step}", state.global_step, reason
         )
         self.set_phase("training")
         return info
 
-    def _handle_commands(self, state: TrainerState) -> None:
-        """Act on queued commands; a pause blocks here, between steps, until resume, stop or release."""
-        paused_at: float | None = None
+    def _between_steps(self, state: TrainerState) -> None:
+        """Take the queued commands, agree on them with the other ranks (if any), then stop, release or save.
+        While paused, every rank comes back for another round (a checkpoint can be asked for meanwhile)."""
         while True:
-            command = self.channel.get(timeout=PAUSE_POLL_S if paused_at is not None else None)
+            interrupt, checkpoint = self._handle_commands(state)
+            agreed = self.lockstep.agree(
+                Requests(
+                    stop=interrupt is not None and interrupt.command == "stop",
+                    release=interrupt is not None and interrupt.command == "pause_release",
+                    checkpoint=checkpoint,
+                    hold=self._paused_at is not None,
+                )
+            )
+            if agreed.interrupt:
+                reason = str(interrupt.args.get("reason", "user")) if interrupt else "signal"
+                info = self.save_now(state, "stop" if agreed.interrupt == "stopped" else "release")
+                raise TrainingInterrupted(agreed.interrupt, info, reason)
+            if agreed.checkpoint:
+                self.save_now(state, "requested")
+            if not agreed.hold:
+                return
+            self.set_phase("paused")
+
+    def _handle_commands(self, state: TrainerState) -> tuple[ControlCommand | None, bool]:
+        """Read queued commands; a pause blocks here until resume, stop, release or a checkpoint request.
+        Returns the stop/release command (if any) and whether a checkpoint was asked for."""
+        checkpoint = False
+        while True:
+            command = self.channel.get(timeout=PAUSE_POLL_S if self._paused_at is not None else None)
             if command is None:
-                if paused_at is None:
-                    return
+                if self._paused_at is None or checkpoint:
+                    return None, checkpoint
                 continue
-            if command.command == "pause" and paused_at is None:
-                paused_at = time.monotonic()
+            if command.command == "pause" and self._paused_at is None:
+                self._paused_at = time.monotonic()
                 self.set_phase("paused")
                 self.on_pause_change(True)
                 self.emitter.emit(
@@ -243,22 +275,16 @@ class StudioCallback(TrainerCallback):
                     released=False,
                     reason=str(command.args.get("reason", "user")),
                 )
-            elif command.command == "resume" and paused_at is not None:
-                self._paused_s += time.monotonic() - paused_at
-                paused_at = None
+            elif command.command == "resume" and self._paused_at is not None:
+                self._paused_s += time.monotonic() - self._paused_at
+                self._paused_at = None
                 self.set_phase("training")
                 self.on_pause_change(False)
                 self.emitter.emit(Resumed, step=state.global_step)
             elif command.command in {"stop", "pause_release"}:
-                self._interrupt(state, command)
+                return command, checkpoint
             elif command.command == "checkpoint":
-                self.save_now(state, "requested")
-
-    def _interrupt(self, state: TrainerState, command: ControlCommand) -> None:
-        outcome = "stopped" if command.command == "stop" else "released"
-        reason = str(command.args.get("reason", "user"))
-        info = self.save_now(state, "stop" if outcome == "stopped" else "release")
-        raise TrainingInterrupted(outcome, info, reason)
+                checkpoint = True
 
     def _eta(self, state: TrainerState) -> tuple[float | None, tuple[float, float] | None]:
         if not self._step_times:

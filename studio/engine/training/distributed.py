@@ -79,11 +79,13 @@ def launch_command(
 
 
 def run_follower(run_dir: Path) -> int:
-    """Train as a non-main rank: the same model, data and seed as rank 0, no events and no side effects.
+    """Train as a non-main rank: the same model, data and seed as rank 0, no events and no side effects;
+    returns the exit code rank 0 has for the same ending (130 stopped, 0 otherwise).
 
     The Trainer on every rank prepares the model for DDP/FSDP, so gradients are averaged across ranks and
-    all ranks hold the same weights; rank 0 alone saves them. A summary of this rank's view goes to
-    RUN_DIR/logs/rank-N.json, which shows afterwards that the rank took part.
+    all ranks hold the same weights; rank 0 alone saves them. Rank 0's decisions (stop, release, checkpoint,
+    early stop) reach this rank through studio.engine.training.lockstep, so it leaves the loop at the same
+    step. A summary of this rank's view goes to RUN_DIR/logs/rank-N.json, which shows that it took part.
     """
     # Whatever libraries print must not land in rank 0's event stream (torchrun shares one stdout).
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
@@ -91,10 +93,16 @@ def run_follower(run_dir: Path) -> int:
     from transformers import set_seed
 
     from studio.engine import runs
+    from studio.engine.errors import ExitCode
     from studio.engine.models.resolve import resolve_model
     from studio.engine.training import checkpoints
     from studio.engine.training.backends.hf import build_sft_trainer
+    from studio.engine.training.callbacks import TrainingInterrupted
+    from studio.engine.training.lockstep import FollowerCallback, Lockstep
     from studio.engine.training.worker import load_training_data, select_backend
+
+    lockstep = Lockstep()
+    lockstep.catch_signals()
 
     config = runs.load_run_config(run_dir)
     backend, _reason = select_backend(config)
@@ -103,13 +111,24 @@ def run_follower(run_dir: Path) -> int:
     train_set, eval_set = load_training_data(config, model_path, tokenizer)
     set_seed(config.seed)
     model = backend.apply_adapter(model, config)
-    trainer = build_sft_trainer(
-        model, tokenizer, train_set, eval_set, backend.trainer_config(config), runs.trainer_staging_dir(run_dir), []
+    follower = FollowerCallback(lockstep)
+    trainer = follower.trainer = build_sft_trainer(
+        model,
+        tokenizer,
+        train_set,
+        eval_set,
+        backend.trainer_config(config),
+        runs.trainer_staging_dir(run_dir),
+        [follower],
     )
     resume = checkpoints.latest_good(run_dir)  # the same checkpoint rank 0 resumes from
-    trainer.train(resume_from_checkpoint=str(resume.path) if resume else None)
+    code = ExitCode.OK
+    try:
+        trainer.train(resume_from_checkpoint=str(resume.path) if resume else None)
+    except TrainingInterrupted as stop:
+        code = ExitCode.STOPPED if stop.outcome == "stopped" else ExitCode.OK
     write_rank_record(run_dir, trainer)
-    return 0
+    return int(code)
 
 
 def write_rank_record(run_dir: Path, trainer: Any) -> Path:

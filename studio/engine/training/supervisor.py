@@ -48,6 +48,18 @@ def _num_processes(run_dir: Path) -> int:
         return 1  # the worker itself reports what is wrong with the config
 
 
+def rank0_exit_code(code: int, last_event: Event | None) -> int:
+    """The exit code the worker meant. `accelerate launch` exits 1 whenever a rank exits non-zero, so a
+    distributed run that stopped (130) or failed (2, 3, 4) reads 1; its last event still says which."""
+    if code != ExitCode.ERROR or last_event is None:
+        return code
+    if last_event.kind == "stopped":
+        return int(ExitCode.STOPPED)
+    if last_event.kind == "error":
+        return int(getattr(last_event, "exit_code", code))
+    return code
+
+
 @dataclass(frozen=True)
 class WorkerOutcome:
     exit_code: int
@@ -158,7 +170,9 @@ class Supervisor:
         if self._process.stdin:
             with contextlib.suppress(OSError):
                 self._process.stdin.close()
-        return WorkerOutcome(exit_code=code, last_event=self._last_event, silent=self._silent)
+        return WorkerOutcome(
+            exit_code=rank0_exit_code(code, self._last_event), last_event=self._last_event, silent=self._silent
+        )
 
     def seconds_since_heard(self) -> float:
         return time.monotonic() - self._last_heard

@@ -135,6 +135,7 @@ def _train(
     from studio.engine.training.backends.base import check_method_supported, device_type
     from studio.engine.training.backends.hf import build_sft_trainer
     from studio.engine.training.callbacks import StudioCallback, TrainingInterrupted
+    from studio.engine.training.lockstep import Lockstep
     from studio.engine.training.oom import free_memory, is_out_of_memory
 
     started_at = time.monotonic()
@@ -170,6 +171,7 @@ def _train(
         beats.set_phase,
         on_pause_change=lambda paused: registry.set_status(run_dir.name, "paused" if paused else "running"),
         save_reason=anomaly_cb.save_reason,
+        lockstep=Lockstep(),
     )
     callbacks = build_callbacks(callback, anomaly_cb)
 
@@ -386,8 +388,11 @@ def _verdict(run_dir: Path, step: int) -> Any:
 
 def build_callbacks(studio_callback: Any, anomaly_callback: Any) -> list[Any]:
     """Every TrainerCallback of a run, in order: Studio's events/control/checkpoints first, then observers
-    of the metrics stream (the anomaly guard, which may ask for a checkpoint or end the loop)."""
-    return [studio_callback, anomaly_callback]
+    of the metrics stream (the anomaly guard, which may ask for a checkpoint or end the loop), and last the
+    lockstep that hands the flags they set to the other ranks of a distributed run."""
+    from studio.engine.training.lockstep import LockstepCallback
+
+    return [studio_callback, anomaly_callback, LockstepCallback(studio_callback.lockstep)]
 
 
 def select_backend(config: TrainConfig) -> tuple[Any, str]:

@@ -4,15 +4,19 @@ CPU data-parallel (gloo) training on the tiny model compared with a single-proce
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
 
 from studio.engine.config import TrainConfig
+from studio.engine.events import Event
 from studio.engine.runs import final_adapter_dir
+from studio.engine.training import checkpoints
 from studio.engine.training.distributed import is_main_process, launch_command, world_size
-from studio.engine.training.supervisor import Supervisor, worker_command
+from studio.engine.training.supervisor import Supervisor, WorkerOutcome, worker_command
 from tests.engine.training.worker_runs import read_events, run_worker_process
 
 WORKER = ["-m", "studio.engine.training.worker"]
@@ -78,3 +82,74 @@ def test_two_process_cpu_training_matches_a_single_process_run(make_run) -> None
     assert done.returncode == 0, done.stderr[-2000:]
     alone = load_file(str(final_adapter_dir(single) / "adapter_model.safetensors"))
     assert {k: tuple(v.shape) for k, v in alone.items()} == {k: tuple(v.shape) for k, v in saved.items()}
+
+
+RUN_TIMEOUT_S = 120  # a rank stuck in a collective fails the test here, long before gloo's own timeout
+LOCKSTEP_SETTINGS = {"max_steps": 6, "eval_fraction": 0.0, "checkpoint_every_steps": 100, "micro_batch_size": 2}
+
+
+def supervise(run_dir: Path, act: Callable[[Supervisor, Event], bool] | None = None, **faults: str) -> WorkerOutcome:
+    """Run a distributed worker to its end; `act(supervisor, event)` sees each event until it returns True.
+    The hard timeout kills the launcher, so a hang fails fast."""
+    env = {"OMP_NUM_THREADS": "1"}
+    if faults:
+        env["STUDIO_TEST_FAULTS"] = ",".join(f"{k}={v}" for k, v in faults.items())
+    done = threading.Event()
+    holder: list[Supervisor] = []
+
+    def on_event(event: Event) -> None:
+        if act is not None and not done.is_set() and act(holder[0], event):
+            done.set()
+
+    supervisor = Supervisor(run_dir, on_event=on_event, env=env)
+    holder.append(supervisor)
+    supervisor.start()
+    try:
+        return supervisor.wait(timeout=RUN_TIMEOUT_S)
+    finally:
+        supervisor.kill()
+
+
+def at_step_two(send: Callable[[Supervisor], bool]) -> Callable[[Supervisor, Event], bool]:
+    def act(supervisor: Supervisor, event: Event) -> bool:
+        return event.kind == "progress" and getattr(event, "step", 0) >= 2 and send(supervisor)
+
+    return act
+
+
+def assert_resumes_to_the_end(run_dir: Path) -> None:
+    """A second two-rank worker finishes the run, and the follower took every step."""
+    outcome = supervise(run_dir)
+    assert outcome.exit_code == 0 and outcome.last_event is not None and outcome.last_event.kind == "completed"
+    follower = json.loads((run_dir / "logs" / "rank-1.json").read_text())
+    assert follower["world_size"] == 2 and follower["steps"] == LOCKSTEP_SETTINGS["max_steps"]
+
+
+def stopped_step(run_dir: Path, kind: str) -> int:
+    last = read_events(run_dir)[-1]
+    assert last["event"] == kind, last
+    good = checkpoints.latest_good(run_dir)
+    assert good is not None and good.step == last["step"] < LOCKSTEP_SETTINGS["max_steps"]
+    follower = json.loads((run_dir / "logs" / "rank-1.json").read_text())
+    assert follower["steps"] == last["step"]  # the follower left the loop at the same step
+    return int(last["step"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2 * RUN_TIMEOUT_S + 30)
+def test_a_stop_ends_every_rank_at_the_same_step_and_the_run_resumes(make_run) -> None:
+    run_dir = make_run("stop", num_processes=2, **LOCKSTEP_SETTINGS)
+    outcome = supervise(run_dir, at_step_two(Supervisor.stop), sleep_per_step="0.5")
+    assert outcome.exit_code == 130 and outcome.status == "stopped", outcome
+    stopped_step(run_dir, "stopped")
+    assert_resumes_to_the_end(run_dir)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2 * RUN_TIMEOUT_S + 30)
+def test_a_release_pauses_every_rank_with_a_checkpoint_and_the_run_resumes(make_run) -> None:
+    run_dir = make_run("release", num_processes=2, **LOCKSTEP_SETTINGS)
+    outcome = supervise(run_dir, at_step_two(Supervisor.pause_release), sleep_per_step="0.5")
+    assert outcome.exit_code == 0 and outcome.status == "paused", outcome
+    stopped_step(run_dir, "paused")
+    assert_resumes_to_the_end(run_dir)
