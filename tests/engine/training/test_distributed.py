@@ -4,6 +4,8 @@ CPU data-parallel (gloo) training on the tiny model compared with a single-proce
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -12,11 +14,12 @@ import pytest
 from safetensors.torch import load_file
 
 from studio.engine.config import TrainConfig
-from studio.engine.events import Event
+from studio.engine.control import ControlCommand
+from studio.engine.events import Error, Event, Stopped
 from studio.engine.runs import final_adapter_dir
 from studio.engine.training import checkpoints
 from studio.engine.training.distributed import is_main_process, launch_command, world_size
-from studio.engine.training.supervisor import Supervisor, WorkerOutcome, worker_command
+from studio.engine.training.supervisor import Supervisor, WorkerOutcome, rank0_exit_code, worker_command
 from tests.engine.training.worker_runs import read_events, run_worker_process
 
 WORKER = ["-m", "studio.engine.training.worker"]
@@ -153,3 +156,62 @@ def test_a_release_pauses_every_rank_with_a_checkpoint_and_the_run_resumes(make_
     assert outcome.exit_code == 0 and outcome.status == "paused", outcome
     stopped_step(run_dir, "paused")
     assert_resumes_to_the_end(run_dir)
+
+
+def test_the_launchers_exit_code_1_is_read_as_rank_0_meant_it() -> None:
+    assert rank0_exit_code(1, Stopped(run_id="r", step=3)) == 130
+    assert rank0_exit_code(1, Error(run_id="r", code="oom", message="m", exit_code=3)) == 3
+    assert rank0_exit_code(1, None) == 1 and rank0_exit_code(0, Stopped(run_id="r", step=3)) == 0
+
+
+def sigterm_the_launcher(supervisor: Supervisor) -> bool:
+    """What a shutdown does: torchrun forwards SIGTERM to every rank at once."""
+    assert supervisor.pid is not None
+    os.kill(supervisor.pid, signal.SIGTERM)
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(RUN_TIMEOUT_S + 30)
+def test_sigterm_reaching_every_rank_stops_them_together_with_a_checkpoint(make_run) -> None:
+    run_dir = make_run("sigterm", num_processes=2, **LOCKSTEP_SETTINGS)
+    outcome = supervise(run_dir, at_step_two(sigterm_the_launcher), sleep_per_step="0.5")
+    assert outcome.exit_code == 130 and outcome.status == "stopped", outcome
+    stopped_step(run_dir, "stopped")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(RUN_TIMEOUT_S + 30)
+def test_early_stopping_on_rank_0_ends_every_rank_and_completes(make_run) -> None:
+    settings = {**LOCKSTEP_SETTINGS, "eval_fraction": 0.2, "eval_every_steps": 1}
+    run_dir = make_run("early", num_processes=2, early_stopping_patience=1, early_stopping_min_delta=100.0, **settings)
+    outcome = supervise(run_dir)
+    assert outcome.exit_code == 0 and outcome.status == "completed", outcome
+    completed = read_events(run_dir)[-1]
+    assert completed["metrics"]["early_stopped"] and completed["metrics"]["restored_best_step"] == 1
+    follower = json.loads((run_dir / "logs" / "rank-1.json").read_text())
+    assert follower["steps"] == completed["step"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(RUN_TIMEOUT_S + 30)
+def test_a_pause_holds_every_rank_a_checkpoint_can_be_taken_meanwhile_and_resume_completes(make_run) -> None:
+    run_dir = make_run("hold", num_processes=2, **LOCKSTEP_SETTINGS)
+
+    def act(supervisor: Supervisor, event: Event) -> bool:
+        """Pause at step 2; once paused ask for a checkpoint; once it is written, resume."""
+        if event.kind == "progress" and getattr(event, "step", 0) >= 2:
+            supervisor.pause()
+        elif event.kind == "paused":
+            supervisor.send(ControlCommand("checkpoint"))
+        elif event.kind == "checkpoint":
+            return supervisor.resume()
+        return False
+
+    outcome = supervise(run_dir, act, sleep_per_step="0.5")
+    assert outcome.exit_code == 0 and outcome.status == "completed", outcome
+    control = {"paused", "checkpoint", "resumed"}
+    kinds = [(r["event"], r.get("reason")) for r in read_events(run_dir) if r["event"] in control]
+    assert kinds[:3] == [("paused", "user"), ("checkpoint", "requested"), ("resumed", None)], kinds
+    follower = json.loads((run_dir / "logs" / "rank-1.json").read_text())
+    assert follower["steps"] == LOCKSTEP_SETTINGS["max_steps"]
