@@ -1,5 +1,7 @@
-"""Scale-out through `accelerate launch`: the command Studio builds, rank gating, and a real two-process
-CPU data-parallel (gloo) training on the tiny model compared with a single-process run."""
+"""Scale-out through `accelerate launch`: the command Studio builds, rank gating, a real two-process
+CPU data-parallel (gloo) training on the tiny model compared with a single-process run, and every rank
+stopping, releasing, pausing and early-stopping at the same step as rank 0 (each run under a hard timeout,
+so a rank stuck in a collective fails fast)."""
 
 from __future__ import annotations
 
