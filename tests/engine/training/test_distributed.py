@@ -142,21 +142,18 @@ def stopped_step(run_dir: Path, kind: str) -> int:
 
 @pytest.mark.slow
 @pytest.mark.timeout(2 * RUN_TIMEOUT_S + 30)
-def test_a_stop_ends_every_rank_at_the_same_step_and_the_run_resumes(make_run) -> None:
-    run_dir = make_run("stop", num_processes=2, **LOCKSTEP_SETTINGS)
-    outcome = supervise(run_dir, at_step_two(Supervisor.stop), sleep_per_step="0.5")
-    assert outcome.exit_code == 130 and outcome.status == "stopped", outcome
-    stopped_step(run_dir, "stopped")
-    assert_resumes_to_the_end(run_dir)
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(2 * RUN_TIMEOUT_S + 30)
-def test_a_release_pauses_every_rank_with_a_checkpoint_and_the_run_resumes(make_run) -> None:
-    run_dir = make_run("release", num_processes=2, **LOCKSTEP_SETTINGS)
-    outcome = supervise(run_dir, at_step_two(Supervisor.pause_release), sleep_per_step="0.5")
-    assert outcome.exit_code == 0 and outcome.status == "paused", outcome
-    stopped_step(run_dir, "paused")
+@pytest.mark.parametrize(
+    ("command", "exit_code", "status"),
+    [(Supervisor.stop, 130, "stopped"), (Supervisor.pause_release, 0, "paused")],
+    ids=["stop", "release"],
+)
+def test_a_stop_or_release_ends_every_rank_at_the_same_step_and_the_run_resumes(
+    make_run, command, exit_code: int, status: str
+) -> None:
+    run_dir = make_run(status, num_processes=2, **LOCKSTEP_SETTINGS)
+    outcome = supervise(run_dir, at_step_two(command), sleep_per_step="0.5")
+    assert outcome.exit_code == exit_code and outcome.status == status, outcome
+    stopped_step(run_dir, status)
     assert_resumes_to_the_end(run_dir)
 
 
