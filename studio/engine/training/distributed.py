@@ -16,7 +16,10 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from studio.engine.config import AnomalyMode
 
 WORKER_MODULE = "studio.engine.training.worker"
 DEFAULT_PORT = 29500
@@ -29,6 +32,12 @@ def rank() -> int:
 
 def world_size() -> int:
     return _env_int("WORLD_SIZE", 1)
+
+
+def anomaly_mode_for(mode: AnomalyMode, ranks: int) -> AnomalyMode:
+    """Recovery (rollback, out-of-memory retry, a lower learning rate) acts on rank 0 alone and would split a
+    distributed run, so there anomalies are reported and the user decides (stop, or pause and release)."""
+    return "off" if ranks > 1 else mode
 
 
 def is_main_process() -> bool:

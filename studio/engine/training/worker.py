@@ -135,6 +135,7 @@ def _train(
     from studio.engine.training.backends.base import check_method_supported, device_type
     from studio.engine.training.backends.hf import build_sft_trainer
     from studio.engine.training.callbacks import StudioCallback, TrainingInterrupted
+    from studio.engine.training.distributed import anomaly_mode_for, world_size
     from studio.engine.training.lockstep import Lockstep
     from studio.engine.training.oom import free_memory, is_out_of_memory
 
@@ -155,10 +156,18 @@ def _train(
     beats.set_phase("building_trainer")
     _seed(config.seed)
     model = backend.apply_adapter(model, config)
+    anomaly_mode = anomaly_mode_for(config.anomaly_mode, world_size())
+    if anomaly_mode != config.anomaly_mode:
+        emitter.emit(
+            Heartbeat,
+            phase="building_trainer",
+            message=f"Training on {world_size()} processes: Studio will report problems but not fix them "
+            "automatically (its fixes would reach only one process).",
+        )
     anomaly_cb = AnomalyCallback(
         AnomalyMonitor(),
         emitter.forward,
-        config.anomaly_mode,
+        anomaly_mode,
         run_id=run_dir.name,
         choose=_ask_user(run_dir.name, emitter, channel, beats, registry),
     )

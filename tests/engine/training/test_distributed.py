@@ -20,7 +20,7 @@ from studio.engine.control import ControlCommand
 from studio.engine.events import Error, Event, Stopped
 from studio.engine.runs import final_adapter_dir
 from studio.engine.training import checkpoints
-from studio.engine.training.distributed import is_main_process, launch_command, world_size
+from studio.engine.training.distributed import anomaly_mode_for, is_main_process, launch_command, world_size
 from studio.engine.training.supervisor import Supervisor, WorkerOutcome, rank0_exit_code, worker_command
 from tests.engine.training.worker_runs import read_events, run_worker_process
 
@@ -74,6 +74,8 @@ def test_two_process_cpu_training_matches_a_single_process_run(make_run) -> None
     assert kinds.count("started") == 1 and kinds[-1] == "completed", kinds  # rank 0 alone speaks
     assert [e.kind for e in seen if e.kind != "heartbeat"] == [k for k in kinds if k != "heartbeat"]
     assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
+    notes = [e.message for e in seen if e.kind == "heartbeat" and "not fix them automatically" in e.message]
+    assert notes and notes[0].startswith("Training on 2 processes")  # recovery is left to the user
 
     # Rank 1 took part: the same world, the same steps, and (DDP averages gradients) the same weights.
     follower = json.loads((double / "logs" / "rank-1.json").read_text())
@@ -214,3 +216,8 @@ def test_a_pause_holds_every_rank_a_checkpoint_can_be_taken_meanwhile_and_resume
     assert kinds[:3] == [("paused", "user"), ("checkpoint", "requested"), ("resumed", None)], kinds
     follower = json.loads((run_dir / "logs" / "rank-1.json").read_text())
     assert follower["steps"] == LOCKSTEP_SETTINGS["max_steps"]
+
+
+def test_recovery_is_left_to_the_user_when_training_on_several_processes() -> None:
+    assert anomaly_mode_for("auto", 1) == "auto" and anomaly_mode_for("ask", 1) == "ask"
+    assert anomaly_mode_for("auto", 2) == "off" and anomaly_mode_for("ask", 8) == "off"
