@@ -259,11 +259,15 @@ def create_app(argv: list[str] | None = None) -> QApplication:
 
 
 def open_main_window(wizard: Wizard | None = None) -> MainWindow:
-    """The window as a double-click opens it: shown at once, unfinished runs offered once it is up."""
+    """The window as a double-click opens it: shown at once; unfinished runs are offered once the engine
+    has loaded in the background, so reading the runs registry never delays the first frame."""
     window = MainWindow(wizard)
     window.show()
+    if window.wizard.ready:
+        QTimer.singleShot(0, window.offer_unfinished_runs)
+    else:
+        window.wizard.session.ready.connect(window.offer_unfinished_runs)
     window.wizard.start()
-    QTimer.singleShot(0, window.offer_unfinished_runs)
     return window
 
 

@@ -179,7 +179,7 @@ def test_a_restart_after_a_crash_opens_on_runs_and_offers_to_resume(qtbot, tiny_
 def test_a_normal_start_opens_on_the_wizard(qtbot, tiny_run):
     window = open_main_window(Wizard(WizardState(onboarding_done=True), autosave=False))
     try:
-        qtbot.wait(200)  # the offer is checked once the event loop runs
+        qtbot.waitUntil(lambda: window.wizard.ready, timeout=30_000)  # the offer is checked once it is
         assert window.stack.currentWidget() is window.wizard and not window.resumable.records
     finally:
         window.wizard.shutdown()
