@@ -13,8 +13,10 @@ import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, QPoint, Qt, QThread, QThreadPool, QTimer
 from PySide6.QtWidgets import QApplication, QCheckBox, QMenu, QWidget
 
+from studio.engine.registry import RunRecord
 from studio.wizard.state import WizardState
 from studio.wizard.wizard import Wizard
+from tests.gui.exporting.tiny_run import install_run, train_tiny_run
 
 
 def _track(cls: type, method: str, registry: list[weakref.ref], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -141,3 +143,15 @@ def tiny_chat_file(tmp_path: Path) -> Path:
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def trained_home(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real finished tiny run, trained once for all GUI tests."""
+    return train_tiny_run(tmp_path_factory.mktemp("tiny-run-home"), tiny_model_dir)
+
+
+@pytest.fixture
+def tiny_run(trained_home: Path, studio_home: Path) -> RunRecord:
+    """That run, copied into this test's own Studio home."""
+    return install_run(trained_home, studio_home)

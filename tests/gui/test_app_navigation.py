@@ -19,27 +19,19 @@ from studio.engine.config import TrainConfig
 from studio.engine.registry import Registry, RunRecord
 from studio.wizard.state import WizardState
 from studio.wizard.wizard import DATASET_PAGE, Wizard
-from tests.gui.exporting.tiny_run import RUN_ID, install_run, train_tiny_run
+from tests.gui.exporting.tiny_run import RUN_ID
 
 FINISHED = {"completed", "failed", "interrupted", "stopped"}
 
 
-@pytest.fixture(scope="module")
-def trained_home(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_tiny_run(tmp_path_factory.mktemp("nav-home"), tiny_model_dir)
-
-
 @pytest.fixture
-def tiny_run(trained_home: Path, studio_home: Path) -> RunRecord:
-    return install_run(trained_home, studio_home)
-
-
-@pytest.fixture
-def make_window(qtbot) -> Iterator[Callable[[], MainWindow]]:
+def make_window(qtbot) -> Iterator[Callable[..., MainWindow]]:
     made: list[MainWindow] = []
 
-    def make() -> MainWindow:
-        window = MainWindow(Wizard(WizardState(onboarding_done=True), autosave=False))
+    def make(opened: bool = False) -> MainWindow:
+        """A shown window; `opened`: as a double-click opens it (the engine loads, unfinished runs offered)."""
+        wizard = Wizard(WizardState(onboarding_done=True), autosave=False)
+        window = open_main_window(wizard) if opened else MainWindow(wizard)
         made.append(window)
         window.show()
         return window
@@ -156,32 +148,22 @@ def test_resume_and_continue_from_the_library_reach_the_dashboard(qtbot, make_wi
     assert registry.get(child.id).status == "completed"
 
 
-def test_a_restart_after_a_crash_opens_on_runs_and_offers_to_resume(qtbot, tiny_run):
+def test_a_restart_after_a_crash_opens_on_runs_and_offers_to_resume(qtbot, tiny_run, make_window):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])  # the worker of a crashed session: gone now
     dead.wait()
     registry = Registry()
     registry.mark_running(RUN_ID, pid=dead.pid)
-    window = open_main_window(Wizard(WizardState(onboarding_done=True), autosave=False))
-    try:
-        qtbot.waitUntil(lambda: window.stack.currentWidget() is window.runs, timeout=20_000)
-        assert window.runs_action.isChecked() and window.resumable.isVisible()
-        assert [record.id for record in window.resumable.records] == [RUN_ID]
-        assert registry.get(RUN_ID).status == "interrupted"
-        shown = " ".join(label.text() for label in window.resumable.findChildren(QLabel))
-        assert "stopped unexpectedly, the last checkpoint is safe" in shown
-        assert window.resumable.buttons[RUN_ID]["resume"].isVisible()
-    finally:
-        window.wizard.shutdown()
-        window.close()
-        window.deleteLater()
+    window = make_window(opened=True)
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.runs, timeout=20_000)
+    assert window.runs_action.isChecked() and window.resumable.isVisible()
+    assert [record.id for record in window.resumable.records] == [RUN_ID]
+    assert registry.get(RUN_ID).status == "interrupted"
+    shown = " ".join(label.text() for label in window.resumable.findChildren(QLabel))
+    assert "stopped unexpectedly, the last checkpoint is safe" in shown
+    assert window.resumable.buttons[RUN_ID]["resume"].isVisible()
 
 
-def test_a_normal_start_opens_on_the_wizard(qtbot, tiny_run):
-    window = open_main_window(Wizard(WizardState(onboarding_done=True), autosave=False))
-    try:
-        qtbot.waitUntil(lambda: window.wizard.ready, timeout=30_000)  # the offer is checked once it is
-        assert window.stack.currentWidget() is window.wizard and not window.resumable.records
-    finally:
-        window.wizard.shutdown()
-        window.close()
-        window.deleteLater()
+def test_a_normal_start_opens_on_the_wizard(qtbot, tiny_run, make_window):
+    window = make_window(opened=True)
+    qtbot.waitUntil(lambda: window.wizard.ready, timeout=30_000)  # the offer is checked once it is
+    assert window.stack.currentWidget() is window.wizard and not window.resumable.records
