@@ -87,7 +87,7 @@ class ChoiceBoxes(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for value, choice in choices.items():
-            box = QCheckBox(choice.label)
+            box = QCheckBox(choice.label.replace("&", "&&"))  # a lone & would mark a keyboard shortcut
             box.setToolTip(choice.tip)
             box.setAccessibleName(f"{subject}: {choice.label}")
             box.setAccessibleDescription(choice.tip)

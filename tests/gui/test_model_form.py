@@ -73,8 +73,16 @@ def test_a_list_of_fixed_choices_is_a_row_of_checkboxes(qtbot, click):
     click(editor.boxes["green"])
     click(editor.boxes["blue"])
     assert changes == [("colours", ["green", "blue"]), ("colours", ["green"])]  # in the field's order
+
     form.set_values({"colours": ["green"]})
     assert not editor.boxes["blue"].isEnabled()
+
+
+def test_an_ampersand_in_a_choice_is_shown_not_taken_as_a_shortcut(qtbot):
+    boxes = ChoiceBoxes("Report to", {"wandb": Choice("Weights & Biases")})
+    qtbot.addWidget(boxes)
+    assert boxes.boxes["wandb"].text() == "Weights && Biases" and not boxes.boxes["wandb"].shortcut().toString()
+    assert boxes.boxes["wandb"].accessibleName() == "Report to: Weights & Biases"
 
 
 def test_choices_are_named_after_their_values_by_default(qtbot):
