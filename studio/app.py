@@ -6,8 +6,10 @@ the dashboard (and with them pyqtgraph and the training supervisor) are created 
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
@@ -25,10 +27,14 @@ from PySide6.QtWidgets import (
 from studio.engine.errors import StudioError
 from studio.engine.paths import resources_dir
 from studio.gui.theme import apply_theme
+from studio.library.notices_panel import NoticesPanel
 from studio.monitor.resumable import ResumableRunsPanel
 from studio.wizard.wizard import DATASET_PAGE, Wizard
 
+log = logging.getLogger(__name__)
+
 APP_NAME = "Studio"
+NOTICES_POLL_MS = 10_000  # notices from the queue runner and the schedules (one small registry query)
 
 
 def app_icon() -> QIcon:
@@ -40,7 +46,9 @@ class MainWindow(QMainWindow):
     """The wizard, the runs library and the live dashboard, as sections switched from a toolbar.
 
     The library (with pyqtgraph) and the dashboard (with the training supervisor) are built on first use;
-    every request between them (resume, continue, export, compare, playground, new run) is routed here.
+    every request between them (resume, continue, export, compare, playground, new run, queue) is routed here.
+    Once the window is up it also polls the registry for notices (a queued run failed, a retrain was not made
+    active) and shows them in Runs and as desktop notifications.
     """
 
     def __init__(self, wizard: Wizard | None = None) -> None:
@@ -64,6 +72,8 @@ class MainWindow(QMainWindow):
         self.runs = QWidget()
         runs_layout = QVBoxLayout(self.runs)
         runs_layout.setContentsMargins(0, 0, 0, 0)
+        self.notices = NoticesPanel()
+        runs_layout.addWidget(self.notices)
         self.resumable = ResumableRunsPanel(load=False)  # read when Runs is shown, after start-up
         runs_layout.addWidget(self.resumable)
         self.runs_action = self.add_section("Runs", self.runs)
@@ -71,7 +81,13 @@ class MainWindow(QMainWindow):
         self.library: Any = None
         self.dashboard: Any = None
         self.dashboard_action: QAction | None = None
+        self.notifier: Any = None
+        self._registry: Any = None  # opened on the first look for notices, after start-up
+        self.notice_timer = QTimer(self)
+        self.notice_timer.setInterval(NOTICES_POLL_MS)
+        self.notice_timer.timeout.connect(self.check_notices)
         self.wizard.launchRequested.connect(self.launch)
+        self.wizard.queueRequested.connect(self.queue_run)
         self.resumable.resumeRequested.connect(self.resume_run)
         self.resumable.openRequested.connect(self.watch_run)
 
@@ -99,7 +115,7 @@ class MainWindow(QMainWindow):
         if self.dashboard is None:
             from studio.monitor.dashboard import DashboardPage
 
-            self.dashboard = DashboardPage()
+            self.dashboard = DashboardPage(notifier=self.ensure_notifier())
             self.dashboard_action = self.add_section("Training", self.dashboard)
             self.dashboard.exportRequested.connect(self.open_export)
             self.dashboard.playgroundRequested.connect(lambda run_id: self.open_in_library("playground", run_id))
@@ -119,7 +135,42 @@ class MainWindow(QMainWindow):
             self.library.exportRequested.connect(self.open_export)
             self.library.newRunRequested.connect(self.load_into_wizard)
             self.library.runDeleted.connect(lambda _run_id: self.resumable.refresh())
+            self.library.watchRequested.connect(self.watch_run)
         return self.library
+
+    def ensure_notifier(self) -> Any:
+        """One desktop notifier for the window: the dashboard's milestones and the queue's notices share its
+        tray icon and its Do not disturb setting."""
+        if self.notifier is None:
+            from studio.monitor.notifications import Notifier
+
+            self.notifier = Notifier(parent=self)
+        return self.notifier
+
+    def watch_notices(self) -> None:
+        """Show what is unseen now, then look again every ten seconds (after start-up, never before)."""
+        self.check_notices()
+        self.notice_timer.start()
+
+    def check_notices(self) -> None:
+        """Unseen notices from the queue runner and the schedules: listed in Runs and shown on the desktop."""
+        from studio.engine.notices import unseen_notices
+        from studio.engine.registry import Registry
+
+        try:
+            self._registry = self._registry or Registry()
+            notices = unseen_notices(self._registry)
+        except StudioError as exc:  # the registry is busy or unreadable: the next poll tries again
+            log.warning("Could not read the notices: %s", exc.what)
+            return
+        if not notices:
+            return
+        self.notices.add(notices)
+        notifier = self.ensure_notifier()
+        for notice in notices:
+            notifier.notify(notice.title, notice.message, critical=notice.level == "error")
+        if self.library is not None:
+            self.library.refresh()  # a retrain may have become the active version
 
     def offer_unfinished_runs(self) -> None:
         """Unfinished runs are the first thing to offer after a restart (checked once the window is up)."""
@@ -139,6 +190,15 @@ class MainWindow(QMainWindow):
     def launch(self, config: Any) -> None:
         """Create the run and start it, then show its live dashboard."""
         self._start(config, None, fallback=self.wizard)
+
+    def queue_run(self, config: Any, not_before: datetime | None = None, when_idle: bool = False) -> None:
+        """"Add to queue": the run joins the queue at once (its training time is estimated in the background),
+        shown at the top of Runs."""
+        from studio.engine.runs import default_run_name
+
+        library = self.show_runs()
+        library.show_list()
+        library.queue_view.add(config, default_run_name(config), not_before=not_before, when_idle=when_idle)
 
     def continue_run(self, run_id: str) -> None:
         """Train on from a completed run's adapter: the same recipe, registered as its next minor version."""
@@ -199,7 +259,7 @@ class MainWindow(QMainWindow):
             model_ref=config.get("base_model"),
             page=DATASET_PAGE,
         )
-        session.replace_overrides({k: v for k, v in config.items() if k != "init_adapter"})
+        session.replace_overrides({k: v for k, v in config.items() if k not in ("init_adapter", "compare_adapter")})
         self.show_section(self.wizard)
         self.wizard.start()  # shows the saved page (the data check) once the engine is ready
 
@@ -235,7 +295,9 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
-        """Stop every page's background work (exports are cancelled); the dashboard's worker is not touched."""
+        """Stop every page's background work (exports are cancelled); the dashboard's worker is not touched, nor
+        the queue's background process."""
+        self.notice_timer.stop()
         for dialog in list(self.export_dialogs):
             dialog.shutdown()
             dialog.close()
@@ -265,8 +327,10 @@ def open_main_window(wizard: Wizard | None = None) -> MainWindow:
     window.show()
     if window.wizard.ready:
         QTimer.singleShot(0, window.offer_unfinished_runs)
+        QTimer.singleShot(0, window.watch_notices)
     else:
         window.wizard.session.ready.connect(window.offer_unfinished_runs)
+        window.wizard.session.ready.connect(window.watch_notices)
     window.wizard.start()
     return window
 

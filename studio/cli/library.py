@@ -124,9 +124,10 @@ def chat(
     max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 128,
 ) -> None:
     """Talk to a trained run in the terminal (an empty line or Ctrl-D ends the chat)."""
+    from studio.engine.active import default_run
     from studio.engine.library.playground import GenerationSettings, Playground, targets_for
 
-    record = _registry().find(run)
+    record = default_run(_registry(), run)
     settings = GenerationSettings(temperature, top_p, max_tokens)
     playground = Playground(targets_for([record], include_base=base))
     console.print(f"[dim]Loading {record.name} {record.version}…[/]")

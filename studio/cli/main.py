@@ -48,6 +48,10 @@ def _register() -> None:
     from studio.cli import handoff
 
     handoff.register(app)
+    from studio.cli import hardest, queue
+
+    queue.register(app)
+    hardest.register(app)
 
 
 _register()

@@ -17,11 +17,14 @@ def runs_command(
     json_output: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """List training runs, newest first."""
+    from studio.engine.active import active_ids
     from studio.engine.registry import Registry
 
-    records = Registry().list_runs()
+    registry = Registry()
+    records = registry.list_runs()
+    active = active_ids(registry)
     if json_output:
-        print_json([record.to_dict() for record in records])
+        print_json([{**record.to_dict(), "active": record.id in active} for record in records])
         return
     if not records:
         console.print("No runs yet. Start one with `studio train --dataset FILE`.")
@@ -36,7 +39,7 @@ def runs_command(
         table.add_row(
             record.id,
             escape(record.name),
-            record.version,
+            record.version + (" (active)" if record.id in active else ""),
             record.status,
             str(record.metrics.get("steps", "")),
             f"{loss:.4f}" if isinstance(loss, float) else "",

@@ -52,9 +52,9 @@ def train_command(
         _dry_run(config, model_path)
         return
     from studio.engine.registry import Registry
-    from studio.engine.runs import create_run_dir, new_run_id
+    from studio.engine.runs import create_run_dir, default_run_name, new_run_id
 
-    run_name = name or f"{config.profile}-{Path(config.dataset_path or 'data').stem}"
+    run_name = name or default_run_name(config)
     run_id = new_run_id(run_name)
     run_dir = create_run_dir(config, run_id)
     record = Registry().create_run(run_id, run_name, config, run_dir)
@@ -201,7 +201,8 @@ def supervise(run_dir: Path) -> int:
     def on_event(event: Event) -> None:
         extra = getattr(event, "extra", {})
         if event.kind == "heartbeat":
-            progress.update(task, description=str(getattr(event, "message", "") or event.phase).capitalize())
+            text = str(getattr(event, "message", "") or event.phase)
+            progress.update(task, description=text[:1].upper() + text[1:])
         elif event.kind == "started":
             resumed = event.resumed_from_step
             progress.update(task, description="Training", total=event.total_steps, completed=resumed or 0)

@@ -70,6 +70,29 @@ class TrainConfig(BaseModel):
     keep_last_checkpoints: int = Field(2, ge=1, le=100, description="Most recent checkpoints to keep.")
     early_stopping_patience: int | None = Field(None, ge=1, description="Evaluations without improvement.")
     early_stopping_min_delta: float = Field(0.0, ge=0.0, description="Smallest improvement that counts.")
+    hardest_top_n: int = Field(
+        10,
+        ge=0,
+        le=1000,
+        description="Held-out examples with the highest loss shown after each check on held-out data, to spot "
+        "mislabeled or broken rows; 0 turns it off.",
+    )
+    score_examples: bool = Field(
+        True,
+        description="After training, measure how well the model fits every example, for the hardest-examples "
+        "report.",
+    )
+    score_examples_limit: int = Field(
+        20000,
+        ge=1,
+        description="At most this many examples of each split are measured for the report (the report says "
+        "when some were left out).",
+    )
+    exclude_examples: list[str] = Field(
+        default_factory=list,
+        description="Examples left out of training and of the held-out data, by fingerprint (set by "
+        "\"exclude from the next version\" in the hardest-examples report).",
+    )
     logging_steps: int = Field(1, ge=1, description="Steps between progress reports.")
     seed: int = Field(42, ge=0, description="Random seed, for repeatable runs.")
     backend: Backend = Field("auto", description="Training engine: auto, hf (transformers) or unsloth.")
@@ -83,6 +106,13 @@ class TrainConfig(BaseModel):
         min_length=1,
         description="A trained adapter folder to start from (continuing a run); its own rank and layers are "
         "kept, the adapter settings above are then ignored.",
+    )
+    compare_adapter: str | None = Field(
+        None,
+        min_length=1,
+        description="A trained adapter folder for the same base model (usually the version in use now), "
+        "measured on this run's held-out examples after training, so both versions are compared on the same "
+        "data.",
     )
     num_processes: int = Field(
         1, ge=1, le=4096, description="Training processes (one per GPU) when launched with `accelerate launch`."

@@ -158,10 +158,21 @@ class Heartbeat(Event):
     fraction: float | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class HardestExamples(Event):
+    """The examples the model fits worst after an evaluation: where mislabeled or broken rows show up first.
+    Each of `examples` is {fingerprint, loss, tokens, preview}, highest loss first."""
+
+    kind: ClassVar[str] = "hardest"
+    step: int = 0
+    split: str = "eval"
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (Started, Progress, Eval, Checkpoint, Anomaly, Recovery, Paused, Resumed, Completed, Error,
-                Stopped, Heartbeat)
+                Stopped, Heartbeat, HardestExamples)
 }
 
 

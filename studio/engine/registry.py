@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pydantic stays out of GUI start-up, which lists runs
 Status = Literal["queued", "running", "paused", "interrupted", "failed", "stopped", "completed"]
 VersionKind = Literal["auto", "continue"]
 ACTIVE: frozenset[str] = frozenset({"running", "paused"})
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -66,6 +66,59 @@ CREATE TABLE IF NOT EXISTS notes (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     created_at TEXT NOT NULL,
     text TEXT NOT NULL
+);
+-- Version 2: the run queue, recurring schedules, the active version of each model line, notices.
+CREATE TABLE IF NOT EXISTS queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL UNIQUE REFERENCES runs(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    not_before TEXT,
+    when_idle INTEGER NOT NULL DEFAULT 0,
+    schedule_id INTEGER REFERENCES schedules(id) ON DELETE SET NULL,
+    estimate_s REAL,
+    added_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    outcome TEXT
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS schedules (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    config TEXT NOT NULL,
+    cron TEXT,
+    watch INTEGER NOT NULL DEFAULT 0,
+    when_idle INTEGER NOT NULL DEFAULT 0,
+    dataset_hash TEXT,
+    last_queued TEXT,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS active_versions (
+    name TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    since TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS activations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    run_id TEXT,
+    previous_id TEXT,
+    at TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notices (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    level TEXT NOT NULL,
+    title TEXT NOT NULL,
+    message TEXT NOT NULL,
+    run_id TEXT,
+    seen INTEGER NOT NULL DEFAULT 0
 );
 """
 
@@ -127,12 +180,12 @@ def _process_started(pid: int) -> float | None:
 class Registry:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or database_path()
-        with self._connect() as db:
+        with self.connect() as db:
             db.executescript(_SCHEMA)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def connect(self) -> Iterator[sqlite3.Connection]:
         try:
             db = sqlite3.connect(self.path, timeout=30)
         except sqlite3.Error as exc:
@@ -169,7 +222,7 @@ class Registry:
         if kind == "auto" and origin is not None and parent is not None and origin.id == parent.id:
             kind = "continue"
         version = "1.0.0" if parent is None else bump(parent.version, version_part(parent, config, kind))
-        with self._connect() as db:
+        with self.connect() as db:
             taken = {row[0] for row in db.execute("SELECT version FROM runs WHERE name = ?", (name,))}
             part = "patch" if parent is None else version_part(parent, config, kind)
             while version in taken:
@@ -210,28 +263,29 @@ class Registry:
             )
         from studio.engine.config import TrainConfig
 
-        return parent, TrainConfig.from_dict({**parent.config, "init_adapter": str(adapter)})
+        recipe = {**parent.config, "init_adapter": str(adapter), "compare_adapter": None}
+        return parent, TrainConfig.from_dict(recipe)
 
     # ---- reading ------------------------------------------------------------------------------------
 
     def adapter_owner(self, adapter: str | Path) -> RunRecord | None:
         """The run whose final adapter lives in that folder, if any."""
         target = Path(adapter).expanduser().resolve()
-        with self._connect() as db:
+        with self.connect() as db:
             rows = db.execute("SELECT * FROM runs ORDER BY created_at DESC").fetchall()
         return next(
             (_record(row) for row in rows if final_adapter_dir(Path(row["run_dir"])).resolve() == target), None
         )
 
     def get(self, run_id: str) -> RunRecord | None:
-        with self._connect() as db:
+        with self.connect() as db:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return _record(row) if row else None
 
     def find(self, ref: str) -> RunRecord:
         """A run by id, unique id prefix, or name (its latest version), or `name@version`."""
         name, _, version = ref.partition("@")
-        with self._connect() as db:
+        with self.connect() as db:
             if version:
                 rows = db.execute(
                     "SELECT * FROM runs WHERE name = ? AND version = ?", (name, version)
@@ -258,7 +312,7 @@ class Registry:
         return _record(rows[0])
 
     def latest_named(self, name: str) -> RunRecord | None:
-        with self._connect() as db:
+        with self.connect() as db:
             row = db.execute(
                 "SELECT * FROM runs WHERE name = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", (name,)
             ).fetchone()
@@ -266,7 +320,7 @@ class Registry:
 
     def list_runs(self) -> list[RunRecord]:
         self.reconcile()
-        with self._connect() as db:
+        with self.connect() as db:
             rows = db.execute("SELECT * FROM runs ORDER BY created_at DESC, rowid DESC").fetchall()
         return [_record(row) for row in rows]
 
@@ -274,7 +328,7 @@ class Registry:
 
     def mark_running(self, run_id: str, pid: int | None = None) -> None:
         pid = pid or os.getpid()
-        with self._connect() as db:
+        with self.connect() as db:
             db.execute(
                 "UPDATE runs SET status = 'running', pid = ?, pid_started = ?, exit_code = NULL, finished_at = NULL,"
                 " started_at = COALESCE(started_at, ?) WHERE id = ?",
@@ -282,7 +336,7 @@ class Registry:
             )
 
     def set_status(self, run_id: str, status: Status) -> None:
-        with self._connect() as db:
+        with self.connect() as db:
             # A status without a live worker forgets the pid, so nobody sends commands to a stranger.
             keep_pid = status in ACTIVE
             db.execute(
@@ -298,7 +352,7 @@ class Registry:
         metrics: dict[str, Any] | None = None,
         peak_memory: int | None = None,
     ) -> None:
-        with self._connect() as db:
+        with self.connect() as db:
             db.execute(
                 "UPDATE runs SET status = ?, exit_code = ?, finished_at = ?, pid = NULL,"
                 " metrics = COALESCE(?, metrics), peak_memory = MAX(COALESCE(peak_memory, 0), COALESCE(?, 0))"
@@ -312,17 +366,19 @@ class Registry:
                     run_id,
                 ),
             )
+            if status == "completed":
+                _adopt_if_first(db, run_id)
 
     def reconcile(self) -> list[str]:
         """Runs marked active whose worker is gone (killed, crashed machine) become 'interrupted'.
         A run paused with its memory released has no worker (pid NULL) and stays 'paused'."""
-        with self._connect() as db:
+        with self.connect() as db:
             rows = db.execute(
                 "SELECT id, pid, pid_started FROM runs WHERE status IN ('running', 'paused') AND pid IS NOT NULL"
             ).fetchall()
         dead = [row["id"] for row in rows if not _alive(row["pid"], row["pid_started"])]
         if dead:
-            with self._connect() as db:
+            with self.connect() as db:
                 db.executemany(
                     "UPDATE runs SET status = 'interrupted', pid = NULL WHERE id = ?",
                     [(run_id,) for run_id in dead],
@@ -332,26 +388,41 @@ class Registry:
     # ---- tags and notes -----------------------------------------------------------------------------
 
     def add_tag(self, run_id: str, tag: str) -> None:
-        with self._connect() as db:
+        with self.connect() as db:
             db.execute("INSERT OR IGNORE INTO tags (run_id, tag) VALUES (?, ?)", (run_id, tag))
 
     def tags(self, run_id: str) -> list[str]:
-        with self._connect() as db:
+        with self.connect() as db:
             return [
                 row[0] for row in db.execute("SELECT tag FROM tags WHERE run_id = ? ORDER BY tag", (run_id,))
             ]
 
     def add_note(self, run_id: str, text: str) -> None:
-        with self._connect() as db:
+        with self.connect() as db:
             db.execute(
                 "INSERT INTO notes (run_id, created_at, text) VALUES (?, ?, ?)", (run_id, now_iso(), text)
             )
 
     def notes(self, run_id: str) -> list[str]:
-        with self._connect() as db:
+        with self.connect() as db:
             return [
                 row[0] for row in db.execute("SELECT text FROM notes WHERE run_id = ? ORDER BY id", (run_id,))
             ]
+
+
+def _adopt_if_first(db: sqlite3.Connection, run_id: str) -> None:
+    """The first finished version of a model line becomes its active version; later ones need a click or a
+    passed comparison (studio.engine.active)."""
+    inserted = db.execute(
+        "INSERT OR IGNORE INTO active_versions (name, run_id, since) SELECT name, id, ? FROM runs WHERE id = ?",
+        (now_iso(), run_id),
+    ).rowcount
+    if inserted:
+        db.execute(
+            "INSERT INTO activations (name, run_id, previous_id, at, reason) "
+            "SELECT name, id, NULL, ?, 'the first finished version' FROM runs WHERE id = ?",
+            (now_iso(), run_id),
+        )
 
 
 def _alive(pid: int | None, started: float | None) -> bool:

@@ -27,6 +27,12 @@ def new_run_id(name: str) -> str:
     return f"{stamp}-{slug}-{secrets.token_hex(2)}"
 
 
+def default_run_name(config: TrainConfig) -> str:
+    """A readable default name for a model line: the use case and the data it learned from."""
+    dataset = Path(config.dataset_path).stem if config.dataset_path else "data"
+    return f"{config.profile}-{dataset}"
+
+
 def create_run_dir(config: TrainConfig, run_id: str, root: Path | None = None) -> Path:
     run_dir = (root or runs_dir()) / run_id
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,12 @@ Signals:
     playgroundRequested(object): list of 1-2 run ids now shown in the playground.
     newRunRequested(object): a TrainConfig dict ("New run with these settings" in the comparison).
     runDeleted(str): run id whose folder and registry row were removed.
+    watchRequested(str): run id of the queued run now training, to follow in the dashboard.
     refreshed(): the table was reloaded.
+
+Above the table sits the run queue (studio.library.queue_view). The active version of each model line is
+marked in the Version column; Export and Playground start from it when the selection names a model line
+rather than one run (several versions of one line, or nothing in a library of one line).
 """
 
 from __future__ import annotations
@@ -18,17 +23,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal, SignalInstance
-from PySide6.QtGui import QFont, QShowEvent
+from PySide6.QtGui import QBrush, QColor, QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
-    QMessageBox,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QStackedWidget,
     QTableWidget,
@@ -39,14 +45,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.engine.active import NOT_ACTIVATED_TAG, activate, activation_history, active_ids
+from studio.engine.errors import StudioError
 from studio.engine.library.catalog import RESUMABLE, LibraryRow, library_rows, remove_tag
 from studio.engine.library.disk import format_bytes
 from studio.engine.library.lineage import LineageNode, lineage_forest
 from studio.engine.registry import Registry
 from studio.gui.tasks import TaskRunner
+from studio.gui.theme import colors
 from studio.gui.widgets import Banner, wrapped_label
 from studio.library.compare_view import CompareView
+from studio.library.confirm import ask
+from studio.library.hardest_view import HardestView
 from studio.library.playground_view import PlaygroundView
+from studio.library.queue_view import QueueView
+from studio.library.schedules_view import ScheduleDialog, trigger_words
 
 COLUMNS = ("Name", "Version", "Status", "Base model", "Dataset", "Date", "Best eval loss", "Size on disk",
            "Tags")
@@ -59,6 +72,11 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
 def _date(iso: str) -> str:
     return iso[:16].replace("T", " ")
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    """1.10.0 after 1.9.0."""
+    return tuple(int(part) if part.isdigit() else 0 for part in version.split("."))
 
 
 class _Item(QTableWidgetItem):
@@ -79,14 +97,17 @@ class LibraryPage(QWidget):
     playgroundRequested = Signal(object)  # noqa: N815
     newRunRequested = Signal(object)  # noqa: N815
     runDeleted = Signal(str)  # noqa: N815
+    watchRequested = Signal(str)  # noqa: N815
     refreshed = Signal()
 
     def __init__(self, registry: Registry | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.registry = registry or Registry()
         self.rows: dict[str, LibraryRow] = {}
+        self.active: set[str] = set()  # run ids of the active versions
+        self.schedule_dialog: ScheduleDialog | None = None
         self._sorted_once = False
-        self.confirm: Callable[[str, str], bool] = self._ask
+        self.confirm: Callable[[str, str], bool] = lambda title, text: ask(self, title, text)
         """Asks before anything is deleted; replaceable (tests, automation)."""
         self.loader = TaskRunner(self)
         self.loader.finished.connect(self._on_loaded)
@@ -108,6 +129,11 @@ class LibraryPage(QWidget):
         self.playground_view = PlaygroundView()
         self.playground_view.backRequested.connect(self.show_list)
         self.stack.addWidget(self.playground_view)
+        self.hardest_view = HardestView()
+        self.hardest_view.backRequested.connect(self.show_list)
+        self.hardest_view.queueRequested.connect(self._queue_next_version)
+        self.hardest_view.wizardRequested.connect(self.newRunRequested)
+        self.stack.addWidget(self.hardest_view)
         self._update_actions()
 
     # ---- layout ----------------------------------------------------------------------------------------
@@ -147,6 +173,10 @@ class LibraryPage(QWidget):
         layout.addLayout(top)
         self.banner = Banner()
         layout.addWidget(self.banner)
+        self.queue_view = QueueView(self.registry)
+        self.queue_view.watchRequested.connect(self.watchRequested)
+        self.queue_view.added.connect(lambda _entry: self.refresh())
+        layout.addWidget(self.queue_view)
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -158,7 +188,7 @@ class LibraryPage(QWidget):
         self.table.setAccessibleName("Runs")
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(True)  # names stay readable; tags take what is left
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.empty = wrapped_label("No runs yet. Train a model and it appears here.", name="muted")
 
@@ -203,8 +233,15 @@ class LibraryPage(QWidget):
         left_layout.addWidget(self.table, 1)
         left_layout.addWidget(self.empty)
         splitter.addWidget(left)
-        splitter.addWidget(details)
+        details_scroll = QScrollArea()  # the details never force the window taller than the screen
+        details_scroll.setWidgetResizable(True)
+        details_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        details_scroll.setWidget(details)
+        splitter.addWidget(details_scroll)
         splitter.setSizes([820, 420])
+        runs_title = QLabel("Runs")
+        runs_title.setObjectName("sectionTitle")
+        layout.addWidget(runs_title)
         layout.addWidget(splitter, 1)
 
         actions = QHBoxLayout()
@@ -215,17 +252,28 @@ class LibraryPage(QWidget):
         self.quality_button = QPushButton("Check quality")
         self.export_button = QPushButton("Export…")
         self.delete_button = QPushButton("Delete…")
+        self.activate_button = QPushButton("Make active")
+        self.activate_button.setToolTip("Make this version the one export and the playground start from.")
+        self.hardest_button = QPushButton("Hardest examples…")
+        self.hardest_button.setToolTip("The examples this model fits worst: find broken rows and leave them out.")
+        self.schedule_button = QPushButton("Retrain automatically…")
+        self.schedule_button.setToolTip("Retrain this model on a schedule or whenever its data file changes.")
         self.resume_button.clicked.connect(lambda: self._emit_single(self.resumeRequested))
         self.continue_button.clicked.connect(lambda: self._emit_single(self.continueRequested))
-        self.export_button.clicked.connect(lambda: self._emit_single(self.exportRequested))
+        self.export_button.clicked.connect(self._export)
         self.compare_button.clicked.connect(lambda: self.open_compare(self.selected_ids()))
-        self.playground_button.clicked.connect(lambda: self.open_playground(self.selected_ids()))
+        self.playground_button.clicked.connect(lambda: self.open_playground(self.playground_ids()))
         self.quality_button.clicked.connect(self.check_quality)
         self.delete_button.clicked.connect(self.delete_selected)
+        self.activate_button.clicked.connect(self.make_active)
+        self.hardest_button.clicked.connect(lambda: self.open_hardest(self.selected_ids()[0]))
+        self.schedule_button.clicked.connect(self.open_schedule_dialog)
         self.hint = wrapped_label("", name="muted")
-        actions.addWidget(self.hint, 1)
-        for button in (self.resume_button, self.continue_button, self.compare_button, self.playground_button,
-                       self.quality_button, self.export_button, self.delete_button):
+        layout.addWidget(self.hint)
+        actions.addStretch(1)
+        for button in (self.resume_button, self.continue_button, self.activate_button, self.compare_button,
+                       self.playground_button, self.quality_button, self.hardest_button, self.schedule_button,
+                       self.export_button, self.delete_button):
             actions.addWidget(button)
         layout.addLayout(actions)
         return page
@@ -235,16 +283,18 @@ class LibraryPage(QWidget):
     def refresh(self) -> None:
         """Reload the runs in the background; `refreshed` follows."""
         registry = self.registry
-        self.loader.start(lambda _state: library_rows(registry), "reading the runs library")
+        self.loader.start(lambda _state: (library_rows(registry), active_ids(registry)), "reading the runs library")
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         """Coming back to the library shows runs that finished meanwhile."""
         super().showEvent(event)
         self.refresh()
 
-    def _on_loaded(self, rows: object) -> None:
+    def _on_loaded(self, result: object) -> None:
+        rows: list[LibraryRow]
+        rows, self.active = result  # type: ignore[misc]
         selected = set(self.selected_ids())
-        self.rows = {row.run.id: row for row in rows}  # type: ignore[attr-defined]
+        self.rows = {row.run.id: row for row in rows}
         self.table.setSortingEnabled(False)
         self.table.clearSelection()
         self.table.setRowCount(len(self.rows))
@@ -252,7 +302,8 @@ class LibraryPage(QWidget):
             run = row.run
             best = row.best_eval_loss
             cells = [
-                (run.name, None), (run.version, None), (run.status, None), (row.model_name, None),
+                (run.name, None), (self._version_text(row), _version_key(run.version)), (run.status, None),
+                (row.model_name, None),
                 (row.dataset_name, None), (_date(run.created_at), run.created_at),
                 ("–" if best is None else f"{best:.4f}", best if best is not None else float("inf")),
                 (format_bytes(row.size_bytes), row.size_bytes), (", ".join(row.tags), None),
@@ -264,6 +315,8 @@ class LibraryPage(QWidget):
                     item.setData(SORT_ROLE, key)
                 if column in (6, 7):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if column == 1:
+                    self._mark_version(item, row)
                 self.table.setItem(index, column, item)
         self.table.setSortingEnabled(True)
         if not self._sorted_once:  # newest first until the user picks another order
@@ -339,11 +392,53 @@ class LibraryPage(QWidget):
         report = load_report(run.run_dir)
         if report is not None:
             lines.append(f"Quality check: {report.verdict}")
+        lines.extend(self._activation_lines(run.id, run.name))
         self.details_body.setText("\n".join(lines))
         self.tags_label.setText(", ".join(row.tags) or "–")
         self.notes.clear()
         self.notes.addItems(list(row.notes))
         self._fill_lineage(run.id)
+
+    def _activation_lines(self, run_id: str, name: str) -> list[str]:
+        """Which version of the line is active, and the last switches (newest first) with their reasons."""
+        active = self._active_of(name)
+        if run_id in self.active:
+            lines = ["Active version: this one ★ (export and the playground start from it)"]
+        else:
+            lines = [f"Active version of {name}: {active.run.version if active else 'none yet'}"]
+            if NOT_ACTIVATED_TAG in self.rows[run_id].tags:
+                lines.append("Not made active: an automatic retrain that did worse than the active version "
+                             "(its notes say by how much).")
+        history = activation_history(self.registry, name)
+        if history:
+            lines.append("Switches of the active version:")
+            for switch in reversed(history[-5:]):
+                row = self.rows.get(switch.run_id or "")
+                version = row.run.version if row is not None else "a deleted run"
+                lines.append(f"  {_date(switch.at)} → {version}: {switch.reason}")
+        return lines
+
+    def _active_of(self, name: str) -> LibraryRow | None:
+        return next((self.rows[rid] for rid in self.active if rid in self.rows and self.rows[rid].run.name == name),
+                    None)
+
+    def _version_text(self, row: LibraryRow) -> str:
+        if row.run.id in self.active:
+            return f"{row.run.version}  ★ active"
+        if NOT_ACTIVATED_TAG in row.tags:
+            return f"{row.run.version}  not made active"
+        return row.run.version
+
+    def _mark_version(self, item: QTableWidgetItem, row: LibraryRow) -> None:
+        if row.run.id in self.active:
+            font = item.font()
+            font.setBold(True)
+            item.setFont(font)
+            item.setToolTip(f"The active version of {row.run.name}: export and the playground start from it.")
+        elif NOT_ACTIVATED_TAG in row.tags:
+            item.setForeground(QBrush(QColor(colors().warn)))
+            item.setToolTip("An automatic retrain that was kept but not made active: its held-out loss was worse "
+                            "than the active version's. Compare them, or make it active by hand.")
 
     def _fill_lineage(self, run_id: str) -> None:
         """The selected run's whole family, oldest first; each child under the run it came from."""
@@ -375,23 +470,105 @@ class LibraryPage(QWidget):
     def _update_actions(self) -> None:
         runs = [self.rows[rid].run for rid in self.selected_ids() if rid in self.rows]
         one = runs[0] if len(runs) == 1 else None
-        completed = [run for run in runs if run.status == "completed"]
         self.resume_button.setEnabled(one is not None and one.status in RESUMABLE)
-        self.continue_button.setEnabled(one is not None and one.status == "completed")
-        self.export_button.setEnabled(one is not None and one.status == "completed")
-        self.quality_button.setEnabled(one is not None and one.status == "completed" and not self.jobs.busy)
+        finished = one is not None and one.status == "completed"
+        self.continue_button.setEnabled(finished)
+        self.activate_button.setEnabled(finished and one.id not in self.active)  # type: ignore[union-attr]
+        self.hardest_button.setEnabled(finished)
+        self.schedule_button.setEnabled(finished)
+        pick = self.line_choice(self.selected_ids())
+        self.export_button.setEnabled(pick is not None)
+        self.quality_button.setEnabled(finished and not self.jobs.busy)
         self.compare_button.setEnabled(2 <= len(runs) <= 5)
-        self.playground_button.setEnabled(1 <= len(runs) <= 2 and len(completed) == len(runs))
+        self.playground_button.setEnabled(bool(self.playground_ids()))
         self.delete_button.setEnabled(one is not None and one.status not in ("running", "paused"))
-        hints = {
-            0: "Select a run to see what you can do with it; select several to compare them.",
-        }
-        self.hint.setText(hints.get(len(runs), ""))
+        if pick is not None and one is None:
+            run = self.rows[pick].run
+            self.hint.setText(f"Export and Playground use {run.name} {run.version}, the active version.")
+        else:
+            self.hint.setText("" if runs else
+                              "Select a run to see what you can do with it; select several to compare them.")
+        self.hint.setVisible(bool(self.hint.text()))
+
+    def line_choice(self, run_ids: list[str]) -> str | None:
+        """The finished run Export starts from: the one selected, or else the active version of the one model
+        line that the selection (or, with nothing selected, the whole library) holds."""
+        if len(run_ids) == 1:
+            row = self.rows.get(run_ids[0])
+            return run_ids[0] if row is not None and row.run.status == "completed" else None
+        names = {self.rows[rid].run.name for rid in (run_ids or self.rows) if rid in self.rows}
+        active = self._active_of(names.pop()) if len(names) == 1 else None
+        return active.run.id if active is not None and active.run.status == "completed" else None
+
+    def playground_ids(self) -> list[str]:
+        """One or two finished runs side by side; otherwise the model line's active version."""
+        ids = self.selected_ids()
+        if 1 <= len(ids) <= 2 and all(self.rows[rid].run.status == "completed" for rid in ids if rid in self.rows):
+            return ids
+        pick = self.line_choice(ids)
+        return [pick] if pick is not None else []
 
     def _emit_single(self, signal: SignalInstance) -> None:
         ids = self.selected_ids()
         if len(ids) == 1:
             signal.emit(ids[0])
+
+    def _export(self) -> None:
+        pick = self.line_choice(self.selected_ids())
+        if pick is not None:
+            self.exportRequested.emit(pick)
+
+    def make_active(self) -> None:
+        """One click: the selected version becomes the one in use; the switch is recorded with its reason."""
+        ids = self.selected_ids()
+        if len(ids) != 1:
+            return
+        run = self.rows[ids[0]].run
+        before = self._active_of(run.name)
+        try:
+            activate(self.registry, run.id)
+        except StudioError as error:
+            self.banner.show_error(error)
+            return
+        was = f" (it was {before.run.version})" if before is not None else ""
+        self.banner.show_message("ok", f"{run.name} {run.version} is now the active version{was}.",
+                                 "Export and the playground start from it; the switch is listed in its details.")
+        self.refresh()
+
+    def open_hardest(self, run_id: str) -> None:
+        self.hardest_view.set_run(self.rows[run_id].run)
+        self.stack.setCurrentWidget(self.hardest_view)
+
+    def _queue_next_version(self, config: object, name: str) -> None:
+        """"Exclude and queue": the next version of the same model line joins the queue, shown at the top."""
+        self.show_list()
+        self.queue_view.add(config, name)  # type: ignore[arg-type]
+
+    def open_schedule_dialog(self) -> None:
+        """"Retrain automatically…" for the selected finished run (window-modal; `schedule_dialog` while open)."""
+        ids = self.selected_ids()
+        if len(ids) != 1:
+            return
+        dialog = ScheduleDialog(self.rows[ids[0]].run, self.registry, self)
+        dialog.accepted.connect(lambda: self._on_scheduled(dialog))
+        dialog.finished.connect(lambda _code: self._forget_schedule_dialog(dialog))
+        self.schedule_dialog = dialog
+        dialog.open()
+
+    def _on_scheduled(self, dialog: ScheduleDialog) -> None:
+        schedule = dialog.schedule
+        if schedule is None:
+            return
+        self.banner.show_message(
+            "ok", f"{schedule.name} is retrained {trigger_words(schedule)}.",
+            "Each retrain joins the queue as a new version and becomes the active one only if it is not worse. "
+            "The queue must be running to train them.")
+        self.queue_view.refresh()
+
+    def _forget_schedule_dialog(self, dialog: ScheduleDialog) -> None:
+        if self.schedule_dialog is dialog:
+            self.schedule_dialog = None
+        dialog.deleteLater()
 
     def open_compare(self, run_ids: list[str]) -> None:
         self.compare_view.set_runs([self.rows[rid].run for rid in run_ids if rid in self.rows])
@@ -444,7 +621,6 @@ class LibraryPage(QWidget):
         self.refresh()
 
     def delete_selected(self) -> None:
-        from studio.engine.errors import StudioError
         from studio.engine.library.disk import delete_run
 
         ids = self.selected_ids()
@@ -485,13 +661,11 @@ class LibraryPage(QWidget):
         self.banner.show_message("ok", f"Freed {format_bytes(freed)}.")
         self.refresh()
 
-    def _ask(self, title: str, text: str) -> bool:
-        answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes |
-                                      QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
-
     def shutdown(self) -> None:
-        """Stop background work (loading, quality check, generation); call before the page goes away."""
+        """Stop background work (loading, quality check, generation, scoring, the queue's refresh); call before
+        the page goes away."""
+        self.queue_view.shutdown()
+        self.hardest_view.shutdown()
         self.playground_view.shutdown()
         self.jobs.shutdown()
         self.loader.shutdown()

@@ -25,6 +25,7 @@ from studio.engine.events import (
     Eval,
     Event,
     EventParseError,
+    HardestExamples,
     Paused,
     Progress,
     Recovery,
@@ -47,7 +48,8 @@ class RunBridge(QObject):
         events(list): every event, in order, in batches (a live event comes as a one-element list).
         started(Started), progress(Progress), evaluated(Eval), checkpointed(Checkpoint), anomaly(Anomaly),
         recovery(Recovery), paused(Paused), resumed(Resumed), completed(Completed), failed(Error),
-        stopped(Stopped): one per live event of that kind (not emitted while replaying history).
+        stopped(Stopped), hardest(HardestExamples): one per live event of that kind (not emitted while
+        replaying history).
         workerExited(int): the worker process ended with this exit code.
         workerSilent(float): no word from a running worker for this many seconds.
         lineRejected(str): a line that is not a valid event (already logged).
@@ -66,6 +68,7 @@ class RunBridge(QObject):
     completed = Signal(object)
     failed = Signal(object)
     stopped = Signal(object)
+    hardest = Signal(object)
     workerExited = Signal(int)  # noqa: N815 - Qt signal naming
     workerSilent = Signal(float)  # noqa: N815
     lineRejected = Signal(str)  # noqa: N815
@@ -78,7 +81,7 @@ class RunBridge(QObject):
             Started: self.started, Progress: self.progress, Eval: self.evaluated,
             Checkpoint: self.checkpointed, Anomaly: self.anomaly, Recovery: self.recovery,
             Paused: self.paused, Resumed: self.resumed, Completed: self.completed,
-            Error: self.failed, Stopped: self.stopped,
+            Error: self.failed, Stopped: self.stopped, HardestExamples: self.hardest,
         }
 
     # ---- in ----------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from studio.engine import runs
 from studio.engine.config import TrainConfig
 from studio.engine.control import ControlCommand
 from studio.engine.errors import StudioError
-from studio.engine.events import Anomaly, Checkpoint, Event, Recovery
+from studio.engine.events import Anomaly, Checkpoint, Event, HardestExamples, Recovery
 from studio.engine.registry import Registry
 from studio.engine.training.control_channel import send_to_run_dir
 from studio.engine.training.supervisor import Supervisor
@@ -42,6 +42,7 @@ from studio.monitor.bridge import EventFileReader, RunBridge
 from studio.monitor.buffers import MetricBuffers
 from studio.monitor.charts import MAX_REDRAWS_PER_S, ChartsPanel
 from studio.monitor.controls import ControlsBar
+from studio.monitor.hardest_panel import HardestPanel
 from studio.monitor.lifecycle import CloseChoice, ask_close_choice
 from studio.monitor.notifications import NotificationsButton, Notifier
 from studio.monitor.progress import ProgressPanel
@@ -62,12 +63,6 @@ def close_plots(root: QWidget) -> None:
         for menu in (item.ctrlMenu, item.getViewBox().menu):
             if menu is not None and menu.parent() is None:
                 menu.setParent(plot, menu.windowFlags())
-
-
-def run_name(config: TrainConfig) -> str:
-    """A readable default name: the use case and the data it learned from."""
-    dataset = Path(config.dataset_path).stem if config.dataset_path else "data"
-    return f"{config.profile}-{dataset}"
 
 
 class DashboardPage(QWidget):
@@ -114,6 +109,7 @@ class DashboardPage(QWidget):
         self.alerts = AlertsPanel()
         self.summary = CompletionCard()
         self.summary.setVisible(False)
+        self.hardest = HardestPanel()
         self.charts = ChartsPanel(self.buffers, show_gpu=self.sampler.has_gpu)
 
         content = QWidget()
@@ -123,7 +119,10 @@ class DashboardPage(QWidget):
         header.addWidget(self.notifications)
         layout.addLayout(header)
         layout.addWidget(self.subheading)
-        layout.addWidget(self.progress)
+        top = QHBoxLayout()  # the hardest examples use the room beside the progress ring
+        top.addWidget(self.progress, 0)
+        top.addWidget(self.hardest, 1)
+        layout.addLayout(top)
         layout.addWidget(self.controls)
         layout.addWidget(self.alerts)
         layout.addWidget(self.summary)
@@ -156,7 +155,7 @@ class DashboardPage(QWidget):
 
     def start_run(self, config: TrainConfig, name: str | None = None) -> str:
         """Create the run (folder + registry row, status queued) and start its worker; returns the run id."""
-        name = name or run_name(config)
+        name = name or runs.default_run_name(config)
         run_id = runs.new_run_id(name)
         run_dir = runs.create_run_dir(config, run_id)
         Registry().create_run(run_id, name, config, run_dir)
@@ -247,6 +246,7 @@ class DashboardPage(QWidget):
         self.buffers = MetricBuffers(self.buffers.smoothing)
         self.charts.set_buffers(self.buffers)
         self.alerts.clear()
+        self.hardest.clear()
         self.summary.setVisible(False)
         self._shown_status = RunStatus.IDLE
         record = Registry().get(run_dir.name)
@@ -352,6 +352,8 @@ class DashboardPage(QWidget):
                 self.alerts.add_recovery(event)
             elif isinstance(event, Checkpoint):
                 self.controls.settle("checkpoint")
+            elif isinstance(event, HardestExamples):
+                self.hardest.show_examples(event)
         self._dirty = True
 
     def _on_worker_exit(self, exit_code: int) -> None:

@@ -104,6 +104,7 @@ class Notifier(QObject):
             return
         if self.tray is not None:
             kind = QSystemTrayIcon.MessageIcon
+            self.tray.show()  # hidden when a dashboard stopped watching; the queue's notices still come through
             self.tray.showMessage(title, message, kind.Critical if critical else kind.Information, 8000)
         if self.settings.sound:
             QApplication.beep()

@@ -7,15 +7,13 @@ readings; CPU and RAM are always there.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import psutil
 from PySide6.QtCore import QObject, QTimer, Signal
 
-log = logging.getLogger(__name__)
+from studio.engine.gpu_readings import GpuReader
 
 
 @dataclass(frozen=True)
@@ -31,46 +29,6 @@ class SystemSample:
     gpu_power_w: float | None = None
 
 
-class _Gpu:
-    """The first NVIDIA GPU through NVML, or nothing."""
-
-    def __init__(self) -> None:
-        self._nvml: Any = None
-        self._handle: Any = None
-        try:
-            import pynvml
-
-            pynvml.nvmlInit()
-            if pynvml.nvmlDeviceGetCount() > 0:
-                self._nvml, self._handle = pynvml, pynvml.nvmlDeviceGetHandleByIndex(0)
-        except Exception as exc:  # no driver, no library, no device: all mean "no GPU readings"
-            log.debug("No NVIDIA GPU readings: %s", exc)
-
-    @property
-    def present(self) -> bool:
-        return self._handle is not None
-
-    def read(self) -> dict[str, float | None]:
-        nvml, handle = self._nvml, self._handle
-        out: dict[str, float | None] = {}
-        for key, reader in (
-            ("gpu_util_percent", lambda: float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)),
-            ("gpu_mem", lambda: nvml.nvmlDeviceGetMemoryInfo(handle)),
-            ("gpu_temp_c", lambda: float(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU))),
-            ("gpu_power_w", lambda: nvml.nvmlDeviceGetPowerUsage(handle) / 1000.0),
-        ):
-            try:
-                value = reader()
-            except Exception:  # one sensor missing (e.g. power on some boards) must not hide the others
-                value = None
-            if key == "gpu_mem":
-                out["gpu_mem_used_bytes"] = float(value.used) if value else None
-                out["gpu_mem_percent"] = 100.0 * value.used / value.total if value and value.total else None
-            else:
-                out[key] = value
-        return out
-
-
 class SystemSampler(QObject):
     """Samples the machine every `interval_ms` while started.
 
@@ -82,7 +40,7 @@ class SystemSampler(QObject):
 
     def __init__(self, interval_ms: int = 1000, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._gpu = _Gpu()
+        self._gpu = GpuReader()
         self._t0 = time.monotonic()
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)

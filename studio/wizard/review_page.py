@@ -1,14 +1,25 @@
-"""Step 5: review and launch. A summary of every choice, the warnings that still stand, and two alternatives
-(faster/cheaper and higher quality) with their own estimates, one click away.
+"""Step 5: review and launch. A summary of every choice, the warnings that still stand, two alternatives
+(faster/cheaper and higher quality) with their own estimates, one click away, and the conditions for a run
+added to the queue instead of started now (the wizard's "Add to queue").
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QDateTime, Qt, QTime
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDateTimeEdit,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.engine.errors import StudioError
 from studio.gui.widgets import Banner, wrapped_label
@@ -38,6 +49,41 @@ class AlternativeBox(QGroupBox):
         layout.addWidget(self.use, 0, Qt.AlignmentFlag.AlignLeft)
 
 
+class QueueOptions(QGroupBox):
+    """When a queued run may start: not before a given time, and only when the computer is idle."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Or add it to the queue", parent)
+        layout = QVBoxLayout(self)
+        layout.addWidget(wrapped_label(
+            "“Add to queue” lines this run up instead of starting it now. Queued runs train one after another, "
+            "also while Studio is closed; the queue is at the top of the runs library.", name="muted"))
+        row = QHBoxLayout()
+        self.later = QCheckBox("Start no earlier than")
+        self.start_at = QDateTimeEdit(_next_hour())
+        self.start_at.setDisplayFormat("dd MMM yyyy HH:mm")
+        self.start_at.setCalendarPopup(True)
+        self.start_at.setAccessibleName("Earliest start of the queued run")
+        self.start_at.setEnabled(False)
+        self.later.toggled.connect(self.start_at.setEnabled)
+        row.addWidget(self.later)
+        row.addWidget(self.start_at)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.idle = QCheckBox("Only when the computer is idle (no other training, graphics card mostly free)")
+        layout.addWidget(self.idle)
+
+    def conditions(self) -> tuple[datetime | None, bool]:
+        """(not before, in local time; only when idle)."""
+        start = self.start_at.dateTime().toPython() if self.later.isChecked() else None
+        return start, self.idle.isChecked()  # type: ignore[return-value]
+
+
+def _next_hour() -> QDateTime:
+    now = QDateTime.currentDateTime()
+    return QDateTime(now.date(), QTime(now.time().hour(), 0)).addSecs(3600)
+
+
 class ReviewPage(WizardPage):
     title = "Review and launch"
     intro = "Check your choices. Press “Launch training” to start; you can pause or stop at any time."
@@ -55,6 +101,8 @@ class ReviewPage(WizardPage):
         self.body.addWidget(self.warnings_box)
         self.alternatives_row = QHBoxLayout()
         self.body.addLayout(self.alternatives_row)
+        self.queue_options = QueueOptions()
+        self.body.addWidget(self.queue_options)
         self.body.addStretch(1)
         self.alternative_boxes: list[AlternativeBox] = []
         session.configChanged.connect(self._refresh_if_visible)
@@ -99,6 +147,8 @@ class ReviewPage(WizardPage):
         data = Path(config.dataset_path or "").name
         if report is not None:
             data += f" ({report.rows_usable:,} usable examples)"
+        if config.exclude_examples:
+            data += f", leaving out {len(config.exclude_examples):,} you excluded after a look at the hardest ones"
         model = getattr(planned.facts, "name", state.model_ref) if planned is not None else state.model_ref
         length = (
             f"{config.max_steps} steps" if config.max_steps else f"{config.num_epochs:g} passes over the data"

@@ -15,6 +15,9 @@ from studio.gui.tasks import TaskRunner, TaskState
 from studio.wizard.state import WizardState
 
 LOCKED_FIELDS = frozenset({"schema_version", "base_model", "profile", "dataset_path", "column_mapping"})
+# Set by Studio itself, never typed (examples left out from the hardest-examples view, the version an automatic
+# retrain is compared with): kept when a run's settings are loaded, but not offered among the settings.
+HIDDEN_FIELDS = frozenset({"exclude_examples", "compare_adapter"})
 
 
 @dataclass(frozen=True)

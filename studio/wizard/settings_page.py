@@ -30,7 +30,7 @@ from studio.gui.model_form import Choice, ModelForm
 from studio.gui.widgets import Banner, WhyToggle, wrapped_label
 from studio.wizard.base import WizardPage
 from studio.wizard.estimates import describe, memory
-from studio.wizard.session import LOCKED_FIELDS, WizardSession
+from studio.wizard.session import HIDDEN_FIELDS, LOCKED_FIELDS, WizardSession
 
 QUALITY_LEVELS = (
     ("Faster (smaller adapter)", 0.5),
@@ -117,7 +117,7 @@ class SettingsPage(WizardPage):
         self.advanced_toggle.setAccessibleName("Show all settings")
         self.body.addWidget(self.advanced_toggle)
         self.advanced_box = QGroupBox("All settings")
-        self.form = ModelForm(TrainConfig, skip=LOCKED_FIELDS, choices={"report_to": tracker_choice})
+        self.form = ModelForm(TrainConfig, skip=LOCKED_FIELDS | HIDDEN_FIELDS, choices={"report_to": tracker_choice})
         advanced = QFormLayout(self.advanced_box)
         advanced.addRow(self.form)
         self.advanced_box.hide()

@@ -1,7 +1,10 @@
-"""The wizard: a step list, the five pages, and Back / Next / Launch, with first-run onboarding in front.
+"""The wizard: a step list, the five pages, and Back / Next / Launch (or Add to queue on the last step), with
+first-run onboarding in front.
 
 Signals:
     launchRequested(object): the final, validated TrainConfig (dataset_path set) the user chose to run.
+    queueRequested(object, object, bool): that TrainConfig to queue instead, the earliest start (a local
+        datetime or None) and whether it waits for an idle computer.
 """
 
 from __future__ import annotations
@@ -92,6 +95,7 @@ class Onboarding(QWidget):
 
 class Wizard(QWidget):
     launchRequested = Signal(object)  # noqa: N815 - Qt signal naming
+    queueRequested = Signal(object, object, bool)  # noqa: N815
 
     def __init__(
         self, state: WizardState | None = None, parent: QWidget | None = None, autosave: bool = True
@@ -119,10 +123,16 @@ class Wizard(QWidget):
         self.next_button = QPushButton("&Next")
         self.next_button.setDefault(True)
         self.next_button.setObjectName("primary")
+        self.queue_button = QPushButton("Add to &queue")
+        self.queue_button.setToolTip("Line this run up instead of starting it now; queued runs train one after "
+                                     "another.")
+        self.queue_button.setAccessibleName("Add to queue")
+        self.queue_button.hide()
         nav = QHBoxLayout()
         nav.setContentsMargins(24, 8, 24, 16)
         nav.addWidget(self.message, 1)
         nav.addWidget(self.back_button)
+        nav.addWidget(self.queue_button)
         nav.addWidget(self.next_button)
 
         right = QVBoxLayout()
@@ -145,6 +155,7 @@ class Wizard(QWidget):
 
         self.back_button.clicked.connect(self.back)
         self.next_button.clicked.connect(self.next)
+        self.queue_button.clicked.connect(self.add_to_queue)
         self.steps.currentRowChanged.connect(self._on_step_clicked)
         self.onboarding.quick.clicked.connect(self.quick_start)
         self.onboarding.own.clicked.connect(self.start_own)
@@ -272,6 +283,14 @@ class Wizard(QWidget):
         if config is not None and self.page.blocker() is None:
             self.launchRequested.emit(config)
 
+    def add_to_queue(self) -> None:
+        """The same config as Launch, queued with the review page's conditions."""
+        config = self.session.final_config()
+        if config is None or self.index != len(PAGE_CLASSES) - 1 or self.page.blocker() is not None:
+            return
+        not_before, when_idle = self.page.queue_options.conditions()  # type: ignore[attr-defined]
+        self.queueRequested.emit(config, not_before, when_idle)
+
     def _on_step_clicked(self, row: int) -> None:
         """Steps may be revisited freely; going forward needs every page before it to be complete."""
         if row < 0 or not self.ready:
@@ -293,6 +312,8 @@ class Wizard(QWidget):
         self.next_button.setText("&Launch training" if last else "&Next")
         self.next_button.setAccessibleName("Launch training" if last else "Next step")
         self.next_button.setEnabled(blocker is None)
+        self.queue_button.setVisible(last)
+        self.queue_button.setEnabled(blocker is None)
         self.message.setText(blocker or "")
         self.message.setObjectName("blocker" if blocker else "muted")
         self.message.style().unpolish(self.message)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, QPoint, Qt, QThread, QThreadPool, QTimer
-from PySide6.QtWidgets import QApplication, QCheckBox, QMenu, QWidget
+from PySide6.QtWidgets import QApplication, QCheckBox, QMenu, QRadioButton, QWidget
 
+from studio.app import MainWindow, open_main_window
 from studio.engine.registry import RunRecord
 from studio.wizard.state import WizardState
 from studio.wizard.wizard import Wizard
@@ -88,13 +89,13 @@ def _no_leftovers(
 
 @pytest.fixture
 def click(qtbot) -> Callable[[QWidget], None]:
-    """Click a shown, enabled widget as a person would; a checkbox on its box, since in a wide row its centre
-    can lie past its text, where a click does nothing."""
+    """Click a shown, enabled widget as a person would; a checkbox or radio button on its box, since in a wide
+    row its centre can lie past its text, where a click does nothing."""
 
     def click_(widget: QWidget) -> None:
         assert widget.isVisible() and widget.isEnabled(), widget
         middle = widget.height() // 2
-        pos = QPoint(middle, middle) if isinstance(widget, QCheckBox) else widget.rect().center()
+        pos = QPoint(middle, middle) if isinstance(widget, QCheckBox | QRadioButton) else widget.rect().center()
         qtbot.mouseClick(widget, Qt.MouseButton.LeftButton, pos=pos)
 
     return click_
@@ -126,6 +127,33 @@ def make_wizard(qtbot) -> Iterator[Callable[..., Wizard]]:
         wizard.shutdown()
         wizard.close()
         wizard.deleteLater()
+
+
+@pytest.fixture
+def make_window(qtbot) -> Iterator[Callable[..., MainWindow]]:
+    """Shown main windows, closed (every page shut down) when the test ends; a run a failed test left training
+    is ended first."""
+    made: list[MainWindow] = []
+
+    def make(opened: bool = False, state: WizardState | None = None) -> MainWindow:
+        """`opened`: as a double-click opens it (the engine loads, unfinished runs offered, notices watched)."""
+        wizard = Wizard(state or WizardState(onboarding_done=True), autosave=False)
+        window = open_main_window(wizard) if opened else MainWindow(wizard)
+        made.append(window)
+        window.show()
+        return window
+
+    yield make
+    for window in made:
+        dashboard = window.dashboard
+        if dashboard is not None and dashboard.supervisor is not None:  # a test that failed mid-run
+            dashboard.supervisor.kill()
+            dashboard.supervisor.wait(timeout=30)
+            for thread in dashboard._waiters:
+                thread.join(timeout=30)
+            qtbot.waitUntil(lambda d=dashboard: not d.state.status.alive, timeout=10_000)
+        window.close()  # closeEvent shuts every page down
+        window.deleteLater()
 
 
 @pytest.fixture

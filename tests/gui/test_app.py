@@ -12,11 +12,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 
-from studio.app import MainWindow, app_icon
+from studio.app import app_icon
 from studio.engine.config import TrainConfig
 from studio.gui.theme import DARK, LIGHT, apply_theme, is_dark
 from studio.wizard.state import WizardState
-from studio.wizard.wizard import Wizard
 
 STARTUP_PROBE = """
 import sys
@@ -39,28 +38,9 @@ def test_window_shows_without_importing_torch(tmp_path):
     assert "HEAVY []" in done.stdout
 
 
-@pytest.fixture
-def make_window():
-    """Main windows whose wizard and dashboard are shut down, and which are closed, when the test ends."""
-    made: list[MainWindow] = []
-
-    def make(state: WizardState) -> MainWindow:
-        window = MainWindow(Wizard(state, autosave=False))
-        made.append(window)
-        return window
-
-    yield make
-    for window in made:
-        if window.dashboard is not None:
-            window.dashboard.shutdown()
-        window.wizard.shutdown()
-        window.close()
-        window.deleteLater()
-
-
 def test_icon_and_sections(make_window):
     assert not app_icon().isNull()
-    window = make_window(WizardState(onboarding_done=True))
+    window = make_window()
     assert window.stack.currentWidget() is window.wizard
     assert [a.text() for a in window.nav.actions()] == ["New training", "Runs"]
     assert window.dashboard is None  # built on the first launch only
@@ -92,8 +72,7 @@ def test_launch_opens_the_dashboard_and_a_real_run_completes(
         onboarding_done=True, profile_id="chatbot", dataset_path=str(tiny_chat_file),
         model_ref=str(tiny_model_dir), overrides={"max_steps": 2, "eval_fraction": 0.0}, page=1,
     )
-    window = make_window(state)
-    window.show()
+    window = make_window(state=state)
     wizard = window.wizard
     wizard.start()
     qtbot.waitUntil(lambda: wizard.ready and wizard.next_button.isEnabled(), timeout=120_000)  # data checked

@@ -6,47 +6,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel
 
-from studio.app import MainWindow, open_main_window
+from studio.app import MainWindow
 from studio.engine.config import TrainConfig
 from studio.engine.registry import Registry, RunRecord
-from studio.wizard.state import WizardState
-from studio.wizard.wizard import DATASET_PAGE, Wizard
+from studio.wizard.wizard import DATASET_PAGE
 from tests.gui.exporting.tiny_run import RUN_ID
 
 FINISHED = {"completed", "failed", "interrupted", "stopped"}
-
-
-@pytest.fixture
-def make_window(qtbot) -> Iterator[Callable[..., MainWindow]]:
-    made: list[MainWindow] = []
-
-    def make(opened: bool = False) -> MainWindow:
-        """A shown window; `opened`: as a double-click opens it (the engine loads, unfinished runs offered)."""
-        wizard = Wizard(WizardState(onboarding_done=True), autosave=False)
-        window = open_main_window(wizard) if opened else MainWindow(wizard)
-        made.append(window)
-        window.show()
-        return window
-
-    yield make
-    for window in made:
-        dashboard = window.dashboard
-        if dashboard is not None and dashboard.supervisor is not None:  # a test that failed mid-run
-            dashboard.supervisor.kill()
-            dashboard.supervisor.wait(timeout=30)
-            for thread in dashboard._waiters:
-                thread.join(timeout=30)
-            qtbot.waitUntil(lambda d=dashboard: not d.state.status.alive, timeout=10_000)
-        window.close()  # closeEvent shuts every page down
-        window.deleteLater()
 
 
 def click(qtbot, window: MainWindow, action: QAction) -> None:

@@ -40,9 +40,10 @@ def find_run(ref: str | Path) -> Path:
     folder = Path(text).expanduser()
     if text and folder.is_dir() and ((folder / CONFIG_FILE).is_file() or final_adapter_dir(folder).is_dir()):
         return folder.resolve()
+    from studio.engine.active import default_run
     from studio.engine.registry import Registry
 
-    record = Registry().find(text)  # raises run_not_found with the actions to take
+    record = default_run(Registry(), text)  # a name means its active version; run_not_found otherwise
     return record.run_dir
 
 

@@ -2,8 +2,9 @@
 
 `StudioCallback` turns each logged step into a `progress` event (loss, grad norm, lr, tokens/s, memory),
 acts on commands between optimizer steps (so a pause or stop never cuts a step in half) and seals the
-Trainer's checkpoints. Other concerns (the anomaly guard) are separate TrainerCallbacks that the worker
-adds beside it in `build_callbacks`.
+Trainer's checkpoints. `HardestExamplesCallback` reports the held-out examples the model fits worst after
+each evaluation. Other concerns (the anomaly guard) are separate TrainerCallbacks that the worker adds
+beside them in `build_callbacks`.
 """
 
 from __future__ import annotations
@@ -13,19 +14,25 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from studio.engine.config import TrainConfig
 from studio.engine.control import ControlCommand
-from studio.engine.events import Checkpoint, Eval, Paused, Progress, Resumed
+from studio.engine.events import Checkpoint, Eval, HardestExamples, Paused, Progress, Resumed
 from studio.engine.training import checkpoints
 from studio.engine.training.control_channel import ControlChannel
+from studio.engine.training.example_loss import pad_token_id, pick_positions, preview, render, score_examples
 from studio.engine.training.faults import Faults
 from studio.engine.training.lockstep import Lockstep, Requests, save_in_lockstep
 from studio.engine.training.sinks import EventEmitter
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from studio.engine.training.data import TokenizedSplit
 
 PAUSE_POLL_S = 0.5
 
@@ -107,7 +114,7 @@ class StudioCallback(TrainerCallback):
     def on_step_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
-        self._between_steps(state)
+        self.between_steps(state)
         oom_step = self.faults.get_int("oom_at_step")
         fits = self.faults.get_int("oom_above_micro_batch")
         if oom_step == state.global_step + 1 and (fits is None or args.per_device_train_batch_size > fits):
@@ -165,7 +172,7 @@ class StudioCallback(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         self.set_phase("evaluating")
-        self._between_steps(state)  # an evaluation on a CPU can take minutes: stay responsive
+        self.between_steps(state)  # an evaluation on a CPU can take minutes: stay responsive
         self.set_phase("evaluating")
 
     def on_evaluate(
@@ -232,7 +239,7 @@ class StudioCallback(TrainerCallback):
         self.set_phase("training")
         return info
 
-    def _between_steps(self, state: TrainerState) -> None:
+    def between_steps(self, state: TrainerState) -> None:
         """Take the queued commands, agree on them with the other ranks (if any), then stop, release or save.
         While paused, every rank comes back for another round (a checkpoint can be asked for meanwhile)."""
         while True:
@@ -293,6 +300,73 @@ class StudioCallback(TrainerCallback):
         times = sorted(self._step_times)
         median = times[len(times) // 2]
         return remaining * median, (remaining * times[0], remaining * times[-1])
+
+
+class HardestExamplesCallback(TrainerCallback):
+    """After each evaluation, scores every held-out example (up to score_examples_limit) and emits the
+    `hardest_top_n` the model fits worst as a `hardest` event, so broken rows show while the run goes on.
+    Commands are taken between batches, as during the evaluation itself."""
+
+    def __init__(
+        self,
+        held_out: TokenizedSplit,
+        tokenizer: PreTrainedTokenizerBase,
+        config: TrainConfig,
+        emitter: EventEmitter,
+        set_phase: Callable[[str], None],
+        between_steps: Callable[[TrainerState], None],
+    ) -> None:
+        self.held_out = held_out
+        self.tokenizer = tokenizer
+        self.top_n = config.hardest_top_n
+        self.max_length = config.max_length
+        self.positions = pick_positions(len(held_out.data), config.score_examples_limit, config.seed)
+        self.emitter = emitter
+        self.set_phase = set_phase
+        self.between_steps = between_steps
+
+    def on_evaluate(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        model: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if model is None:
+            return
+
+        def between_batches() -> None:
+            self.between_steps(state)
+            self.set_phase("evaluating")
+
+        self.set_phase("evaluating")
+        losses = score_examples(
+            model,
+            self.held_out.data,
+            self.positions,
+            max_length=self.max_length,
+            token_budget=args.per_device_eval_batch_size * self.max_length,  # follows an out-of-memory retry
+            pad_id=pad_token_id(self.tokenizer),
+            between_batches=between_batches,
+        )
+        top = sorted(losses, key=lambda item: item.loss, reverse=True)[: self.top_n]
+        texts = render(self.tokenizer, self.held_out.data, [item.position for item in top], self.max_length)
+        self.emitter.emit(
+            HardestExamples,
+            step=state.global_step,
+            split="eval",
+            examples=[
+                {
+                    "fingerprint": self.held_out.fingerprints[item.position],
+                    "loss": round(item.loss, 5),
+                    "tokens": item.tokens,
+                    "preview": preview(text),
+                }
+                for item, text in zip(top, texts, strict=True)
+            ],
+        )
+        self.set_phase("training")
 
 
 def _float(value: float | None) -> float | None:

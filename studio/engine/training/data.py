@@ -5,10 +5,17 @@ models' templates (SmolLM2's included) lack. So Studio renders each conversation
 characters each assistant turn adds to the text, then maps them to tokens through the tokenizer's offsets.
 The result (`input_ids` + `assistant_masks`) is what TRL's SFTTrainer accepts as a pre-processed dataset:
 it builds the labels (-100 outside the masks), truncates and packs from there.
+
+Each example also gets a fingerprint (a hash of its normalized content), so a report can name a row and a
+later run can leave it out (`exclude_examples`) without depending on row positions.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from studio.engine.errors import ExitCode, StudioError
@@ -69,16 +76,58 @@ def tokenize_text(tokenizer: PreTrainedTokenizerBase, text: str) -> dict[str, li
     return {"input_ids": ids, "assistant_masks": [1] * len(ids)}
 
 
-def tokenize_dataset(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, assistant_only: bool) -> Dataset:
-    """A dataset with a "messages" or "text" column, tokenized for SFTTrainer."""
+def example_fingerprint(example: Mapping[str, Any]) -> str:
+    """A short stable id of a normalized example ({"messages": [...]} or {"text": ...}): the same in every
+    process and on every machine, unchanged when other rows of the file change."""
+    messages = example.get("messages")
+    if messages is not None:
+        body: dict[str, Any] = {
+            "messages": [
+                {"role": str(message.get("role") or ""), "content": str(message.get("content") or "")}
+                for message in messages
+            ]
+        }
+    else:
+        body = {"text": str(example.get("text") or "")}
+    canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TokenizedSplit:
+    """One split as training sees it, and where each of its rows came from (for per-example reports)."""
+
+    data: Dataset  # input_ids + assistant_masks: what the Trainer gets
+    rows: list[int]  # data[i] is row rows[i] of the prepared split
+    fingerprints: list[str]  # example_fingerprint of each row of `data`
+    excluded: int  # rows left out because their fingerprint was asked to be excluded
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """A run's tokenized splits; `held_out` is None when the data has no held-out share (or none is left)."""
+
+    train: TokenizedSplit
+    held_out: TokenizedSplit | None
+    excluded: int  # examples left out of both splits by `exclude_examples`
+
+
+def tokenize_split(
+    dataset: Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    assistant_only: bool,
+    exclude: frozenset[str] = frozenset(),
+) -> TokenizedSplit:
+    """A prepared split with a "messages" or "text" column, tokenized for SFTTrainer; rows without an answer
+    to learn and rows whose fingerprint is in `exclude` are left out."""
     columns = dataset.column_names
     if "messages" in columns:
 
-        def convert(row: dict[str, Any]) -> dict[str, list[int]]:
+        def encode(row: dict[str, Any]) -> dict[str, list[int]]:
             return tokenize_conversation(tokenizer, row["messages"], assistant_only)
     elif "text" in columns:
 
-        def convert(row: dict[str, Any]) -> dict[str, list[int]]:
+        def encode(row: dict[str, Any]) -> dict[str, list[int]]:
             return tokenize_text(tokenizer, row["text"])
     else:
         raise StudioError(
@@ -91,5 +140,20 @@ def tokenize_dataset(dataset: Dataset, tokenizer: PreTrainedTokenizerBase, assis
             code="dataset_shape",
             exit_code=ExitCode.DATASET_UNUSABLE,
         )
-    tokenized = dataset.map(convert, remove_columns=columns, desc="Tokenizing")
-    return tokenized.filter(lambda row: any(row["assistant_masks"]), desc="Dropping rows without answers")
+
+    def convert(row: dict[str, Any], index: int) -> dict[str, Any]:
+        return {**encode(row), "row": index, "fingerprint": example_fingerprint(row)}
+
+    tokenized = dataset.map(convert, with_indices=True, remove_columns=columns, desc="Tokenizing")
+    excluded = sum(1 for fingerprint in tokenized["fingerprint"] if fingerprint in exclude) if exclude else 0
+    kept = tokenized.filter(
+        lambda masks, fingerprint: any(masks) and fingerprint not in exclude,
+        input_columns=["assistant_masks", "fingerprint"],
+        desc="Dropping rows without answers" + (" and excluded rows" if exclude else ""),
+    )
+    return TokenizedSplit(
+        data=kept.remove_columns(["row", "fingerprint"]),
+        rows=list(kept["row"]),
+        fingerprints=list(kept["fingerprint"]),
+        excluded=excluded,
+    )

@@ -15,7 +15,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from studio.engine import runs
 from studio.engine.config import TrainConfig
@@ -27,6 +27,9 @@ from studio.engine.training import checkpoints
 from studio.engine.training.control_channel import ControlChannel
 from studio.engine.training.faults import active_faults
 from studio.engine.training.sinks import EventEmitter, EventSink, FileSink, StreamSink, last_seq
+
+if TYPE_CHECKING:
+    from studio.engine.training.data import TrainingData
 
 HEARTBEAT_S = 10.0
 ANSWER_POLL_S = 0.25
@@ -134,10 +137,11 @@ def _train(
     from studio.engine.anomalies.callback import AnomalyCallback
     from studio.engine.training.backends.base import check_method_supported, device_type
     from studio.engine.training.backends.hf import build_sft_trainer
-    from studio.engine.training.callbacks import StudioCallback, TrainingInterrupted
+    from studio.engine.training.callbacks import HardestExamplesCallback, StudioCallback, TrainingInterrupted
     from studio.engine.training.distributed import anomaly_mode_for, world_size
     from studio.engine.training.lockstep import Lockstep
     from studio.engine.training.oom import free_memory, is_out_of_memory
+    from studio.engine.training.scoring import score_after_training
 
     started_at = time.monotonic()
     device = device_type()
@@ -151,7 +155,8 @@ def _train(
 
     beats.set_phase("preparing_data")
     emitter.emit(Heartbeat, phase="preparing_data", message="Preparing the dataset")
-    train_set, eval_set = load_training_data(config, model_path, tokenizer)
+    data = load_training_splits(config, model_path, tokenizer)
+    train_set, eval_set = data.train.data, data.held_out.data if data.held_out else None
 
     beats.set_phase("building_trainer")
     _seed(config.seed)
@@ -182,7 +187,13 @@ def _train(
         save_reason=anomaly_cb.save_reason,
         lockstep=Lockstep(),
     )
-    callbacks = build_callbacks(callback, anomaly_cb)
+    hardest_cb = None
+    if config.hardest_top_n and data.held_out is not None and world_size() == 1:
+        # Only a single process may score on its own: on several, a step outside the lockstep would hang them.
+        hardest_cb = HardestExamplesCallback(
+            data.held_out, tokenizer, config, emitter, beats.set_phase, callback.between_steps
+        )
+    callbacks = build_callbacks(callback, anomaly_cb, hardest_cb)
 
     def new_trainer(model: Any) -> Any:
         built = build_sft_trainer(
@@ -233,6 +244,7 @@ def _train(
             "pid": os.getpid(),
             "packing": bool(trainer.args.packing),
             "padding_free": bool(trainer.args.padding_free),
+            "excluded_examples": data.excluded,
         },
     )
     restored: int | None = None
@@ -285,6 +297,11 @@ def _train(
     trainer.model.save_pretrained(adapter_dir)
     tokenizer.save_pretrained(adapter_dir)
     metrics = _final_metrics(trainer, callback, time.monotonic() - started_at, restored)
+    metrics.update(
+        score_after_training(
+            run_dir, callback.config, trainer, tokenizer, data, emitter, channel, beats.set_phase, registry
+        )
+    )
     verdict = _verdict(run_dir, trainer.state.global_step)
     metrics.update(
         summary=verdict.headline,
@@ -395,13 +412,15 @@ def _verdict(run_dir: Path, step: int) -> Any:
     return summarize_run([*recorded, Completed(run_id=run_dir.name, step=step)])
 
 
-def build_callbacks(studio_callback: Any, anomaly_callback: Any) -> list[Any]:
-    """Every TrainerCallback of a run, in order: Studio's events/control/checkpoints first, then observers
-    of the metrics stream (the anomaly guard, which may ask for a checkpoint or end the loop), and last the
-    lockstep that hands the flags they set to the other ranks of a distributed run."""
+def build_callbacks(studio_callback: Any, anomaly_callback: Any, hardest_callback: Any | None = None) -> list[Any]:
+    """Every TrainerCallback of a run, in order: Studio's events/control/checkpoints first, then the hardest
+    examples after each evaluation (when on), then observers of the metrics stream (the anomaly guard, which
+    may ask for a checkpoint or end the loop), and last the lockstep that hands the flags they set to the
+    other ranks of a distributed run."""
     from studio.engine.training.lockstep import LockstepCallback
 
-    return [studio_callback, anomaly_callback, LockstepCallback(studio_callback.lockstep)]
+    extra = [hardest_callback] if hardest_callback is not None else []
+    return [studio_callback, *extra, anomaly_callback, LockstepCallback(studio_callback.lockstep)]
 
 
 def select_backend(config: TrainConfig) -> tuple[Any, str]:
@@ -426,8 +445,16 @@ def _resolve_model(ref: str) -> Path:
 
 
 def load_training_data(config: TrainConfig, model_path: Path, tokenizer: Any) -> tuple[Any, Any]:
-    """The prepared train/eval splits (studio.engine.datasets), tokenized with assistant-only masks."""
-    from studio.engine.training.data import tokenize_dataset
+    """The tokenized train and held-out datasets as the Trainer takes them (held-out None when there is none)."""
+    data = load_training_splits(config, model_path, tokenizer)
+    return data.train.data, data.held_out.data if data.held_out else None
+
+
+def load_training_splits(config: TrainConfig, model_path: Path, tokenizer: Any) -> TrainingData:
+    """The prepared train/eval splits (studio.engine.datasets), tokenized with assistant-only masks, without the
+    examples the config excludes. Exclusion comes after preparation (whose cache and split it leaves alone), so
+    every other example keeps its split and its row number."""
+    from studio.engine.training.data import TrainingData, tokenize_split
 
     if not config.dataset_path:
         raise StudioError(
@@ -438,12 +465,15 @@ def load_training_data(config: TrainConfig, model_path: Path, tokenizer: Any) ->
             exit_code=ExitCode.DATASET_UNUSABLE,
         )
     prepared = prepare_for_config(config, model_path)
-    train = tokenize_dataset(prepared.train, tokenizer, config.assistant_only_loss)
-    eval_set = tokenize_dataset(prepared.eval, tokenizer, config.assistant_only_loss) if prepared.eval else None
-    if len(train) == 0:
+    exclude = frozenset(config.exclude_examples)
+    train = tokenize_split(prepared.train, tokenizer, config.assistant_only_loss, exclude)
+    held = tokenize_split(prepared.eval, tokenizer, config.assistant_only_loss, exclude) if prepared.eval else None
+    excluded = train.excluded + (held.excluded if held else 0)
+    if len(train.data) == 0:
         raise StudioError(
             what="None of the examples can be trained on.",
-            why="After formatting, no example has an answer for the model to learn.",
+            why="After formatting, no example has an answer for the model to learn."
+            + (f" ({excluded} were excluded by the settings.)" if excluded else ""),
             actions=[
                 "Run `studio validate FILE` to see what Studio reads in the file.",
                 "Check that the answers are in the column Studio uses for them.",
@@ -451,7 +481,7 @@ def load_training_data(config: TrainConfig, model_path: Path, tokenizer: Any) ->
             code="dataset_empty",
             exit_code=ExitCode.DATASET_UNUSABLE,
         )
-    return train, eval_set if eval_set is not None and len(eval_set) else None
+    return TrainingData(train=train, held_out=held if held is not None and len(held.data) else None, excluded=excluded)
 
 
 def prepare_for_config(config: TrainConfig, model_path: Path) -> Any:

@@ -28,7 +28,8 @@ def _cell(page, run_id, column):
 
 def test_lists_runs_with_their_facts(page, library):
     assert sorted(page.visible_ids()) == sorted([library.parent.id, library.child.id])
-    assert _cell(page, library.child.id, "Version") == "1.1.0"
+    assert _cell(page, library.child.id, "Version").split()[0] == "1.1.0"
+    assert sum("★ active" in _cell(page, run.id, "Version") for run in (library.parent, library.child)) == 1
     assert _cell(page, library.parent.id, "Status") == "completed"
     assert _cell(page, library.parent.id, "Base model") == "tiny-llama-test"
     assert _cell(page, library.parent.id, "Dataset") == "qa.jsonl"

@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from studio.engine.config import TrainConfig, list_presets
-from studio.wizard.session import LOCKED_FIELDS
+from studio.wizard.session import HIDDEN_FIELDS, LOCKED_FIELDS
 from studio.wizard.state import WizardState
 
 pytestmark = pytest.mark.slow  # needs the built-in model's config for the planner
@@ -48,7 +48,7 @@ def test_advanced_view_has_every_field_and_rejects_bad_values(qtbot, settings):
     wizard, page = settings
     page.advanced_toggle.click()
     assert page.advanced_box.isVisible() and wizard.session.state.advanced_view
-    assert set(page.form.editors) == set(TrainConfig.model_fields) - LOCKED_FIELDS
+    assert set(page.form.editors) == set(TrainConfig.model_fields) - LOCKED_FIELDS - HIDDEN_FIELDS
     editor = page.form.editors["lora_dropout"]
     editor.setText("0.9")
     editor.editingFinished.emit()
