@@ -81,7 +81,7 @@ class RunQueue:
         self.registry.create_run(run_id, name, config, run_dir)
         with self.registry.connect() as db:
             (last,) = db.execute("SELECT COALESCE(MAX(position), 0) FROM queue").fetchone()
-            db.execute(
+            cursor = db.execute(
                 "INSERT INTO queue (run_id, position, state, not_before, when_idle, schedule_id, estimate_s,"
                 " added_at) VALUES (?, ?, 'waiting', ?, ?, ?, ?, ?)",
                 (
@@ -94,7 +94,8 @@ class RunQueue:
                     now_iso(),
                 ),
             )
-        return self.get_by_run(run_id)
+        assert cursor.lastrowid is not None
+        return self.get(cursor.lastrowid)
 
     # ---- reading ---------------------------------------------------------------------------------------
 
@@ -117,17 +118,6 @@ class RunQueue:
                 what=f"There is no queue entry {entry_id}.",
                 why="It was removed, or the number is mistyped.",
                 actions=["Run `studio queue list` to see the queue and its numbers."],
-                code="queue_entry_not_found",
-            )
-        return found
-
-    def get_by_run(self, run_id: str) -> QueueEntry:
-        found = next((e for e in self.entries(include_finished=True) if e.run_id == run_id), None)
-        if found is None:
-            raise StudioError(
-                what=f"The run {run_id} is not in the queue.",
-                why="It was started directly, or removed from the queue.",
-                actions=["Run `studio queue list` to see the queue."],
                 code="queue_entry_not_found",
             )
         return found

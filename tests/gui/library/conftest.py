@@ -49,3 +49,20 @@ def builtin_run(builtin_adapter: Path, studio_home: Path) -> RunRecord:
 def _plot_menus_ok(request: pytest.FixtureRequest) -> None:
     """The comparison's pyqtgraph plot outlives the page with its hidden popup menus (as in test_app)."""
     request.node.hidden_menus_ok = True
+
+
+@pytest.fixture
+def open_library_page(qtbot):
+    """open_library_page(registry) -> a shown LibraryPage whose runs have been read (closed after the test)."""
+    from studio.library.library_page import LibraryPage
+
+    def _open(registry: Registry) -> LibraryPage:
+        page = LibraryPage(registry)
+        qtbot.addWidget(page, before_close_func=lambda p: p.shutdown())
+        page.resize(1280, 800)
+        with qtbot.waitSignal(page.refreshed, timeout=20000):
+            page.show()
+        return page
+
+    return _open
+

@@ -11,14 +11,9 @@ from studio.library.library_page import COLUMNS, LibraryPage
 
 
 @pytest.fixture
-def page(qtbot, library):
+def page(open_library_page, library):
     activate(library.registry, library.parent.id, reason="the test starts here")  # (unless it was already)
-    page = LibraryPage(library.registry)
-    qtbot.addWidget(page, before_close_func=lambda p: p.shutdown())
-    page.resize(1280, 800)
-    with qtbot.waitSignal(page.refreshed, timeout=20000):
-        page.show()
-    return page
+    return open_library_page(library.registry)
 
 
 def version_cell(page: LibraryPage, run_id: str) -> str:

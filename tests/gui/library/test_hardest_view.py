@@ -34,14 +34,9 @@ def write_report(run: RunRecord) -> HardestReport:
 
 
 @pytest.fixture
-def page(qtbot, library):
+def page(open_library_page, library):
     write_report(library.child)
-    page = LibraryPage(library.registry)
-    qtbot.addWidget(page, before_close_func=lambda p: p.shutdown())
-    page.resize(1280, 800)
-    with qtbot.waitSignal(page.refreshed, timeout=20000):
-        page.show()
-    return page
+    return open_library_page(library.registry)
 
 
 def open_report(page: LibraryPage, run_id: str, qtbot, click) -> HardestView:

@@ -5,18 +5,12 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from studio.library.library_page import COLUMNS, LibraryPage
+from studio.library.library_page import COLUMNS
 
 
 @pytest.fixture
-def page(qtbot, library):
-    page = LibraryPage(library.registry)
-    qtbot.addWidget(page, before_close_func=lambda p: p.shutdown())
-    page.resize(1280, 800)
-    page.show()
-    with qtbot.waitSignal(page.refreshed, timeout=20000):
-        page.refresh()
-    return page
+def page(open_library_page, library):
+    return open_library_page(library.registry)
 
 
 def _cell(page, run_id, column):

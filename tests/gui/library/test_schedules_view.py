@@ -7,18 +7,12 @@ import pytest
 from PySide6.QtCore import QTime
 
 from studio.engine.queue import Schedules
-from studio.library.library_page import LibraryPage
 from studio.library.schedules_view import ScheduleDialog, cron_words
 
 
 @pytest.fixture
-def page(qtbot, library):
-    page = LibraryPage(library.registry)
-    qtbot.addWidget(page, before_close_func=lambda p: p.shutdown())
-    page.resize(1280, 800)
-    with qtbot.waitSignal(page.refreshed, timeout=20000):
-        page.show()
-    return page
+def page(open_library_page, library):
+    return open_library_page(library.registry)
 
 
 @pytest.fixture
