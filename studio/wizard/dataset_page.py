@@ -445,8 +445,10 @@ class DatasetPage(WizardPage):
 
     def _show_issues(self, report: Any) -> None:
         skipped = report.rows_read - report.rows_usable
+        read_as = ", ".join(part for part in ((report.format or "").upper(), report.encoding) if part)
         self.summary.setText(
-            f"{report.rows_read:,} rows read, {report.rows_usable:,} usable"
+            (f"Read as {read_as}. " if read_as else "")
+            + f"{report.rows_read:,} rows read, {report.rows_usable:,} usable"
             + (f", {skipped:,} skipped." if skipped > 0 else ".")
         )
         for widget in self.issue_widgets:

@@ -59,7 +59,7 @@ def test_directory_and_missing_file_exit_2(tmp_path):
 
 def test_mapping_flag_overrides_the_guess(tmp_path):
     path = tmp_path / "odd.csv"
-    path.write_text("ask,tell\n" + "".join(f"q{i},a{i}\n" for i in range(5)), encoding="utf-8")
+    path.write_text("ask,tell\n" + "".join(f"question {i:02d},answer {i:02d}\n" for i in range(12)), encoding="utf-8")
     assert invoke(str(path)).exit_code == 0
     result = invoke(str(path), "--mapping", "tell=user", "--mapping", "ask=assistant", "--json")
     assert json.loads(result.stdout)["mapping"] == {"tell": "user", "ask": "assistant"}

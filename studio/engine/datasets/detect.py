@@ -108,7 +108,7 @@ def detect(path: str | Path) -> Detection:
     if not text.strip():
         raise FileProblem(make_issue("empty_file"))
     complete = len(head) >= size
-    issues = [make_issue("encoding_fallback")] if encoding.fallback else []
+    issues = [make_issue("encoding_fallback", detail=encoding.label)] if encoding.fallback else []
     detection = _detect_text(path, text, encoding, size, complete, tuple(issues))
     return _with_extension_check(detection)
 
@@ -146,7 +146,7 @@ def _json_or_jsonl(text: str, complete: bool) -> str:
 def _parses(line: str) -> bool:
     try:
         json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested thousands of levels deep
         return False
     return True
 
@@ -176,7 +176,10 @@ def _sniff_csv(text: str, complete: bool, suffix: str) -> tuple[str, bool] | Non
         consistent = sum(1 for width in widths if width == widths[0]) / len(widths)
         if widths[0] < 2 or len(rows) < 3 or consistent < 0.8:
             return None
-    return delimiter, _has_header(sample, rows[0])
+    header = _has_header(sample, rows[0])
+    if suffix == ".txt" and not (consistent == 1.0 and (header or '"' in sample)):
+        return None  # prose in a .txt (commas, full stops) is text to learn from, not a table
+    return delimiter, header
 
 
 def _has_header(sample: str, first: list[str]) -> bool:

@@ -92,11 +92,18 @@ CATALOG: dict[str, IssueKind] = {
         "None of the {rows_read} rows can be used for training.",
         "Fix the problems listed above; the first examples of each show what is wrong.",
     ),
+    "too_few_usable": IssueKind(
+        "error",
+        "Only {usable} of {rows_read} rows {verb}; Studio needs at least {minimum}.",
+        "Fix the problems listed above; add more examples; or check that you exported the right file "
+        "and columns.",
+    ),
     # Reading.
     "encoding_fallback": IssueKind(
         "warning",
-        "The file is not UTF-8; Studio read it as Latin-1, so some accented letters may be wrong.",
-        "Save the file as UTF-8 (most editors offer it under 'Save as' / 'Encoding').",
+        "The file is not UTF-8; Studio read it as {detail}.",
+        "Check in the preview that accented letters, quotes and symbols look right; if they do not, save the "
+        "file as UTF-8 (most editors offer it under 'Save as' / 'Encoding') and load it again.",
     ),
     "encoding_replaced": IssueKind(
         "warning",

@@ -114,6 +114,8 @@ class JsonStream:
                     raise JsonStreamError("item too large", self._line, too_large=True) from None
                 self._fill()
                 continue
+            except RecursionError:
+                raise JsonStreamError("nested too deeply", self._line) from None
             if end == len(self._buf) and not self._eof and not isinstance(value, (dict, list, str)):
                 self._fill()  # a number or literal may continue in the next chunk
                 continue

@@ -7,6 +7,7 @@ text becomes {"text": str}. Problems are issue codes from the catalog in issues.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -28,6 +29,11 @@ ROLE_ALIASES = {
     "chatgpt": "assistant",
     "answer": "assistant",
 }
+
+# Text that spreadsheets and pandas write for a missing or broken number: not content a model can learn from.
+PLACEHOLDER_TEXT = frozenset(
+    {"nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "null", "none"}
+)
 
 
 @dataclass(slots=True)
@@ -164,8 +170,8 @@ def _text_row(value: Any, schema: Schema) -> Outcome:
 def _as_text(value: Any, outcome: Outcome) -> str:
     """Strings pass through; content-part lists are joined; numbers and the like become text, with a note."""
     if isinstance(value, str):
-        return value
-    if value is None:
+        return "" if value.strip().lower() in PLACEHOLDER_TEXT else value
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
     if isinstance(value, list) and all(isinstance(part, dict) and "text" in part for part in value):
         return "\n".join(str(part["text"]) for part in value)

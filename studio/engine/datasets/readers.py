@@ -24,6 +24,7 @@ MAX_ROW_CHARS = 16 << 20
 CHUNK_CHARS = 2000
 _MAX_DOCUMENT_CHARS = 4 * CHUNK_CHARS
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_PARQUET_BATCH = 256  # rows per Arrow batch: a batch of wide rows stays a bounded read
 
 
 @dataclass(slots=True)
@@ -37,10 +38,15 @@ class RawRow:
 
 
 class RowReader:
-    """Iterates the rows of a detected file and reports how far it has got (0..1)."""
+    """Iterates the rows of a detected file and reports how far it has got (0..1).
 
-    def __init__(self, detection: Detection) -> None:
+    `columns` names the columns the schema maps: a Parquet file is then read column by column for those
+    alone, so a wide table (images, embeddings, raw HTML beside the text) costs only what training uses.
+    """
+
+    def __init__(self, detection: Detection, columns: list[str] | None = None) -> None:
         self.detection = detection
+        self.columns = columns
         self._raw: BinaryIO | None = None
         self._rows_done = 0
         self._rows_total = 0
@@ -77,12 +83,17 @@ class RowReader:
         try:
             parquet = pq.ParquetFile(self.detection.path)
             self._rows_total = parquet.metadata.num_rows
+            present = set(parquet.schema_arrow.names)
+            columns = [name for name in self.columns if name in present] if self.columns else None
             line = 0
-            for batch in parquet.iter_batches(batch_size=1024):
+            for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH, columns=columns):
                 for value in batch.to_pylist():
                     line += 1
                     self._rows_done = line
-                    yield RawRow(line, value)
+                    if _value_chars(value) > MAX_ROW_CHARS:
+                        yield RawRow(line, problem="row_too_large", detail=f"{MAX_ROW_CHARS >> 20} MB")
+                    else:
+                        yield RawRow(line, value)
         except (pa.ArrowException, ValueError) as exc:
             raise FileProblem(make_issue("parquet_invalid", detail=str(exc).splitlines()[0])) from None
 
@@ -122,6 +133,17 @@ class RowReader:
             yield from _chunks(text)
 
 
+def _value_chars(value: Any) -> int:
+    """The characters (or bytes) of text held in one decoded row, however deeply it nests."""
+    if isinstance(value, str | bytes):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_value_chars(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return sum(_value_chars(item) for item in value)
+    return 0
+
+
 def _open_binary(path: Path) -> BinaryIO:
     try:
         return path.open("rb")
@@ -157,6 +179,8 @@ def _jsonl(text: io.TextIOWrapper) -> Iterator[RawRow]:
             yield RawRow(line, json.loads(chunk))
         except ValueError as exc:
             yield RawRow(line, chunk, problem="bad_json_line", detail=getattr(exc, "msg", str(exc)).lower())
+        except RecursionError:
+            yield RawRow(line, chunk, problem="bad_json_line", detail="nested too deeply")
 
 
 def _json(text: io.TextIOWrapper) -> Iterator[RawRow]:

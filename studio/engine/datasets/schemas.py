@@ -118,14 +118,33 @@ def propose_schema(rows: list[Any]) -> tuple[Schema | None, bool]:
     columns = list(votes.most_common(1)[0][0])
     known = match_layout(columns)
     if known is not None:
-        return known, False
+        numeric = [column for column, role in known.mapping.items() if _only_numbers(column, records)]
+        return (None, False) if numeric else (known, False)
     return _guess(columns, records), True
+
+
+def _only_numbers(column: str, records: list[dict[str, Any]]) -> bool:
+    """Whether every sample value of the column is a number (or numeric text), so it cannot be a message."""
+    values = [record[column] for record in records if record.get(column) not in (None, "")]
+    return bool(values) and all(_is_number(value) for value in values)
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool | int | float):
+        return True
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def _guess(columns: list[str], records: list[dict[str, Any]]) -> Schema | None:
     """Map columns by their names, then fall back to position for two unnamed text columns."""
     mapping: dict[str, str] = {}
     for column in columns:
+        if _only_numbers(column, records):
+            continue  # ids, scores, labels: never a prompt or an answer unless the user maps them
         lowered = column.lower().strip()
         for role, names in _ALIASES.items():
             if lowered in names and role not in mapping.values():

@@ -44,8 +44,9 @@ _PROGRESS_INTERVAL_S = 0.2
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]?\d{3,4}(?!\w)")
 MIN_FOR_EVAL = 50
+MIN_USABLE_EXAMPLES = 10  # fewer real examples than this cannot teach a model anything: refused, not warned
 MAX_EVAL = 1000
-_CHECKS_VERSION = 2  # part of the report cache key: bump when a check changes, so old reports are redone
+_CHECKS_VERSION = 3  # part of the report cache key: bump when a check changes, so old reports are redone
 
 
 def validate_file(
@@ -93,7 +94,7 @@ def iter_examples(path: str | Path, *, mapping: dict[str, str] | None = None) ->
         message = issue.message if issue else "The file holds no examples."
         raise _unusable(Path(path), message, issue.suggestion if issue else "Check the file.")
     try:
-        for raw in RowReader(detection):
+        for raw in RowReader(detection, list(schema.mapping) or None):
             if raw.problem is None:
                 outcome = normalize_row(raw.value, schema)
                 if outcome.example is not None:
@@ -129,7 +130,7 @@ def scan(
             report.issues.append(issue)
         if schema is not None:
             report.schema, report.kind, report.mapping = schema.name, schema.kind, dict(schema.mapping)
-            scanner.run(RowReader(detection), schema)
+            scanner.run(RowReader(detection, list(schema.mapping) or None), schema)
             report.content_hash = _hash_or_none(path)
         if detection.format == "txt" and detection.text_mode == "chunks" and report.rows_usable:
             report.issues.append(
@@ -269,6 +270,17 @@ class _Scanner:
                 report.issues.append(make_issue("no_rows"))
             elif report.rows_usable == 0 and not report.errors:
                 report.issues.append(make_issue("no_usable_rows", rows_read=report.rows_read))
+            elif report.rows_usable < MIN_USABLE_EXAMPLES and not report.errors:
+                report.issues.append(
+                    make_issue(
+                        "too_few_usable",
+                        count=report.rows_usable,
+                        usable=report.rows_usable,
+                        rows_read=report.rows_read,
+                        verb="is a usable example" if report.rows_usable == 1 else "are usable examples",
+                        minimum=MIN_USABLE_EXAMPLES,
+                    )
+                )
         if self.counter is not None:
             report.stats = summarize(self.lengths, self.tokenizer_name, self.max_length)
         if self.progress is not None:

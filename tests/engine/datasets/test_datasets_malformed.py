@@ -36,7 +36,8 @@ def _messages(*pairs: tuple[str, str]) -> dict[str, object]:
     return {"messages": [{"role": role, "content": content} for role, content in pairs]}
 
 
-GOOD = [pc(i) for i in range(6)]
+GOOD = [pc(i) for i in range(12)]  # above MIN_USABLE_EXAMPLES, so only the damage decides
+MORE_CSV = "".join(f"Question {i}?,Answer {i}\n" for i in range(10)).encode()  # keeps small CSV cases usable
 CORPUS: list[Case] = [
     Case("empty.jsonl", b"", False, ("empty_file",)),
     Case("whitespace.jsonl", b"\n \n\t\n", False, ("empty_file",)),
@@ -94,16 +95,16 @@ CORPUS: list[Case] = [
     ),
     Case("empty_list.json", b"[]", False, ("no_rows",)),
     Case("header_only.csv", b"prompt,completion\n", False, ("no_rows",)),
-    Case("ragged.csv", b"question,answer\nq1,a1\nq2,a2,extra\nq3\nq4,a4\n", True, ("csv_bad_row",)),
+    Case("ragged.csv", b"question,answer\nq1,a1\nq2,a2,extra\nq3\nq4,a4\n" + MORE_CSV, True, ("csv_bad_row",)),
     Case(
         "csv_named.txt",
-        b"question,answer\nWhat is 1+1?,2\nWhat is 2+2?,4\nWhat is 3+3?,6\n",
+        b"question,answer\nWhat is 1+1?,2\nWhat is 2+2?,4\nWhat is 3+3?,6\n" + MORE_CSV,
         True,
         ("wrong_extension",),
     ),
     Case(
         "csv_named.jsonl",
-        b"question\tanswer\nWhat is 1+1?\t2\nWhat is 2+2?\t4\nWhat is 3+3?\t6\n",
+        b"question\tanswer\nWhat is 1+1?\t2\nWhat is 2+2?\t4\nWhat is 3+3?\t6\n" + MORE_CSV.replace(b",", b"\t"),
         True,
         ("wrong_extension",),
     ),
@@ -115,13 +116,13 @@ CORPUS: list[Case] = [
     ),
     Case(
         "latin1.csv",
-        "question,answer\ncafé?,olé\nnaïve?,déjà vu\n".encode("latin-1"),
+        "question,answer\ncafé?,olé\nnaïve?,déjà vu\n".encode("latin-1") + MORE_CSV,
         True,
         ("encoding_fallback",),
     ),
     Case("utf16.jsonl", codecs.BOM_UTF16_LE + jsonl(GOOD).encode("utf-16-le"), True, ()),
     Case("utf16_nobom.jsonl", jsonl(GOOD).encode("utf-16-le"), True, ()),
-    Case("utf8_bom.csv", codecs.BOM_UTF8 + b"prompt,completion\nHi,Hello\nBye,Goodbye\n", True, ()),
+    Case("utf8_bom.csv", codecs.BOM_UTF8 + b"prompt,completion\nHi,Hello\nBye,Goodbye\n" + MORE_CSV, True, ()),
     Case(
         "role_order.jsonl",
         jsonl(
@@ -129,6 +130,7 @@ CORPUS: list[Case] = [
                 _messages(("user", "a"), ("assistant", "b")),
                 _messages(("assistant", "first"), ("user", "q"), ("assistant", "r")),
                 _messages(("user", "q"), ("user", "q2"), ("assistant", "r")),
+                *(_messages(("user", f"Question {i}"), ("assistant", f"Answer {i}")) for i in range(10)),
             ]
         ).encode(),
         True,
@@ -148,7 +150,7 @@ CORPUS: list[Case] = [
     ),
     Case(
         "duplicates.jsonl",
-        jsonl([pc(1)] * 4 + [{"prompt": "QUESTION number 1 ?", "completion": "answer number 1"}]).encode(),
+        jsonl([pc(1)] * 4 + [{"prompt": "QUESTION number 1 ?", "completion": "answer number 1"}] + GOOD[2:]).encode(),
         True,
         ("exact_duplicates", "near_duplicates"),
     ),
@@ -158,6 +160,7 @@ CORPUS: list[Case] = [
             [
                 {"prompt": "Contact?", "completion": "Mail jane.doe@example.com"},
                 {"prompt": "Phone?", "completion": "Call +44 20 7946 0958 now"},
+                *GOOD,
             ]
         ).encode(),
         True,
@@ -226,14 +229,33 @@ def test_row_problems_carry_line_numbers(write):
     assert "2 rows have an empty answer" in issue.message
 
 
+DEEP = "[" * 5000 + "]" * 5000
+
+
+def test_json_nested_thousands_deep_is_invalid_json_not_a_crash(write):
+    report = validate_file(write("deep.json", DEEP), use_cache=False)
+    assert not report.usable
+    issue = report.issue("json_invalid")
+    assert issue is not None, report.render()
+    assert "line 1" in issue.message and "nested too deeply" in issue.message
+
+
+def test_a_jsonl_line_nested_thousands_deep_is_a_bad_line_with_its_number(write):
+    report = validate_file(write("deep.jsonl", jsonl(GOOD) + DEEP + "\n" + jsonl([pc(99)])), use_cache=False)
+    issue = report.issue("bad_json_line")
+    assert issue is not None, report.render()
+    assert [example["line"] for example in issue.examples] == [len(GOOD) + 1]
+    assert report.usable and report.rows_usable == len(GOOD) + 1
+
+
 def test_one_50mb_line_is_skipped_with_a_reason(write):
     huge = '{"prompt": "p", "completion": "' + "a" * (50 << 20) + '"}\n'
-    path = write("huge.jsonl", jsonl([pc(1), pc(2)]) + huge + jsonl([pc(3)]))
+    path = write("huge.jsonl", jsonl([pc(1), pc(2)]) + huge + jsonl(GOOD[3:]))
     report = validate_file(path, use_cache=False)
     assert report.usable
     issue = report.issue("row_too_large")
     assert issue is not None and issue.examples[0]["line"] == 3
-    assert report.rows_usable == 3
+    assert report.rows_usable == 2 + len(GOOD[3:])
 
 
 def test_a_single_50mb_record_is_reported_not_loaded(write):
@@ -291,3 +313,48 @@ def test_user_mapping_errors_are_explained(write):
 def test_messages_read_naturally_for_a_single_row(write):
     report = validate_file(write("one.jsonl", jsonl([pc(1), {"prompt": "x", "completion": ""}])), use_cache=False)
     assert report.issue("empty_answer").message == "1 row has an empty answer and was skipped."
+
+
+def test_a_file_of_bare_values_is_refused_with_the_counts(write):
+    report = validate_file(write("bare.jsonl", jsonl([1, 2.5, "hello", None, 7, None, "x", 3])), use_cache=False)
+    assert not report.usable, report.render()
+    issue = report.issue("too_few_usable") or report.issue("no_usable_rows")
+    assert issue is not None and issue.severity == "error", report.render()
+    assert "of 8 rows" in issue.message or "None of the 8 rows" in issue.message
+
+
+def test_nan_and_infinity_text_is_not_content_and_one_usable_row_is_refused(write):
+    junk = [{"prompt": p, "completion": c} for p, c in [("nan", "Infinity"), ("null", "None"), ("-inf", "NaN")]]
+    rows = [pc(0), *(dict(junk[i % 3], id=i) for i in range(11))]
+    report = validate_file(write("nan.jsonl", jsonl(rows)), use_cache=False)
+    assert not report.usable and report.rows_usable == 1, report.render()
+    issue = report.issue("too_few_usable")
+    assert issue is not None and issue.severity == "error", report.render()
+    assert issue.message == "Only 1 of 12 rows is a usable example; Studio needs at least 10."
+    assert issue.suggestion.count(";") >= 2
+    assert report.issue("few_examples") is not None  # the profile's advice stays
+
+
+def _parquet(path: Path, rows: list[dict[str, object]]) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+def test_parquet_reads_only_the_mapped_columns(tmp_path):
+    # An unmapped column (a scanned page, say) over the row cap must not cost the row: it is never read.
+    rows = [{**pc(i), "scan": b"\x00" * (17 << 20) if i == 5 else b""} for i in range(12)]
+    report = validate_file(_parquet(tmp_path / "wide.parquet", rows), use_cache=False)
+    assert report.usable and report.rows_usable == 12, report.render()
+    assert report.issue("row_too_large") is None
+
+
+def test_a_parquet_row_over_the_size_cap_is_skipped_with_a_reason(tmp_path):
+    rows = [pc(i) for i in range(12)]
+    rows[3] = {"prompt": "p", "completion": "a" * (17 << 20)}
+    report = validate_file(_parquet(tmp_path / "huge.parquet", rows), use_cache=False)
+    issue = report.issue("row_too_large")
+    assert issue is not None and issue.examples[0]["line"] == 4
+    assert report.usable and report.rows_usable == 11

@@ -10,14 +10,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from studio.engine.datasets import inspect_file, validate_file
+from studio.engine.datasets import inspect_file, iter_examples, validate_file
 from studio.engine.datasets import jsonstream as jsonstream_module
 from studio.engine.datasets.detect import detect
-from studio.engine.datasets.encoding import LATIN1, UTF8, UTF8_BOM, UTF16, UTF16_BE, UTF16_LE, detect_encoding
+from studio.engine.datasets.encoding import CP1252, UTF8, UTF8_BOM, UTF16, UTF16_BE, UTF16_LE, detect_encoding
 from studio.engine.datasets.jsonstream import JsonStream, JsonStreamError
 from studio.engine.datasets.readers import CHUNK_CHARS, RowReader
 from studio.engine.datasets.schemas import RECORD_KEYS
 
+# Sentences with the same number of commas on every line: the sniffer sees a 7-column table.
+PROSE = "".join(f"On day {i}, we walked, talked, ate, read, slept, and rested. Then home.\n" for i in range(8))
 ROWS = [{"prompt": f"Question {i}?", "completion": f"Answer {i}."} for i in range(5)]
 
 
@@ -29,12 +31,30 @@ ROWS = [{"prompt": f"Question {i}?", "completion": f"Answer {i}."} for i in rang
         (codecs.BOM_UTF16_LE + "hello".encode("utf-16-le"), UTF16),
         ("hello world, how are you".encode("utf-16-le"), UTF16_LE),
         ("hello world, how are you".encode("utf-16-be"), UTF16_BE),
-        (b"caf\xe9 ol\xe9", LATIN1),
+        (b"caf\xe9 ol\xe9", CP1252),
+        ("“Quoted” – costs 5 € … ’tis".encode("cp1252"), CP1252),
         (b"ab\x00\x01\x02\x03\xff\xfe" * 100, None),
     ],
 )
 def test_encoding_detection(data, expected):
     assert detect_encoding(data) == expected
+
+
+def test_cyrillic_windows_text_is_not_taken_for_western():
+    found = detect_encoding("Привет, как дела? Это тест на кириллицу, и он длиннее.\n".encode("cp1251"))
+    assert found is not None and found.name == "cp1251" and found.fallback
+
+
+def test_windows_1252_curly_quotes_euro_and_dashes_survive_validation(write):
+    rows = "".join(f"“Price {i}?”,It costs {i} € – ‘cheap’ … really\n" for i in range(12))
+    path = write("win.csv", ("question,answer\n" + rows).encode("cp1252"))
+    report = validate_file(path, use_cache=False)
+    assert report.usable and report.encoding == CP1252.label
+    fallback = report.issue("encoding_fallback")
+    assert fallback is not None and "Windows-1252" in fallback.message
+    answers = [example["messages"][1]["content"] for example in iter_examples(path)]
+    assert answers[0] == "It costs 0 € – ‘cheap’ … really"
+    assert not any(0x80 <= ord(char) <= 0x9F for answer in answers for char in answer)
 
 
 def test_utf8_cut_mid_character_at_the_head_limit_is_still_utf8():
@@ -53,6 +73,9 @@ def test_utf8_cut_mid_character_at_the_head_limit_is_still_utf8():
         ("a.dat", "prompt;completion\n" + "".join(f"q{i};a{i}\n" for i in range(5)), "csv"),
         ("one.csv", "text\nHello there, friend.\nSecond document.\n", "csv"),
         ("a.txt", "Plain prose, with a comma.\nAnother line here.\n\nSecond document, also prose.\n", "txt"),
+        ("prose.txt", PROSE, "txt"),
+        ("table.txt", "prompt,completion\n" + "".join(f'"Question {i}, ok?","Answer {i}."\n' for i in range(5)), "csv"),
+        ("plain_table.txt", "prompt,completion\n" + "".join(f"q{i},a{i}\n" for i in range(5)), "csv"),
     ],
 )
 def test_format_is_detected_by_content(write, name, content, fmt):

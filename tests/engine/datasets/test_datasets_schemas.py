@@ -63,7 +63,7 @@ def test_layouts_normalize_to_one_form(row, schema, expected):
 
 
 def test_ambiguous_columns_get_a_proposed_mapping_that_can_be_overridden(write_jsonl):
-    path = write_jsonl("odd.jsonl", [{"query": f"q{i}", "response": f"r{i}", "id": i} for i in range(5)])
+    path = write_jsonl("odd.jsonl", [{"query": f"q{i}", "response": f"r{i}", "id": i} for i in range(12)])
     inspection = inspect_file(path)
     assert inspection.guessed
     assert inspection.mapping == {"query": "user", "response": "assistant"}
@@ -97,7 +97,7 @@ def test_numbers_become_text_with_a_note():
 
 
 def test_text_profile_mismatch_and_few_examples_are_explained(write, write_jsonl):
-    text = write("notes.txt", "One document.\n\nAnother document.\n")
+    text = write("notes.txt", "".join(f"Document number {i}.\n\n" for i in range(12)))
     report = validate_file(text, profile="chatbot", use_cache=False)
     assert report.usable and report.kind == "text"
     assert "plain text" in report.issue("profile_mismatch").message
@@ -113,3 +113,15 @@ def test_split_proposal_scales_with_size(write_jsonl):
     assert (small.split.train, small.split.eval) == (20, 0)
     big = validate_file(write_jsonl("b.jsonl", [{"text": f"t{i}"} for i in range(500)]), use_cache=False)
     assert (big.split.train, big.split.eval) == (450, 50)
+
+
+def test_columns_of_only_numbers_are_not_guessed_as_messages_unless_mapped(write_jsonl):
+    rows = [{"question": i, "answer": i * 2.5} for i in range(12)]
+    assert propose_schema(rows)[0] is None
+    assert propose_schema([{"query": i, "response": -i} for i in range(12)])[0] is None
+    path = write_jsonl("numbers.jsonl", rows)
+    assert validate_file(path, use_cache=False).issue("unknown_schema") is not None  # the mapping hint
+    explicit = validate_file(path, mapping=parse_mapping(["question=user", "answer=assistant"]), use_cache=False)
+    assert explicit.mapping == {"question": "user", "answer": "assistant"} and explicit.rows_usable == 12
+    mixed, guessed = propose_schema([{"query": f"q{i}", "response": f"a{i}", "id": i} for i in range(3)])
+    assert guessed and mixed is not None and mixed.mapping == {"query": "user", "response": "assistant"}

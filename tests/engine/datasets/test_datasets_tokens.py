@@ -123,9 +123,10 @@ def test_prepare_splits_dedupes_and_caches(tiny_model_dir, write_jsonl):
 
 
 def test_prepare_text_and_tiny_datasets(write):
-    prepared = prepare_dataset(write("doc.txt", "Alpha doc.\n\nBeta doc.\n"))
+    docs = [f"Document number {i}." for i in range(12)]
+    prepared = prepare_dataset(write("doc.txt", "\n\n".join(docs) + "\n"))
     assert prepared.train.column_names == ["text"] and prepared.eval is None
-    assert prepared.train["text"] == ["Alpha doc.", "Beta doc."]
+    assert prepared.train["text"] == docs
     with pytest.raises(StudioError) as caught:
         prepare_dataset(write("bad.jsonl", '{"prompt": "only"}\n'))
     assert caught.value.exit_code == ExitCode.DATASET_UNUSABLE
@@ -169,9 +170,13 @@ def test_conversations_a_strict_template_refuses_are_skipped_not_fatal(tiny_mode
             {"role": "assistant", "content": "a"},
         ]
     }
-    path = write_jsonl("mixed.jsonl", [good, bad, {"messages": [*good["messages"], *good["messages"]]}])
+    more = [
+        {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+        for i in range(10)
+    ]
+    path = write_jsonl("mixed.jsonl", [good, bad, {"messages": [*good["messages"], *good["messages"]]}, *more])
     report = validate_file(path, tokenizer_path=strict, use_cache=False)
-    assert report.usable and report.rows_usable == 2 and report.stats.examples == 2
+    assert report.usable and report.rows_usable == 12 and report.stats.examples == 12
     issue = report.issue("template_rejected")
     assert issue.count == 1 and issue.examples[0]["line"] == 2 and "alternate" in issue.message
     previews = render_preview([good, bad], strict, n=2)

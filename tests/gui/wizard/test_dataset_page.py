@@ -74,6 +74,17 @@ def test_issue_rows_can_be_shown(qtbot, page_of, tmp_path, builtin_model_dir):
     assert "line 8" in text and "line 12" in text
 
 
+def test_the_encoding_found_is_shown_with_the_check(qtbot, page_of, tmp_path):
+    data = tmp_path / "windows.csv"
+    data.write_bytes(("question,answer\n" + "".join(
+        f"“Price {i}?”,It costs {i} € – cheap\n" for i in range(20))).encode("cp1252"))
+    _wizard, page = page_of()
+    page.set_file(str(data))
+    qtbot.waitUntil(lambda: page.check is not None, timeout=CHECK_TIMEOUT_MS)
+    assert page.summary.text().startswith("Read as CSV, Windows-1252 (Western). 20 rows read, 20 usable")
+    assert any("read it as Windows-1252" in row.issue.message for row in page.issue_widgets)
+
+
 def test_sample_button_uses_the_profiles_sample(qtbot, page_of):
     from studio.engine.datasets import sample_path
 
