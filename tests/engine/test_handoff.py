@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from studio.engine import runs
+from studio.engine import handoff, runs
 from studio.engine.config import TrainConfig
 from studio.engine.errors import StudioError
 from studio.engine.handoff import export_bundle, import_results, launch_script, requirements
 from studio.engine.registry import Registry
+from studio.engine.training.checkpoints import check_manifest, write_manifest
 
 SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "chatbot.jsonl"
 
@@ -104,9 +105,10 @@ def test_round_trip_through_accelerate_launch(queued_run, tmp_path, studio_home)
     trained = remote / "run" / queued_run.name
     assert (remote / ".studio" / "studio.sqlite").is_file()
     assert (runs.final_adapter_dir(trained) / "adapter_config.json").is_file()
+    assert check_manifest(runs.final_adapter_dir(trained)) is None  # sealed by the bundle's own worker
 
     registry = Registry()
-    run_id = import_results(remote)
+    run_id = import_results(remote).run_id
     record = registry.get(run_id)
     assert record is not None and record.id != queued_run.name
     assert record.status == "completed" and record.metrics["steps"] == 2
@@ -119,3 +121,118 @@ def test_round_trip_through_accelerate_launch(queued_run, tmp_path, studio_home)
     assert events[-1]["event"] == "completed"
     assert events[-1]["adapter_path"] == str(runs.final_adapter_dir(record.run_dir))
     assert registry.list_runs()[0].id == run_id
+
+
+# ---- an imported bundle is untrusted input --------------------------------------------------------------
+
+def _trained(bundle: Path, run_id: str, **config_changes: object) -> Path:
+    """Give a bundle's run the results a finished training leaves (without training): a safetensors adapter,
+    a completed event, a log."""
+    run_dir = bundle / "run" / run_id
+    if config_changes:
+        runs.load_run_config(run_dir).updated(**config_changes).save(run_dir / "config.json")
+    adapter = runs.final_adapter_dir(run_dir)
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    (adapter / "adapter_model.safetensors").write_bytes(b"\0" * 64)
+    (run_dir / "logs").mkdir(exist_ok=True)
+    (run_dir / "logs" / "worker.log").write_text("trained\n")
+    runs.events_file(run_dir).write_text(json.dumps({"event": "completed", "metrics": {"steps": 2}}) + "\n")
+    return run_dir
+
+
+@pytest.fixture
+def bundle(queued_run, tmp_path) -> Path:
+    folder = export_bundle(queued_run, tmp_path / "bundle")
+    _trained(folder, queued_run.name)
+    return folder
+
+
+def test_import_switches_remote_code_off_and_says_so(queued_run, tmp_path):
+    folder = export_bundle(queued_run, tmp_path / "bundle")
+    _trained(folder, queued_run.name, trust_remote_code=True)
+    result = import_results(folder)
+    record = Registry().get(result.run_id)
+    assert runs.load_run_config(record.run_dir).trust_remote_code is False
+    assert any("trust_remote_code" in note and "switched that off" in note for note in result.notes)
+    assert record.status == "completed"
+
+
+def test_import_refuses_links_out_of_the_bundle(bundle, queued_run, tmp_path):
+    adapter = runs.final_adapter_dir(bundle / "run" / queued_run.name)
+    (adapter / "notes.txt").symlink_to("/etc/passwd")
+    with pytest.raises(StudioError) as caught:
+        import_results(bundle)
+    assert caught.value.code == "handoff_symlink" and "final/adapter/notes.txt" in caught.value.what
+    (adapter / "notes.txt").unlink()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not yours")
+    logs = bundle / "run" / queued_run.name / "logs"
+    shutil.rmtree(logs)
+    logs.symlink_to("../../../outside")
+    with pytest.raises(StudioError) as caught:
+        import_results(bundle)
+    assert caught.value.code == "handoff_symlink" and "logs" in caught.value.what
+    assert Registry().list_runs()[0].id == queued_run.name  # nothing was imported
+
+
+def test_import_takes_only_the_results_within_the_budget(bundle, queued_run, tmp_path, monkeypatch):
+    run_dir = bundle / "run" / queued_run.name
+    (run_dir / "checkpoints" / "step-000002").mkdir(parents=True)
+    (run_dir / "checkpoints" / "step-000002" / "optimizer.pt").write_bytes(b"\0" * 10)
+    (run_dir / "run.sh").write_text("rm -rf ~\n")
+    archive = Path(shutil.make_archive(str(tmp_path / "back"), "zip", bundle.parent, bundle.name))
+    for source in (bundle, archive):
+        imported = Registry().get(import_results(source).run_id).run_dir
+        kept = sorted(p.relative_to(imported).as_posix() for p in imported.rglob("*") if p.is_file())
+        assert kept == ["config.json", "events.jsonl", "final/adapter/adapter_config.json",
+                        "final/adapter/adapter_model.safetensors", "final/adapter/manifest.json", "logs/worker.log"]
+        assert check_manifest(runs.final_adapter_dir(imported)) is None  # sealed like a run trained here
+    monkeypatch.setattr(handoff, "IMPORT_BUDGET_BYTES", 100)
+    for source in (bundle, archive):
+        with pytest.raises(StudioError) as caught:
+            import_results(source)
+        assert caught.value.code == "handoff_too_large" and "GB" in caught.value.what
+
+
+def test_manifest_with_a_missing_key_is_named_plainly(bundle):
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    del manifest["dataset_path"]
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(StudioError) as caught:
+        import_results(bundle)
+    assert caught.value.code == "handoff_manifest_invalid"
+    assert "no 'dataset_path'" in caught.value.why
+    assert "validation error" not in str(caught.value).lower() and "pydantic" not in str(caught.value).lower()
+    manifest.update(dataset_path="data/x.jsonl", source_run_id="../../elsewhere")
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(StudioError) as caught:
+        import_results(bundle)
+    assert "'source_run_id' is not usable" in caught.value.why
+
+
+@pytest.mark.parametrize("unsafe", ["adapter_model.bin", "extra.pt", "state.pkl"])
+def test_imported_adapters_are_safetensors_only(bundle, queued_run, unsafe):
+    adapter = runs.final_adapter_dir(bundle / "run" / queued_run.name)
+    if unsafe == "adapter_model.bin":
+        (adapter / "adapter_model.safetensors").unlink()
+    (adapter / unsafe).write_bytes(b"\x80\x04N.")
+    with pytest.raises(StudioError) as caught:
+        import_results(bundle)
+    assert caught.value.code == "handoff_adapter_unsafe" and unsafe in caught.value.why
+
+
+def test_readme_commands_are_shell_quoted():
+    text = handoff.readme("my run; rm -rf ~", "r1")
+    assert "cd 'my run; rm -rf ~'" in text and "studio handoff import 'my run; rm -rf ~'" in text
+
+
+def test_an_adapter_damaged_on_its_way_back_is_refused(bundle, queued_run):
+    adapter = runs.final_adapter_dir(bundle / "run" / queued_run.name)
+    write_manifest(adapter)  # as the worker on the training machine leaves it
+    (adapter / "adapter_model.safetensors").write_bytes(b"\0" * 10)  # a copy cut short
+    with pytest.raises(StudioError) as caught:
+        import_results(bundle)
+    assert caught.value.code == "adapter_damaged" and "adapter_model.safetensors" in caught.value.why
+    assert Registry().list_runs()[0].id == queued_run.name  # nothing was imported
