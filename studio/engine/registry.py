@@ -32,9 +32,12 @@ if TYPE_CHECKING:  # pydantic stays out of GUI start-up, which lists runs
 Status = Literal["queued", "running", "paused", "interrupted", "failed", "stopped", "completed"]
 VersionKind = Literal["auto", "continue"]
 ACTIVE: frozenset[str] = frozenset({"running", "paused"})
-SCHEMA_VERSION = 2
-
-_SCHEMA = """
+# Numbered migrations, applied in order to a registry whose `PRAGMA user_version` is below their number.
+# Append new ones; never edit a released one. (Versions 1 and 2 were first written as CREATE IF NOT EXISTS
+# scripts run on every open, so they stay safe to apply to a registry that already has their tables.)
+MIGRATIONS: tuple[str, ...] = (
+    # 1: runs, their tags and notes.
+    """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -67,8 +70,9 @@ CREATE TABLE IF NOT EXISTS notes (
     created_at TEXT NOT NULL,
     text TEXT NOT NULL
 );
--- Version 2: the run queue, recurring schedules, the active version of each model line, notices.
-CREATE TABLE IF NOT EXISTS queue (
+""",
+    # 2: the run queue, recurring schedules, the active version of each model line, notices.
+    """CREATE TABLE IF NOT EXISTS queue (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id TEXT NOT NULL UNIQUE REFERENCES runs(id) ON DELETE CASCADE,
     position INTEGER NOT NULL,
@@ -120,7 +124,12 @@ CREATE TABLE IF NOT EXISTS notices (
     run_id TEXT,
     seen INTEGER NOT NULL DEFAULT 0
 );
-"""
+""",
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+_LATEST_NAMED = "SELECT * FROM runs WHERE name = ? ORDER BY created_at DESC, rowid DESC LIMIT 1"
 
 
 @dataclass(frozen=True)
@@ -180,9 +189,30 @@ def _process_started(pid: int) -> float | None:
 class Registry:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or database_path()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring the database to SCHEMA_VERSION, one numbered migration at a time, each with its version
+        bump in one transaction (a crash mid-way leaves the last whole version)."""
         with self.connect() as db:
-            db.executescript(_SCHEMA)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                return  # the common case takes no write lock
+            db.execute("BEGIN IMMEDIATE")  # two processes opening an old registry migrate it once
+            current = db.execute("PRAGMA user_version").fetchone()[0]
+            if current > SCHEMA_VERSION:
+                raise StudioError(
+                    what="The run registry was written by a newer version of Studio.",
+                    why=f"{self.path} is at schema version {current}; this Studio knows up to {SCHEMA_VERSION}.",
+                    actions=[
+                        "Update Studio to the version that made this registry.",
+                        "Or set STUDIO_HOME to another folder to keep this one untouched.",
+                    ],
+                    code="registry_too_new",
+                )
+            for number in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in _statements(MIGRATIONS[number - 1]):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -218,13 +248,21 @@ class Registry:
         """Register a queued run. The parent defaults to the run whose adapter the config starts from
         (`init_adapter`, which makes it a continuation), else the latest run of the same name."""
         origin = self.adapter_owner(config.init_adapter) if config.init_adapter else None
-        parent = self.get(parent_id) if parent_id else origin or self.latest_named(name)
-        if kind == "auto" and origin is not None and parent is not None and origin.id == parent.id:
-            kind = "continue"
-        version = "1.0.0" if parent is None else bump(parent.version, version_part(parent, config, kind))
         with self.connect() as db:
-            taken = {row[0] for row in db.execute("SELECT version FROM runs WHERE name = ?", (name,))}
+            # The version is chosen and taken in one write transaction: two processes creating runs of the
+            # same name at once (the app and the queue runner) queue up here instead of colliding.
+            db.execute("BEGIN IMMEDIATE")
+            parent = _record_or_none(
+                db.execute("SELECT * FROM runs WHERE id = ?", (parent_id,)).fetchone()
+                if parent_id
+                else None
+            )
+            parent = parent or origin or _record_or_none(db.execute(_LATEST_NAMED, (name,)).fetchone())
+            if kind == "auto" and origin is not None and parent is not None and origin.id == parent.id:
+                kind = "continue"
             part = "patch" if parent is None else version_part(parent, config, kind)
+            version = "1.0.0" if parent is None else bump(parent.version, part)
+            taken = {row[0] for row in db.execute("SELECT version FROM runs WHERE name = ?", (name,))}
             while version in taken:
                 version = bump(version, part)
             db.execute(
@@ -262,6 +300,9 @@ class Registry:
                 code="continue_unavailable",
             )
         from studio.engine.config import TrainConfig
+        from studio.engine.training.final_adapter import check_final_adapter
+
+        check_final_adapter(parent.run_dir)
 
         recipe = {**parent.config, "init_adapter": str(adapter), "compare_adapter": None}
         return parent, TrainConfig.from_dict(recipe)
@@ -313,16 +354,17 @@ class Registry:
 
     def latest_named(self, name: str) -> RunRecord | None:
         with self.connect() as db:
-            row = db.execute(
-                "SELECT * FROM runs WHERE name = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", (name,)
-            ).fetchone()
-        return _record(row) if row else None
+            return _record_or_none(db.execute(_LATEST_NAMED, (name,)).fetchone())
 
     def list_runs(self) -> list[RunRecord]:
         self.reconcile()
         with self.connect() as db:
             rows = db.execute("SELECT * FROM runs ORDER BY created_at DESC, rowid DESC").fetchall()
         return [_record(row) for row in rows]
+
+    def training_runs(self) -> list[RunRecord]:
+        """Runs whose worker is alive now (training, or paused holding its memory)."""
+        return [record for record in self.list_runs() if record.status in ACTIVE and record.pid is not None]
 
     # ---- status -------------------------------------------------------------------------------------
 
@@ -439,6 +481,24 @@ def _alive(pid: int | None, started: float | None) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def _statements(script: str) -> list[str]:
+    """A migration script as single statements, so they run inside the migration's own transaction
+    (executescript would commit it first)."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--"):
+            continue
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    return statements
+
+
+def _record_or_none(row: sqlite3.Row | None) -> RunRecord | None:
+    return _record(row) if row is not None else None
 
 
 def _record(row: sqlite3.Row) -> RunRecord:

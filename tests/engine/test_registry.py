@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +13,7 @@ import pytest
 
 from studio.engine.config import TrainConfig
 from studio.engine.errors import StudioError
-from studio.engine.registry import Registry, bump
+from studio.engine.registry import MIGRATIONS, SCHEMA_VERSION, Registry, bump
 
 
 def _config(**changes: object) -> TrainConfig:
@@ -90,3 +93,80 @@ def test_wal_mode_and_tags_notes(tmp_path: Path):
     assert registry.tags("r1") == ["best"] and registry.notes("r1") == ["kind persona"]
     with sqlite3.connect(registry.path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def _create_runs(home: str, worker: int, count: int) -> None:
+    os.environ["STUDIO_HOME"] = home
+    registry = Registry()
+    for i in range(count):
+        registry.create_run(f"w{worker}-{i}", "shared", _config(learning_rate=1e-4 * (i + 1)),
+                            Path(home) / f"w{worker}-{i}")
+
+
+def test_two_processes_creating_runs_of_one_name_never_collide_on_a_version(studio_home: Path):
+    Registry()  # created once, as the app does before anything else
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_create_runs, args=(str(studio_home), n, 50)) for n in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    runs = Registry().list_runs()
+    assert len(runs) == 100
+    assert len({run.version for run in runs}) == 100
+
+
+_VERSION_1_SCHEMA = """
+CREATE TABLE runs (id TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL,
+    parent_id TEXT REFERENCES runs(id), status TEXT NOT NULL, config TEXT NOT NULL, dataset TEXT, base_model TEXT,
+    created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT, metrics TEXT, peak_memory INTEGER,
+    run_dir TEXT NOT NULL, pid INTEGER, pid_started REAL, exit_code INTEGER, UNIQUE (name, version));
+CREATE TABLE tags (run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, tag TEXT NOT NULL,
+    PRIMARY KEY (run_id, tag));
+CREATE TABLE notes (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(id)
+    ON DELETE CASCADE, created_at TEXT NOT NULL, text TEXT NOT NULL);
+INSERT INTO runs (id, name, version, status, config, created_at, run_dir)
+    VALUES ('old', 'pip', '1.0.0', 'completed', '{}', '2026-01-01T00:00:00Z', '/runs/old');
+PRAGMA user_version = 1;
+"""
+
+
+def _user_version(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def test_an_old_registry_is_migrated_in_order_and_keeps_its_runs(tmp_path: Path):
+    path = tmp_path / "studio.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(_VERSION_1_SCHEMA)
+    registry = Registry(path)
+    assert _user_version(path) == SCHEMA_VERSION == len(MIGRATIONS)
+    assert registry.get("old").version == "1.0.0"
+    with sqlite3.connect(path) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"queue", "schedules", "active_versions", "notices"} <= tables
+    Registry(path)  # opening again changes nothing
+    assert _user_version(path) == SCHEMA_VERSION and registry.get("old") is not None
+
+
+def test_a_registry_from_a_newer_studio_is_refused_plainly(tmp_path: Path):
+    path = tmp_path / "studio.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StudioError, match="newer version of Studio") as error:
+        Registry(path)
+    assert error.value.code == "registry_too_new"
+
+
+def test_training_runs_are_those_with_a_live_worker(tmp_path: Path):
+    registry = Registry()
+    registry.create_run("alive", "a", _config(), tmp_path / "alive")
+    registry.create_run("gone", "b", _config(), tmp_path / "gone")
+    registry.create_run("queued", "c", _config(), tmp_path / "queued")
+    registry.mark_running("alive")  # this test process
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    registry.mark_running("gone", pid=dead.pid)
+    assert [run.id for run in registry.training_runs()] == ["alive"]
