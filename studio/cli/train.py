@@ -7,6 +7,7 @@ The worker's exit code becomes the command's: 0 done, 1 error, 2 dataset unusabl
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -14,9 +15,10 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from studio.cli.output import console, err_console, friendly_errors, report_error
+from studio.cli.output import console, friendly_errors, report_error
 from studio.engine.config import TrainConfig
 from studio.engine.errors import ExitCode, StudioError
+from studio.engine.training.signals import FORCE_EXIT_WINDOW_S
 
 
 @friendly_errors
@@ -41,8 +43,13 @@ def train_command(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Check everything and show the settings; train nothing."
     ),
+    parallel: bool = typer.Option(
+        False, "--parallel", help="Train even while another run is training on this machine."
+    ),
 ) -> None:
     """Fine-tune a model on your data. Without --config, Studio plans the settings for this machine."""
+    if not parallel and not dry_run:
+        refuse_if_training()
     config = build_config(dataset, model, profile, config_file, max_steps)
     from studio.engine.models.resolve import resolve_model
 
@@ -62,6 +69,27 @@ def train_command(
         f"Run [bold]{record.id}[/] ({escape(record.name)} v{record.version}) in {run_dir}", highlight=False
     )
     raise typer.Exit(supervise(run_dir))
+
+
+def refuse_if_training() -> None:
+    """Two trainings at once on one machine share its memory and cores, and both crawl (or run out of
+    memory): the second is refused and pointed at the queue, unless the user asks for it."""
+    from studio.engine.registry import Registry
+
+    busy = Registry().training_runs()
+    if busy:
+        other = busy[0]
+        raise StudioError(
+            what="Another training run is already in progress on this machine.",
+            why=f"Run {other.id} ({other.name} v{other.version}) is {other.status}; two at once would share "
+            "the memory and processor and slow each other down, or run out of memory.",
+            actions=[
+                "Line this run up to start when the other one ends: `studio queue add` with the same options.",
+                f"Wait for it, or stop it: `studio stop {other.id}`.",
+                "Train both at once anyway: add `--parallel`.",
+            ],
+            code="training_busy",
+        )
 
 
 @friendly_errors
@@ -243,21 +271,32 @@ def supervise(run_dir: Path) -> int:
             highlight=False,
         )
 
-    supervisor = Supervisor(run_dir, on_event=on_event, on_silence=on_silence)
-    previous = signal.getsignal(signal.SIGINT)
+    def on_hang(seconds: float) -> None:
+        progress.console.print(f"[red]No word from the training process for {seconds:.0f} s: ending it.[/]")
+
+    supervisor = Supervisor(run_dir, on_event=on_event, on_silence=on_silence, on_hang=on_hang)
+    interrupted_at: list[float] = []
 
     def on_interrupt(_signum: int, _frame: FrameType | None) -> None:
-        # The worker shares the terminal and got the same Ctrl-C; say so and keep waiting for its checkpoint.
-        progress.console.print("Stopping after the current step and saving a checkpoint…")
+        # The worker runs in its own session (closing this terminal does not kill it), so Ctrl-C reaches it
+        # only through here: the first asks for a checkpoint, a second within a few seconds ends it now.
+        now = time.monotonic()
+        if interrupted_at and now - interrupted_at[-1] < FORCE_EXIT_WINDOW_S:
+            progress.console.print("Stopping now, without a checkpoint (the last one is kept)…")
+            supervisor.kill()
+            return
+        interrupted_at.append(now)
+        progress.console.print("Stopping after the current step and saving a checkpoint… (Ctrl-C again: now)")
         supervisor.stop()
 
-    signal.signal(signal.SIGINT, on_interrupt)
+    previous = {sig: signal.signal(sig, on_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with progress:
             supervisor.start()
             outcome = supervisor.wait()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if outcome.status == "interrupted":
         Registry().set_status(run_dir.name, "interrupted")
     _closing_words(run_dir.name, outcome)
@@ -278,11 +317,8 @@ def _closing_words(run_id: str, outcome: Any) -> None:
         console.print(f"Stopped with a checkpoint. Continue with: studio resume {run_id}")
     elif outcome.status == "paused":
         console.print(f"Paused and memory released. Continue with: studio resume {run_id}")
-    elif outcome.status == "interrupted":
-        err_console.print(
-            f"The training process ended unexpectedly (exit {outcome.exit_code}). "
-            f"Continue from the last checkpoint with: studio resume {run_id}"
-        )
+    elif (crash := outcome.crash_error(run_id)) is not None:
+        report_error(crash)
 
 
 def register(app: typer.Typer) -> None:

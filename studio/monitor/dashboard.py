@@ -36,7 +36,7 @@ from studio.engine.errors import StudioError
 from studio.engine.events import Anomaly, Checkpoint, Event, HardestExamples, Recovery
 from studio.engine.registry import Registry
 from studio.engine.training.control_channel import send_to_run_dir
-from studio.engine.training.supervisor import Supervisor
+from studio.engine.training.supervisor import Supervisor, WorkerOutcome
 from studio.monitor.alerts import AlertsPanel
 from studio.monitor.bridge import EventFileReader, RunBridge
 from studio.monitor.buffers import MetricBuffers
@@ -76,7 +76,7 @@ class DashboardPage(QWidget):
 
     statusChanged = Signal(str)  # noqa: N815 - Qt signal naming
     historyLoaded = Signal()  # noqa: N815
-    _workerEnded = Signal(object, int)  # noqa: N815 - (supervisor, exit code), from the waiter thread
+    _workerEnded = Signal(object, object)  # noqa: N815 - (supervisor, WorkerOutcome), from the waiter thread
     playgroundRequested = Signal(str)  # noqa: N815
     compareRequested = Signal(str)  # noqa: N815
     exportRequested = Signal(str)  # noqa: N815
@@ -89,6 +89,7 @@ class DashboardPage(QWidget):
         self.buffers = MetricBuffers()
         self.run_dir: Path | None = None
         self.supervisor: Supervisor | None = None
+        self._crash = ""  # the last worker's crash report, for the exit that follows it
         self._reader: EventFileReader | None = None
         self._waiters: list[threading.Thread] = []
         self._shown_status = RunStatus.IDLE
@@ -279,6 +280,7 @@ class DashboardPage(QWidget):
         bridge.set_sender(supervisor.send)
         self.state.status = RunStatus.STARTING
         self.state.completed = self.state.stopped = self.state.error = None
+        self.state.crash = self._crash = ""
         self._dirty = True
         self.notifier.begin(self.state)
         self.sampler.start()
@@ -294,12 +296,14 @@ class DashboardPage(QWidget):
         """On a thread: report the worker's exit after all its events (the queued signal keeps the order)."""
         outcome = supervisor.wait()
         with contextlib.suppress(RuntimeError):  # the page is gone; the worker ran on in the background
-            self._workerEnded.emit(supervisor, outcome.exit_code)
+            self._workerEnded.emit(supervisor, outcome)
 
-    def _on_supervisor_exit(self, supervisor: Supervisor, exit_code: int) -> None:
+    def _on_supervisor_exit(self, supervisor: Supervisor, outcome: WorkerOutcome) -> None:
         """Only the current worker's exit counts: an old one ending after a quick resume is history."""
         if supervisor is self.supervisor:
-            self.bridge.notify_exit(exit_code)
+            crash = outcome.crash_error(supervisor.run_dir.name)
+            self._crash = f"{crash.what}\n{crash.why}" if crash is not None else ""
+            self.bridge.notify_exit(outcome.exit_code)
 
     def _read_record(self, follow: bool, alive: Callable[[], bool] | None = None,
                      then: Callable[[], None] | None = None) -> None:
@@ -321,7 +325,7 @@ class DashboardPage(QWidget):
             self.state.mark_exited(-1)  # history that ends mid-run: the worker is gone, so it was interrupted
             self._dirty = True
         self._refresh_if_dirty()
-        self.charts.redraw_if_changed()
+        self.charts.redraw()  # every chart now: the timer draws one small chart per tick
         self.notifier.begin(self.state)
         self.historyLoaded.emit()
         if then is not None:
@@ -357,7 +361,7 @@ class DashboardPage(QWidget):
         self._dirty = True
 
     def _on_worker_exit(self, exit_code: int) -> None:
-        self.state.mark_exited(exit_code)
+        self.state.mark_exited(exit_code, self._crash)
         self.bridge.set_sender(None)
         self.supervisor = None
         self.sampler.stop()

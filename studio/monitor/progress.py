@@ -101,12 +101,17 @@ class ProgressPanel(QWidget):
         self.epoch = QLabel()
         self.elapsed = QLabel()
         self.eta = QLabel()
+        self.crash = QLabel()  # a vanished worker's last words, so the user sees why, not only "interrupted"
+        self.crash.setWordWrap(True)
+        self.crash.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.crash.setObjectName("crashReport")
         facts = QFormLayout()
         facts.addRow(self.status)
         facts.addRow("Step", self.step)
         facts.addRow("Epoch", self.epoch)
         facts.addRow("Elapsed", self.elapsed)
         facts.addRow("Time left", self.eta)
+        facts.addRow(self.crash)
         layout = QHBoxLayout(self)
         layout.addWidget(self.ring)
         layout.addLayout(facts)
@@ -123,6 +128,8 @@ class ProgressPanel(QWidget):
                            state.config.get("max_steps") else f"{state.epoch:.2f}")
         self.elapsed.setText(human_duration(state.elapsed_s))
         self.eta.setText(eta_text(state))
+        self.crash.setText(state.crash)
+        self.crash.setVisible(bool(state.crash) and state.status is RunStatus.INTERRUPTED)
 
 
 def status_text(state: RunState) -> str:

@@ -75,6 +75,7 @@ class RunState:
     completed: Completed | None = None
     stopped: Stopped | None = None
     error: Error | None = None
+    crash: str = ""  # why the worker vanished (its last stderr lines), when it ended without an event
 
     @property
     def fraction(self) -> float:
@@ -96,10 +97,12 @@ class RunState:
         if handler is not None:
             handler(self, event)
 
-    def mark_exited(self, exit_code: int) -> None:
+    def mark_exited(self, exit_code: int, crash: str = "") -> None:
         """The worker process ended; without a final event it was interrupted (killed, crashed)."""
         if self.status.alive:
             self.status = RunStatus.STOPPED if exit_code == 130 else RunStatus.INTERRUPTED
+            if self.status is RunStatus.INTERRUPTED:
+                self.crash = crash
 
     # ---- handlers ------------------------------------------------------------------------------------
 

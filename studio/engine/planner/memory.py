@@ -49,6 +49,9 @@ HEAD_CHUNK_TOKENS = 32768
 SLACK = {"cpu": 1.14, "mps": 1.15, "cuda": 1.10}
 
 LINEAR_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# Phi-3 fuses q/k/v into one layer and gate/up into another: "all-linear" adapts these four there.
+FUSED_TARGETS = ("qkv_proj", "o_proj", "gate_up_proj", "down_proj")
+FUSED_MODEL_TYPES = frozenset({"phi3"})
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,10 @@ def adapter_params(model: ModelFacts, config: TrainConfig) -> int:
         "q_proj": (h, q_out), "k_proj": (h, kv_out), "v_proj": (h, kv_out), "o_proj": (q_out, h),
         "gate_proj": (h, i * model.n_experts), "up_proj": (h, i * model.n_experts),
         "down_proj": (i * model.n_experts, h),
+        "qkv_proj": (h, q_out + 2 * kv_out), "gate_up_proj": (h, 2 * i * model.n_experts),
     }
-    targets = LINEAR_TARGETS if config.target_modules == "all-linear" else [
+    every = FUSED_TARGETS if model.model_type in FUSED_MODEL_TYPES else LINEAR_TARGETS
+    targets = every if config.target_modules == "all-linear" else [
         name for name in config.target_modules if name in shapes
     ]
     per_layer = sum(config.lora_r * (shapes[name][0] + shapes[name][1]) for name in targets)

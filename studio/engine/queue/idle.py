@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from studio.engine.gpu_readings import GpuReader
-from studio.engine.registry import ACTIVE, Registry
+from studio.engine.registry import Registry
 
 GPU_BUSY_PERCENT = 20.0
 GPU_MEMORY_USED_PERCENT = 30.0
@@ -41,7 +41,7 @@ def idle_verdict(load: MachineLoad) -> tuple[bool, str]:
 def read_load(registry: Registry, cpu_sample_s: float = 1.0) -> MachineLoad:
     import psutil
 
-    training = sum(1 for record in registry.list_runs() if record.status in ACTIVE and record.pid is not None)
+    training = len(registry.training_runs())
     gpu = GpuReader()
     readings = gpu.read() if gpu.present else {}
     return MachineLoad(

@@ -104,6 +104,7 @@ class QueueRunner:
         self._poll_s = poll_s
         self._validates = validates
         self.stop_requested = threading.Event()
+        self._crash: str | None = None  # what the last worker that vanished wrote last
 
     def run(self, *, keep_watching: bool = False) -> list[EntryResult]:
         """Work through the queue. Returns when nothing is left to run (runs waiting for a time or for an idle
@@ -173,6 +174,7 @@ class QueueRunner:
     # ---- running -------------------------------------------------------------------------------------------
 
     def _run_entry(self, entry: QueueEntry) -> EntryResult:
+        self._crash = None
         record = self.queue.run_record(entry)
         if record.status in ACTIVE and record.pid is not None:  # its worker outlived the last runner
             self._say(f"Following {entry.name} {entry.version}, still training from before.")
@@ -190,7 +192,12 @@ class QueueRunner:
     def _supervise(self, entry: QueueEntry) -> None:
         from studio.engine.training.supervisor import Supervisor
 
-        supervisor = Supervisor(entry.run_dir, on_event=lambda event: self._on_event(entry, event))
+        supervisor = Supervisor(
+            entry.run_dir,
+            on_event=lambda event: self._on_event(entry, event),
+            on_silence=lambda seconds: self._say(f"No word from {entry.name} for {seconds:.0f} s; it may be stuck."),
+            on_hang=lambda seconds: self._say(f"No word from {entry.name} for {seconds:.0f} s: ending it."),
+        )
         supervisor.start()
         asked_to_stop = False
         while supervisor.running():
@@ -201,6 +208,8 @@ class QueueRunner:
         outcome = supervisor.wait()
         if outcome.status == "interrupted":
             self.registry.set_status(entry.run_id, "interrupted")
+            crash = outcome.crash_error(entry.run_id)
+            self._crash = f"{crash.what} {crash.why}" if crash is not None else None
 
     def _follow(self, record: RunRecord) -> None:
         """Wait for a worker this runner did not start (the previous runner died and left it training)."""
@@ -225,7 +234,8 @@ class QueueRunner:
                 "Stopped with a checkpoint." if record.status == "stopped" else "Paused with its memory released."
             )
         else:
-            state, outcome = "failed", "The training process ended unexpectedly; resume it from its last checkpoint."
+            state, outcome = "failed", self._crash or "The training process ended unexpectedly."
+            outcome += " Resume it from its last checkpoint."
             add_notice(self.registry, "error", f"{label} ended unexpectedly; the queue moved on", outcome, entry.run_id)
         self.queue.finish(entry.id, state, outcome)
         if entry.automatic and state == "done":

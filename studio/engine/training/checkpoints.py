@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.engine.events import now_iso
+from studio.engine.training.faults import raise_if_disk_full
 
 MANIFEST = "manifest.json"
 COMPLETE = "COMPLETE"
@@ -42,35 +43,55 @@ def _sha256(path: Path) -> str:
 
 
 def seal(staged: Path, run_dir: Path, step: int, eval_loss: float | None = None) -> CheckpointInfo:
-    """Hash every file of a freshly saved checkpoint, mark it complete and move it into place atomically."""
-    files = {
-        str(path.relative_to(staged)): _sha256(path)
-        for path in sorted(staged.rglob("*"))
-        if path.is_file() and path.name not in {MANIFEST, COMPLETE}
-    }
-    manifest = {"step": step, "eval_loss": eval_loss, "created": now_iso(), "files": files}
-    text = json.dumps(manifest, indent=2, sort_keys=True)
-    (staged / MANIFEST).write_text(text, encoding="utf-8")
-    (staged / COMPLETE).write_text("ok\n", encoding="utf-8")
+    """Hash every file of a freshly saved checkpoint, mark it complete and move it into place atomically.
+    A checkpoint that cannot be sealed (a full disk) is removed, never left looking whole, and the error raised:
+    the checkpoints already in place stay as they were."""
+    try:
+        manifest_sha256 = write_manifest(staged, step=step, eval_loss=eval_loss)
+        raise_if_disk_full("disk_full_at_step", step)
+        (staged / COMPLETE).write_text("ok\n", encoding="utf-8")
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
     target = checkpoints_dir(run_dir) / f"{PREFIX}{step:08d}"
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():  # the same step saved again (e.g. stop right after a scheduled save)
         shutil.rmtree(target)
     staged.rename(target)
-    return CheckpointInfo(step, target, eval_loss, hashlib.sha256(text.encode()).hexdigest())
+    return CheckpointInfo(step, target, eval_loss, manifest_sha256)
 
 
 def verify(path: Path) -> str | None:
     """None when the checkpoint is whole; otherwise what is wrong, in words."""
     if not (path / COMPLETE).exists():
         return "it was never finished (no completion marker)"
+    return check_manifest(path)
+
+
+def write_manifest(folder: Path, **fields: object) -> str:
+    """Record the sha256 of every file in `folder` (with `fields`) in its manifest.json, so later damage to any
+    of them shows; returns the manifest's own sha256. Shared by checkpoints and the final adapter."""
+    files = {
+        str(path.relative_to(folder)): _sha256(path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name not in {MANIFEST, COMPLETE}
+    }
+    text = json.dumps({**fields, "created": now_iso(), "files": files}, indent=2, sort_keys=True)
+    (folder / MANIFEST).write_text(text, encoding="utf-8")
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_manifest(folder: Path) -> str | None:
+    """None when every file the folder's manifest lists is there with its recorded sha256; otherwise what is
+    wrong, in words."""
     try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-        files: dict[str, str] = manifest["files"]
-    except (OSError, ValueError, KeyError, TypeError):
+        files = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return "its manifest is missing or unreadable"
+    if not isinstance(files, dict) or not all(isinstance(value, str) for value in files.values()):
         return "its manifest is missing or unreadable"
     for name, expected in files.items():
-        file = path / name
+        file = folder / name
         if not file.is_file():
             return f"the file {name} is missing"
         if _sha256(file) != expected:

@@ -8,6 +8,7 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -39,6 +40,8 @@ class ControlChannel:
         self._folder = control_dir(run_dir)
         self._folder.mkdir(parents=True, exist_ok=True)
         self._closed = threading.Event()
+        # Sees each command from outside first and may take it (a stop during set-up: training.signals).
+        self.on_command: Callable[[ControlCommand], bool] | None = None
         # Commands left over from a previous worker of this run are stale: a new start is a new intent.
         for stale in self._folder.glob("*.json"):
             stale.unlink(missing_ok=True)
@@ -67,7 +70,7 @@ class ControlChannel:
         for line in stream:
             command = parse_command(line)
             if command is not None:
-                self._queue.put(command)
+                self._deliver(command)
             if self._closed.is_set():
                 return
 
@@ -82,4 +85,9 @@ class ControlChannel:
                 for line in text.splitlines():
                     command = parse_command(line)
                     if command is not None:
-                        self._queue.put(command)
+                        self._deliver(command)
+
+    def _deliver(self, command: ControlCommand) -> None:
+        taker = self.on_command
+        if taker is None or not taker(command):
+            self._queue.put(command)

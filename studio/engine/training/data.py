@@ -43,11 +43,16 @@ def assistant_char_spans(
         )
         through = tokenizer.apply_chat_template(messages[: index + 1], tokenize=False)
         if not text.startswith(through) or not through.startswith(before):
-            # A template that rewrites earlier turns (e.g. drops past reasoning): fall back to finding the answer.
-            start = text.find(message["content"], spans[-1][1] if spans else 0)
+            # A template that rewrites earlier turns (drops past reasoning, moves the system prompt into the
+            # last user turn as Mistral's does): fall back to finding the answer, and the end-of-turn text the
+            # template puts right after it (so the model still learns to stop).
+            content = message["content"]
+            start = text.find(content, spans[-1][1] if spans else 0)
             if start < 0:
                 continue
-            spans.append((start, start + len(message["content"])))
+            end = start + len(content)
+            tail = through[through.rfind(content) + len(content):] if content in through else ""
+            spans.append((start, end + len(tail) if tail and text.startswith(tail, end) else end))
             continue
         spans.append((len(before), len(through)))
     return text, spans

@@ -96,6 +96,9 @@ def run_follower(run_dir: Path) -> int:
     early stop) reach this rank through studio.engine.training.lockstep, so it leaves the loop at the same
     step. A summary of this rank's view goes to RUN_DIR/logs/rank-N.json, which shows that it took part.
     """
+    from studio.engine.training.signals import stop_set_up_on_signals
+
+    stop_set_up_on_signals()  # before the heavy imports: torchrun forwards a stop to every rank at once
     # Whatever libraries print must not land in rank 0's event stream (torchrun shares one stdout).
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr
@@ -132,6 +135,7 @@ def run_follower(run_dir: Path) -> int:
     )
     resume = checkpoints.latest_good(run_dir)  # the same checkpoint rank 0 resumes from
     code = ExitCode.OK
+    lockstep.training = True
     try:
         trainer.train(resume_from_checkpoint=str(resume.path) if resume else None)
     except TrainingInterrupted as stop:

@@ -26,6 +26,8 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from studio.engine.training.signals import STOP_SIGNALS, StoppedBeforeTraining
+
 FLAGS = ("should_training_stop", "should_save", "should_evaluate", "should_epoch_stop")
 """The Trainer's control flags that rank 0's callbacks may change and the Trainer acts on."""
 
@@ -50,6 +52,7 @@ class Lockstep:
 
     def __init__(self) -> None:
         self.signalled: str | None = None  # a follower's caught signal, turned into a stop request
+        self.training = False  # set by a follower once its set-up is done and its training loop starts
 
     @staticmethod
     def active() -> bool:
@@ -87,13 +90,16 @@ class Lockstep:
         return [bool(v) for v in tensor.tolist()]
 
     def catch_signals(self) -> None:
-        """A follower: SIGTERM/SIGINT (torchrun forwards them to every rank) ask for a stop at the next step
-        instead of killing this rank mid-collective; rank 0 turns the same signal into its own stop."""
+        """A follower: SIGTERM/SIGINT/SIGHUP (torchrun forwards them to every rank) ask for a stop at the next
+        step instead of killing this rank mid-collective; rank 0 turns the same signal into its own stop.
+        Before training (`training` still False) rank 0 ends at once, and so does this rank."""
 
         def _handler(signum: int, _frame: FrameType | None) -> None:
             self.signalled = signal.Signals(signum).name
+            if not self.training:
+                raise StoppedBeforeTraining(self.signalled)
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in STOP_SIGNALS:
             signal.signal(sig, _handler)
 
 

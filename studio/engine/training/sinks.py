@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from studio.engine.events import Event, now_iso
+from studio.engine.training.faults import raise_if_disk_full
 
 
 class EventSink(Protocol):
@@ -77,18 +78,40 @@ def _ignore_sigpipe() -> None:
 
 
 class FileSink:
-    """Appends to RUN_DIR/events.jsonl; a resumed run keeps appending to the same record."""
+    """Appends to RUN_DIR/events.jsonl; a resumed run keeps appending to the same record.
+
+    A write that fails (a full disk) switches the sink off: the line it held is dropped, and this write and
+    every later one raise the same OSError, so the worker ends the run while stdout carries on.
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("a", encoding="utf-8")
+        self.error: OSError | None = None
+        if self._file.tell() and not _ends_with_newline(path):
+            self._file.write("\n")  # a line cut short by an earlier failure stays apart from the next one
 
     def write(self, event: Event) -> None:
-        self._file.write(event.to_json() + "\n")
-        self._file.flush()
+        if self.error is not None:
+            raise self.error
+        try:
+            raise_if_disk_full("events_disk_full_at_step", getattr(event, "step", None))
+            self._file.write(event.to_json() + "\n")
+            self._file.flush()
+        except OSError as exc:
+            self.error = exc
+            self.close()
+            raise
 
     def close(self) -> None:
-        self._file.close()
+        with contextlib.suppress(OSError):  # the unflushed line of a failed write is dropped, not retried
+            self._file.close()
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
 
 
 class MemorySink:
@@ -117,12 +140,20 @@ class EventEmitter:
         self._lock = threading.Lock()
 
     def emit(self, event_type: type[Event], **fields: Any) -> Event:
+        """Write the event to every sink; a sink that fails (OSError) does not keep it from the others, and
+        its error is raised once they all have it."""
         with self._lock:
             self._seq += 1
             clean = {name: _strict(value) for name, value in fields.items()}
             event = event_type(run_id=self.run_id, seq=self._seq, ts=now_iso(), **clean)
+            failure: OSError | None = None
             for sink in self._sinks:
-                sink.write(event)
+                try:
+                    sink.write(event)
+                except OSError as exc:
+                    failure = failure or exc
+            if failure is not None:
+                raise failure
             return event
 
     def forward(self, event: Event) -> Event:
@@ -138,7 +169,8 @@ class EventEmitter:
 
     def close(self) -> None:
         for sink in self._sinks:
-            sink.close()
+            with contextlib.suppress(OSError):
+                sink.close()
 
 
 def _strict(value: Any) -> Any:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from studio.engine.control import ControlCommand
@@ -21,6 +22,10 @@ from studio.engine.events import Event, EventParseError, parse_event
 from studio.engine.runs import load_run_config, logs_dir
 
 SILENCE_LIMIT_S = 60.0
+# A worker beats every 10 s whatever it does (studio.engine.training.worker.HEARTBEAT_S), so this much silence
+# means it is frozen: it is killed, so a queue left overnight moves on, and the run resumes from a checkpoint.
+HANG_LIMIT_S = 300.0
+STDERR_TAIL_LINES = 12
 
 EventCallback = Callable[[Event], None]
 SilenceCallback = Callable[[float], None]
@@ -49,13 +54,14 @@ def _num_processes(run_dir: Path) -> int:
 
 
 def rank0_exit_code(code: int, last_event: Event | None) -> int:
-    """The exit code the worker meant. `accelerate launch` exits 1 whenever a rank exits non-zero, so a
-    distributed run that stopped (130) or failed (2, 3, 4) reads 1; its last event still says which."""
-    if code != ExitCode.ERROR or last_event is None:
+    """The exit code the worker meant. `accelerate launch` exits 1 whenever a rank exits non-zero, and 143
+    (128 + SIGTERM) when the signal reached it while its ranks were finishing, so a distributed run that
+    stopped (130) or failed (2, 3, 4) reads 1 or 143; its last event still says which."""
+    if code == ExitCode.OK or last_event is None:
         return code
-    if last_event.kind == "stopped":
+    if last_event.kind == "stopped":  # the stop was carried out: checkpoint sealed, `stopped` sent
         return int(ExitCode.STOPPED)
-    if last_event.kind == "error":
+    if last_event.kind == "error" and code == ExitCode.ERROR:
         return int(getattr(last_event, "exit_code", code))
     return code
 
@@ -65,6 +71,28 @@ class WorkerOutcome:
     exit_code: int
     last_event: Event | None
     silent: bool
+    hung: bool = False  # killed by the supervisor after HANG_LIMIT_S of silence
+    stderr_tail: str = ""  # the last lines the worker wrote to its log, when it ended without a word
+
+    def crash_error(self, run_id: str) -> StudioError | None:
+        """What to tell the user when the worker vanished without an error event (killed, crashed, hung)."""
+        if self.status != "interrupted":
+            return None
+        if self.hung:
+            what = "The training process stopped responding and was ended."
+        else:
+            what = f"The training process ended unexpectedly (exit code {self.exit_code})."
+        why = f"Its last words:\n{self.stderr_tail}" if self.stderr_tail else "It wrote nothing about why."
+        return StudioError(
+            what=what,
+            why=why,
+            actions=[
+                f"Continue from the last checkpoint: `studio resume {run_id}`.",
+                "If it ended for lack of memory, close other programs or choose a smaller batch size.",
+                "If it happens again, report it with the run's logs/worker.stderr.log attached.",
+            ],
+            code="worker_crashed",
+        )
 
     @property
     def status(self) -> str:
@@ -91,13 +119,21 @@ class Supervisor:
         on_bad_line: Callable[[str], None] | None = None,
         silence_limit_s: float = SILENCE_LIMIT_S,
         env: dict[str, str] | None = None,
+        hang_limit_s: float = HANG_LIMIT_S,
+        on_hang: SilenceCallback | None = None,
+        command: list[str] | None = None,
     ) -> None:
         self.run_dir = run_dir
         self._on_event = on_event or (lambda _event: None)
         self._on_silence = on_silence or (lambda _seconds: None)
         self._on_bad_line = on_bad_line or (lambda _line: None)
         self._silence_limit = silence_limit_s
+        self._hang_limit = max(hang_limit_s, silence_limit_s)
+        self._on_hang = on_hang or (lambda _seconds: None)
+        self._hung = False
+        self._stderr_from = 0
         self._env = env
+        self._command = command  # None: the usual worker for run_dir (worker_command)
         self._process: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
         self._last_heard = time.monotonic()
@@ -109,11 +145,18 @@ class Supervisor:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    @property
+    def stderr_log(self) -> Path:
+        return logs_dir(self.run_dir) / "worker.stderr.log"
+
     def start(self) -> None:
-        stderr = (logs_dir(self.run_dir) / "worker.stderr.log").open("a", encoding="utf-8")
+        stderr = self.stderr_log.open("a", encoding="utf-8")
+        self._stderr_from = stderr.tell()
         env = {**os.environ, **(self._env or {}), "PYTHONUNBUFFERED": "1"}
+        # Its own session: closing the terminal or the window's process group does not take training with it
+        # (the CLI forwards Ctrl-C as a stop instead).
         self._process = subprocess.Popen(
-            worker_command(self.run_dir),
+            self._command or worker_command(self.run_dir),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,
@@ -122,6 +165,7 @@ class Supervisor:
             errors="replace",
             bufsize=1,
             env=env,
+            start_new_session=True,
         )
         stderr.close()
         self._last_heard = time.monotonic()
@@ -157,7 +201,8 @@ class Supervisor:
     def kill(self) -> None:
         """Last resort for a hung worker; the run becomes 'interrupted' and resumes from its last checkpoint."""
         if self._process is not None and self._process.poll() is None:
-            self._process.kill()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._process.pid, signal.SIGKILL)  # every rank of a distributed run too
 
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
@@ -170,9 +215,26 @@ class Supervisor:
         if self._process.stdin:
             with contextlib.suppress(OSError):
                 self._process.stdin.close()
-        return WorkerOutcome(
-            exit_code=rank0_exit_code(code, self._last_event), last_event=self._last_event, silent=self._silent
+        outcome = WorkerOutcome(
+            exit_code=rank0_exit_code(code, self._last_event),
+            last_event=self._last_event,
+            silent=self._silent,
+            hung=self._hung,
         )
+        if outcome.status == "interrupted":
+            outcome = replace(outcome, stderr_tail=self._stderr_tail())
+        return outcome
+
+    def _stderr_tail(self) -> str:
+        """The last lines this worker wrote (a crash's traceback), not those of earlier workers of the run."""
+        try:
+            with self.stderr_log.open("rb") as log:
+                log.seek(max(self._stderr_from, log.seek(0, os.SEEK_END) - 64_000))
+                text = log.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        lines = [line for line in text.splitlines() if line.strip()]
+        return "\n".join(lines[-STDERR_TAIL_LINES:])
 
     def seconds_since_heard(self) -> float:
         return time.monotonic() - self._last_heard
@@ -202,3 +264,7 @@ class Supervisor:
             if quiet >= self._silence_limit and not self._silent and self.running():
                 self._silent = True
                 self._on_silence(quiet)
+            if quiet >= self._hang_limit and self._silent and not self._hung and self.running():
+                self._hung = True
+                self._on_hang(quiet)
+                self.kill()

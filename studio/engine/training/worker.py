@@ -8,7 +8,10 @@ has one. Exit codes are studio.engine.errors.ExitCode: 0 done (or released for a
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import sqlite3
 import sys
 import threading
 import time
@@ -26,6 +29,7 @@ from studio.engine.registry import Registry
 from studio.engine.training import checkpoints
 from studio.engine.training.control_channel import ControlChannel
 from studio.engine.training.faults import active_faults
+from studio.engine.training.signals import StopHandlers, StoppedBeforeTraining
 from studio.engine.training.sinks import EventEmitter, EventSink, FileSink, StreamSink, last_seq
 
 if TYPE_CHECKING:
@@ -50,8 +54,13 @@ class Heartbeats:
         self.phase = phase
 
     def _beat(self) -> None:
+        """Beat until closed, whatever goes wrong: a failed write (a full disk) ends this beat, not the thread.
+        The event reached the other sinks (stdout); the training thread meets the failure on its next event."""
         while not self._stop.wait(self._interval):
-            self._emitter.emit(Heartbeat, phase=self.phase)
+            try:
+                self._emitter.emit(Heartbeat, phase=self.phase)
+            except Exception as exc:  # a dead heartbeat would make a live worker look frozen
+                _log_stderr(f"heartbeat not recorded: {type(exc).__name__}: {exc}\n")
 
     def close(self) -> None:
         self._stop.set()
@@ -64,10 +73,9 @@ def run_worker(
     run_id = run_dir.name
     emitter = EventEmitter(run_id, sinks, start_seq=last_seq(runs.events_file(run_dir)))
     channel = ControlChannel(run_dir, stdin)
+    stops = StopHandlers(channel)
     if handle_signals:
-        from studio.engine.training.signals import install_stop_handlers
-
-        install_stop_handlers(channel)
+        stops.install()
     beats = Heartbeats(emitter)
     registry = Registry()
     config: TrainConfig | None = None
@@ -75,16 +83,21 @@ def run_worker(
         config = runs.load_run_config(run_dir)
         _ensure_registered(registry, run_id, run_dir, config)
         registry.mark_running(run_id)
-        return _train(run_dir, config, emitter, channel, beats, registry)
+        try:
+            return _train(run_dir, config, emitter, channel, beats, registry, stops.training_started)
+        except StoppedBeforeTraining as stop:
+            return _stopped_before_training(emitter, registry, run_dir, stop.reason)
     except StudioError as error:
         return _fail(emitter, registry, run_id, error)
     except Exception as exc:
+        from studio.engine.training.disk import is_disk_full
         from studio.engine.training.oom import is_out_of_memory, out_of_memory_error
 
+        if is_disk_full(exc, run_dir):
+            return _fail(emitter, registry, run_id, _disk_full(run_dir, config, exc))
         if config is not None and is_out_of_memory(exc):
             return _fail(emitter, registry, run_id, out_of_memory_error(config))
-        log = runs.logs_dir(run_dir) / "worker-error.log"
-        log.write_text(traceback.format_exc(), encoding="utf-8")
+        log = _write_error_log(run_dir, traceback.format_exc())
         return _fail(
             emitter,
             registry,
@@ -93,7 +106,7 @@ def run_worker(
                 what="Training stopped because of an unexpected problem.",
                 why=f"{type(exc).__name__}: {exc}",
                 actions=[
-                    f"Look at the details in {log}.",
+                    f"Look at the details in {log}." if log else "Look at the details in the worker's error output.",
                     "Resume the run: `studio resume " + run_id + "`.",
                     "If it happens again, report it with that file attached.",
                 ],
@@ -113,16 +126,60 @@ def _ensure_registered(registry: Registry, run_id: str, run_dir: Path, config: T
 
 
 def _fail(emitter: EventEmitter, registry: Registry, run_id: str, error: StudioError) -> int:
-    emitter.emit(
-        Error,
-        code=error.code,
-        message=error.what,
-        hint=error.why,
-        actions=list(error.actions),
-        exit_code=int(error.exit_code),
-    )
-    registry.mark_finished(run_id, "failed", int(error.exit_code))
+    """Report the error and mark the run failed; on a full disk either write may fail, and neither may hide the
+    error: stdout still carries the event, and a row left "running" becomes "interrupted" once this worker is
+    gone (Registry.reconcile)."""
+    try:
+        emitter.emit(
+            Error,
+            code=error.code,
+            message=error.what,
+            hint=error.why,
+            actions=list(error.actions),
+            exit_code=int(error.exit_code),
+        )
+    except OSError as exc:  # events.jsonl could not take it; the other sinks did
+        _log_stderr(f"error event not recorded in events.jsonl: {exc}\n")
+    try:
+        registry.mark_finished(run_id, "failed", int(error.exit_code))
+    except (sqlite3.Error, OSError) as exc:
+        _log_stderr(f"run not marked failed in the registry: {exc}\n")
     return int(error.exit_code)
+
+
+def _disk_full(run_dir: Path, config: TrainConfig | None, exc: BaseException) -> StudioError:
+    """The `disk_full` error for a write that found the disk full, with the planner's estimate of what the run
+    needs. The checkpoint the Trainer was writing is removed (it was never sealed, and its space is what the
+    user needs); sealed checkpoints stay."""
+    for partial in runs.trainer_staging_dir(run_dir).glob("checkpoint-*"):
+        shutil.rmtree(partial, ignore_errors=True)
+    from studio.engine.training.disk import disk_full_error, run_disk_needed
+
+    _log_stderr(f"disk full: {type(exc).__name__}: {exc}\n")
+    needed = None
+    if config is not None:
+        with contextlib.suppress(Exception):  # the advice is a bonus; the error must go out
+            needed = run_disk_needed(config, _resolve_model(config.base_model), run_dir)
+    return disk_full_error(run_dir, run_dir.name, needed)
+
+
+def _write_error_log(run_dir: Path, details: str) -> Path | None:
+    """Save a traceback in RUN_DIR/logs/worker-error.log; None when it cannot be written (a full disk), so the
+    error event goes out all the same (with the details on stderr)."""
+    log = runs.logs_dir(run_dir) / "worker-error.log"
+    try:
+        log.write_text(details, encoding="utf-8")
+        return log
+    except OSError:
+        _log_stderr(details)
+        return None
+
+
+def _log_stderr(text: str) -> None:
+    """A note for RUN_DIR/logs/worker.stderr.log, which may itself be on the full disk."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(text)
+        sys.stderr.flush()
 
 
 def _train(
@@ -132,12 +189,14 @@ def _train(
     channel: ControlChannel,
     beats: Heartbeats,
     registry: Registry,
+    on_training: Callable[[], None],
 ) -> int:
     from studio.engine.anomalies import AnomalyMonitor
     from studio.engine.anomalies.callback import AnomalyCallback
     from studio.engine.training.backends.base import check_method_supported, device_type
     from studio.engine.training.backends.hf import build_sft_trainer
     from studio.engine.training.callbacks import HardestExamplesCallback, StudioCallback, TrainingInterrupted
+    from studio.engine.training.disk import check_free_space, run_disk_needed
     from studio.engine.training.distributed import anomaly_mode_for, world_size
     from studio.engine.training.lockstep import Lockstep
     from studio.engine.training.oom import free_memory, is_out_of_memory
@@ -151,7 +210,9 @@ def _train(
     beats.set_phase("loading_model")
     emitter.emit(Heartbeat, phase="loading_model", message="Loading the model")
     model_path = _resolve_model(config.base_model)
+    check_free_space(run_dir, run_dir.name, run_disk_needed(config, model_path, run_dir))  # before the long load
     model, tokenizer = backend.load(config, model_path)
+    time.sleep(active_faults().get_float("sleep_while_loading") or 0.0)
 
     beats.set_phase("preparing_data")
     emitter.emit(Heartbeat, phase="preparing_data", message="Preparing the dataset")
@@ -248,6 +309,7 @@ def _train(
         },
     )
     restored: int | None = None
+    on_training()  # from here a stop finishes the step and checkpoints
     while True:
         beats.set_phase("training")
         try:
@@ -293,9 +355,9 @@ def _train(
     beats.set_phase("saving")
     if callback.early_stopped:
         restored = _restore_best(trainer, run_dir)
-    adapter_dir = runs.final_adapter_dir(run_dir)
-    trainer.model.save_pretrained(adapter_dir)
-    tokenizer.save_pretrained(adapter_dir)
+    from studio.engine.training.final_adapter import save_final_adapter
+
+    adapter_dir = save_final_adapter(trainer.model, tokenizer, run_dir)  # staged, with a manifest, then renamed
     metrics = _final_metrics(trainer, callback, time.monotonic() - started_at, restored)
     metrics.update(
         score_after_training(
@@ -333,6 +395,16 @@ def _stopped(
 ) -> int:
     emitter.emit(Stopped, step=step, checkpoint_path=checkpoint_path, reason=reason)
     registry.mark_finished(run_dir.name, "stopped", int(ExitCode.STOPPED), peak_memory=int(callback.peak_rss))
+    return int(ExitCode.STOPPED)
+
+
+def _stopped_before_training(emitter: EventEmitter, registry: Registry, run_dir: Path, reason: str) -> int:
+    """A stop during set-up: nothing new to save; the run keeps the checkpoints it had and resumes from them."""
+    good = checkpoints.latest_good(run_dir)
+    emitter.emit(
+        Stopped, step=good.step if good else 0, checkpoint_path=str(good.path) if good else None, reason=reason
+    )
+    registry.mark_finished(run_dir.name, "stopped", int(ExitCode.STOPPED))
     return int(ExitCode.STOPPED)
 
 
@@ -579,7 +651,10 @@ def main(argv: list[str] | None = None) -> int:
     from studio.engine.training.distributed import is_main_process, run_follower
 
     if not is_main_process():  # under `accelerate launch`, rank 0 alone speaks for the run
-        return run_follower(run_dir)
+        try:
+            return run_follower(run_dir)
+        except StoppedBeforeTraining:  # rank 0 ends as well, with the `stopped` event
+            return int(ExitCode.STOPPED)
     # Keep the event stream clean: libraries that print (even from C) write to stderr instead of stdout.
     events_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())

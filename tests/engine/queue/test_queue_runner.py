@@ -140,7 +140,10 @@ def test_killed_runner_resumes_the_interrupted_run_first(tmp_path: Path, tiny_mo
             break
         time.sleep(0.5)
     assert runner.poll() is None, runner.communicate()[0]
-    os.killpg(runner.pid, signal.SIGKILL)  # the runner and its worker die at once, as in a power cut
+    # The runner and its worker die at once, as in a power cut (the worker has a session of its own).
+    worker_pid = Registry().get(first.run_id).pid
+    os.killpg(runner.pid, signal.SIGKILL)
+    os.killpg(worker_pid, signal.SIGKILL)
     runner.wait(30)
     time.sleep(0.5)
     assert RunQueue().get(first.id).state == "running"  # the queue remembers what was in progress

@@ -10,6 +10,7 @@ from studio.engine.config import TrainConfig
 from studio.engine.errors import StudioError
 from studio.engine.registry import Registry
 from studio.engine.runs import create_run_dir, final_adapter_dir
+from studio.engine.training.checkpoints import write_manifest
 from tests.engine.training.worker_runs import losses, read_events, run_worker_process
 
 
@@ -42,6 +43,22 @@ def test_continue_needs_a_finished_parent(tmp_path: Path) -> None:
     with pytest.raises(StudioError) as caught:
         registry.continue_config("unfinished")
     assert caught.value.code == "continue_unavailable"
+
+
+def test_continue_refuses_a_damaged_final_adapter_and_takes_one_from_before_manifests(tmp_path: Path) -> None:
+    registry = Registry()
+    run_dir = create_run_dir(TrainConfig(), "parent", root=tmp_path / "runs")
+    registry.create_run("parent", "parent", TrainConfig(), run_dir)
+    adapter = final_adapter_dir(run_dir)
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    (adapter / "adapter_model.safetensors").write_bytes(b"\1" * 64)
+    assert registry.continue_config("parent")[1].init_adapter == str(adapter)  # no manifest: an older run
+    write_manifest(adapter)
+    (adapter / "adapter_model.safetensors").write_bytes(b"\1" * 32)  # truncated after it was saved
+    with pytest.raises(StudioError) as caught:
+        registry.continue_config("parent")
+    assert caught.value.code == "adapter_damaged" and "adapter_model.safetensors" in caught.value.why
 
 
 def test_init_adapter_must_be_a_path() -> None:

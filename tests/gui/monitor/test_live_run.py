@@ -87,3 +87,20 @@ def test_release_then_resume_starts_a_new_worker(qtbot, dashboard, tiny_model_di
     dashboard.controls.buttons["stop"].click()
     wait_status(qtbot, dashboard, RunStatus.STOPPED)
     qtbot.waitUntil(lambda: dashboard.supervisor is None, timeout=60_000)
+
+
+def test_a_worker_killed_mid_run_shows_why_and_offers_resume(qtbot, dashboard, tiny_model_dir: Path,
+                                                             tiny_chat_file: Path, slow_steps: None) -> None:
+    import os
+    import signal
+
+    dashboard.start_run(tiny_config(tiny_model_dir, tiny_chat_file))
+    qtbot.waitUntil(lambda: dashboard.state.step >= 1, timeout=SLOW)
+    assert not dashboard.progress.crash.isVisible()
+    os.killpg(dashboard.supervisor.pid, signal.SIGKILL)  # out of memory, as the kernel ends it
+    wait_status(qtbot, dashboard, RunStatus.INTERRUPTED)
+    crash = dashboard.progress.crash
+    qtbot.waitUntil(crash.isVisible)
+    assert "ended unexpectedly (exit code -9)" in crash.text()
+    assert "Its last words:" in crash.text()  # the end of its log, not only "interrupted"
+    assert dashboard.controls.enabled_buttons() == {"resume"}

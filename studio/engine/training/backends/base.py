@@ -66,3 +66,16 @@ def check_method_supported(config: TrainConfig, device: str) -> None:
             ],
             code="fp16_needs_gpu",
         )
+
+
+def linear_module_names(model: Any) -> list[str]:
+    """What "all-linear" means for this model: the names of its linear layers, the output head excluded.
+
+    Backends that need explicit names (Unsloth) get the model's own, so families with other layer names
+    (Phi-3's fused qkv_proj and gate_up_proj) are adapted fully instead of failing or half-adapted.
+    """
+    import torch
+
+    head = model.get_output_embeddings()
+    return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                   if isinstance(module, torch.nn.Linear) and module is not head and name})

@@ -2,11 +2,13 @@
 
 Methods map onto PEFT's LoraConfig: DoRA is `use_dora`, rsLoRA is `use_rslora`, PiSSA is
 `init_lora_weights="pissa_niter_4"` (the fast randomized SVD), QLoRA loads the base in 4-bit through
-bitsandbytes (CUDA only; checked before loading).
+bitsandbytes (CUDA only; checked before loading). A PiSSA adapter is saved converted to plain LoRA (see
+`save_adapter`), so that it applies to the unchanged base model like every other adapter.
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
 PISSA_INIT = "pissa_niter_4"
+PISSA_START = "studio_pissa_start"  # the attribute a PiSSA model keeps its adapter's starting weights in
 
 
 def torch_dtype(config: TrainConfig, device: str) -> Any:
@@ -126,6 +129,7 @@ class HFBackend:
         kwargs: dict[str, Any] = {
             "dtype": torch_dtype(config, device),
             "trust_remote_code": config.trust_remote_code,
+            "use_safetensors": True,  # never unpickle a pytorch_model.bin: loading it can run code
         }
         if config.quantization != "none":
             kwargs["quantization_config"] = _bitsandbytes_config(config)
@@ -147,12 +151,55 @@ class HFBackend:
             from peft import PeftModel
 
             return PeftModel.from_pretrained(model, str(initial_adapter(config)), is_trainable=True)
-        from peft import get_peft_model
-
-        return get_peft_model(model, lora_config(config))
+        return new_adapter(model, config)
 
     def trainer_config(self, config: TrainConfig) -> TrainConfig:
         return config
+
+
+def new_adapter(model: PreTrainedModel, config: TrainConfig) -> Any:
+    """A fresh adapter of the run's method. PiSSA's start is a randomized SVD of the base weights, subtracted
+    from them: it is seeded with the run's seed, so a resumed or retried run gets the very same residual base
+    its checkpoints were trained on, and its starting weights are kept for `save_adapter`."""
+    import torch
+    from peft import get_peft_model
+
+    if config.method != "pissa":
+        return get_peft_model(model, lora_config(config))
+    with torch.random.fork_rng():  # the global random state stays as the caller's seeding left it
+        torch.manual_seed(config.seed)
+        peft_model = get_peft_model(model, lora_config(config))
+    return keep_pissa_start(peft_model)
+
+
+def keep_pissa_start(peft_model: Any) -> Any:
+    """Keep a freshly initialised PiSSA adapter's weights on the model, for `save_adapter`; returns the model."""
+    from peft import get_peft_model_state_dict
+
+    start = {name: tensor.detach().clone() for name, tensor in get_peft_model_state_dict(peft_model).items()}
+    setattr(peft_model, PISSA_START, start)
+    return peft_model
+
+
+def save_adapter(model: Any, folder: Path) -> None:
+    """Save a trained adapter so that it applies to the unchanged base model.
+
+    A PiSSA adapter on its own only works on the residual base its start was subtracted from; loaded onto the
+    real base it would count the start twice. PEFT converts it (`path_initial_model_for_weight_conversion`)
+    into a plain LoRA of twice the rank that holds the trained change from the start, which every loader,
+    merge and GGUF conversion then takes as it is. Checkpoints stay unconverted: resuming needs the PiSSA form.
+    """
+    start = getattr(model, PISSA_START, None)
+    if start is None:
+        model.save_pretrained(folder)
+        return
+    from safetensors.torch import save_file
+
+    with tempfile.TemporaryDirectory(prefix="studio-pissa-") as scratch:
+        initial = Path(scratch) / "pissa_start"
+        initial.mkdir()
+        save_file(start, str(initial / "adapter_model.safetensors"))  # PEFT writes its config beside it
+        model.save_pretrained(folder, path_initial_model_for_weight_conversion=str(initial))
 
 
 def initial_adapter(config: TrainConfig) -> Path:
@@ -170,6 +217,9 @@ def initial_adapter(config: TrainConfig) -> Path:
             code="init_adapter_missing",
             exit_code=ExitCode.MODEL_NOT_FOUND,
         )
+    from studio.engine.training.final_adapter import check_adapter_folder
+
+    check_adapter_folder(folder)
     return folder
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio.engine.config import TrainConfig
+from studio.engine.training.backends.base import linear_module_names
 from studio.engine.training.backends.hf import PISSA_INIT, initial_adapter
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class UnslothBackend:
 
         targets = config.target_modules
         if targets == "all-linear":
-            targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+            targets = linear_module_names(model)
         return FastLanguageModel.get_peft_model(
             model,
             r=config.lora_r,
