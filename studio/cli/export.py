@@ -5,6 +5,7 @@ Progress goes to stderr so `--json` output on stdout stays clean; a failed GGUF 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,7 +66,8 @@ def export_command(
             console.print(f"[{colour}]{escape(result.verification.summary())}[/]", highlight=False)
         if result.ollama and result.ollama.created:
             name = result.ollama.model_name
-            console.print(f"Added to Ollama as {name}. Try: ollama run {name}")
+            console.print(f"Added to Ollama as {escape(name)}. Try: {escape(result.ollama.run_command)}",
+                          highlight=False)
         for note in result.notes:
             console.print(escape(note), highlight=False)
         if url:
@@ -104,13 +106,15 @@ def merge_command(
 
 
 @friendly_errors
-def hub_login_command(
-    token: str = typer.Option(..., prompt="Hugging Face token (write access)", hide_input=True,
-                              help="A token from https://huggingface.co/settings/tokens."),
-) -> None:
-    """Save a Hugging Face token in the system keyring for `studio export --hub`."""
+def hub_login_command() -> None:
+    """Save a Hugging Face token (from HF_TOKEN, or typed at a hidden prompt) in the system keyring for
+    `studio export --hub`. There is no --token option: a token on the command line ends up in shell history
+    and in every process listing."""
     from studio.engine.export.hub_upload import save_token
 
+    token = os.environ.get("HF_TOKEN") or typer.prompt(
+        "Hugging Face token (write access, from https://huggingface.co/settings/tokens)", hide_input=True
+    )
     save_token(token)
     console.print("Token saved in the system keyring.")
 

@@ -4,6 +4,7 @@ the next version's settings without the ones picked. Heavy libraries are importe
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -51,8 +52,8 @@ def hardest(
             why="--exclude picks the examples to leave out; --queue trains the next version without them, "
             "--save-config writes its settings to a file.",
             actions=[
-                f"Queue the next version: `studio hardest {run} --exclude 1,3 --queue`.",
-                f"Or keep its settings: `studio hardest {run} --exclude 1,3 --save-config next.json`.",
+                f"Queue the next version: `studio hardest {shlex.quote(run)} --exclude 1,3 --queue`.",
+                f"Or keep its settings: `studio hardest {shlex.quote(run)} --exclude 1,3 --save-config next.json`.",
             ],
             code="hardest_exclude_usage",
         )
@@ -168,10 +169,10 @@ def _print(record: Any, report: Any, split: str, listing: list[Any], shown: list
                           "`studio queue run` (or Start queue in the app).", highlight=False)
         if saved["config_file"]:
             path = escape(saved["config_file"])
+            args = escape(f"--config {shlex.quote(saved['config_file'])} --name {shlex.quote(record.name)}")
             console.print(
                 f"Saved the next version's settings to {path}: {left_out}. Train it with "
-                f"`studio train --config {path} --name {escape(record.name)}`, or queue it with "
-                f"`studio queue add --config {path} --name {escape(record.name)}`.",
+                f"`studio train {args}`, or queue it with `studio queue add {args}`.",
                 highlight=False,
             )
         return

@@ -278,7 +278,7 @@ class ExportDialog(QDialog):
         ollama = result.ollama
         if ollama is not None and ollama.created:
             self.banner.show_message("ok", f"Added to Ollama as {ollama.model_name}.",
-                                     f"Try it: ollama run {ollama.model_name}")
+                                     f"Try it: {ollama.run_command}")
         elif ollama is not None:
             self.command.setText(ollama.command)
             self.command_box.show()

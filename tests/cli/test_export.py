@@ -84,3 +84,17 @@ def test_adapter_gguf_refuses_a_quantization_in_plain_words(tmp_path, tiny_model
     assert result.exit_code == 1
     assert "cannot be made as Q4_K_M" in result.output and "export the merged model" in result.output
     assert "Traceback" not in result.output and not (run_dir / "exports").exists()
+
+
+def test_hub_login_takes_no_token_on_the_command_line(monkeypatch):
+    saved: list[str] = []
+    monkeypatch.setattr("studio.engine.export.hub_upload.save_token", saved.append)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    refused = CliRunner().invoke(app, ["hub-login", "--token", "hf_secret"])
+    assert refused.exit_code != 0 and saved == []
+    typed = CliRunner().invoke(app, ["hub-login"], input="hf_typed\n")
+    assert typed.exit_code == 0, typed.output
+    assert "hf_typed" not in typed.output  # the prompt hides what is typed
+    monkeypatch.setenv("HF_TOKEN", "hf_from_env")
+    assert CliRunner().invoke(app, ["hub-login"]).exit_code == 0
+    assert saved == ["hf_typed", "hf_from_env"]

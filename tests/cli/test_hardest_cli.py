@@ -65,6 +65,11 @@ def test_exclude_saves_the_next_version(library, tmp_path: Path):
     assert config.exclude_examples == [listing[0]["fingerprint"], listing[2]["fingerprint"]]
     assert config.init_adapter is None and config.lora_r == library.child.config["lora_r"]
 
+    spaced = tmp_path / "my settings" / "next.json"
+    spaced.parent.mkdir()
+    text = _text("run-child", "--exclude", "1", "--save-config", str(spaced))
+    assert f"studio train --config '{spaced}' --name pip" in text  # a command to copy is shell-quoted
+
     data = _json("run-child", "--exclude", "2", "--save-config", str(tmp_path / "again.json"))
     assert data["next_version"]["excluded"] == [data["examples"][1]["fingerprint"]]
     assert data["next_version"]["config_file"] == str(tmp_path / "again.json")
@@ -101,6 +106,7 @@ def test_mistakes_are_explained_without_a_traceback(library, tmp_path: Path):
         (["run-parent", "--split", "test"], "'test' is not a split"),
         (["run-parent", "--exclude", "1"], "--exclude goes with --queue or --save-config"),
         (["run-parent", "--queue"], "--exclude goes with --queue or --save-config"),
+        (["my run", "--queue"], "studio hardest 'my run' --exclude 1,3 --queue"),
         (["run-parent", "--exclude", "999", "--save-config", str(tmp_path / "x.json")], "'999' is not a rank"),
     ):
         result = runner.invoke(app, ["hardest", *args])

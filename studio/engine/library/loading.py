@@ -46,7 +46,7 @@ def load_base(base_model: str) -> LoadedBase:
 
     path = resolve_model(base_model)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, use_safetensors=True)
     model.eval()
     return LoadedBase(path, model, tokenizer)
 

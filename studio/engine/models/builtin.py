@@ -94,6 +94,7 @@ def _materialize(target: Path, report: Progress) -> None:
     report("Reading the built-in model's tokenizer", 0.05)
     tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
     report("Unpacking the built-in model's weights (about a minute, only once)", 0.25)
+    # No use_safetensors here: the source is a GGUF file (which holds no pickles), read by gguf_file=.
     model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
     # The GGUF loader marks the model as quantized, which blocks save_pretrained; the weights are
     # already dequantized to fp32, so the marks are stale.
