@@ -14,6 +14,7 @@ import pytest
 
 if TYPE_CHECKING:
     from tests.engine.library.factory import Library
+    from tests.families import FamilyModels
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -92,3 +93,11 @@ def library(library_source: Path, studio_home: Path) -> Library:
     from tests.engine.library.factory import install_library
 
     return install_library(library_source, studio_home)
+
+
+@pytest.fixture(scope="session")
+def family_models(builtin_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> FamilyModels:
+    """Tiny Llama 3, Qwen2.5, Gemma 3, Mistral and Phi-3 models (tests/families), each built on first use."""
+    from tests.families import FamilyModels
+
+    return FamilyModels(tmp_path_factory.mktemp("families"), builtin_model_dir)

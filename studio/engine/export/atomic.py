@@ -21,8 +21,11 @@ def partial_path(final: Path) -> Path:
 
 
 @contextmanager
-def staged_output(final: Path) -> Iterator[Path]:
-    """Yield an empty staging folder; on success it replaces `final`, on any failure it is removed."""
+def staged_output(final: Path, *, export_errors: bool = True) -> Iterator[Path]:
+    """Yield an empty staging folder; on success it replaces `final`, on any failure it is removed.
+
+    A failed write becomes an export error (`write_error`); with `export_errors=False` the OSError itself goes
+    on, for callers that word it their own way (training reports a full disk as a run error)."""
     staging = partial_path(final)
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -31,6 +34,8 @@ def staged_output(final: Path) -> Iterator[Path]:
         _replace(staging, final)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if not export_errors:
+            raise
         raise write_error(exc, final) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

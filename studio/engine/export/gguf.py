@@ -35,6 +35,8 @@ CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")
 BASE_GGUF_CACHE = "gguf-base"  # under Studio's cache folder: base models as f16 GGUF, for adapter GGUFs
 _TENSOR_LINE = re.compile(r"blk\.(\d+)\.")  # layers come in name order (0, 1, 10 ...): count them
 _WRITING = re.compile(r"Writing:\s+(\d+)%")  # tqdm, 70% onwards
+UNRECOGNIZED_PRETOKENIZER = "BPE pre-tokenizer was not recognized"  # llama.cpp's words for an unknown tokenizer
+_NAMED_FAMILIES = {"phi3": "Phi-3"}  # model_type -> the name llama.cpp looks for (see _model_name_args)
 
 
 def model_architecture(model_dir: Path) -> str:
@@ -50,8 +52,34 @@ def model_architecture(model_dir: Path) -> str:
         ) from None
 
 
-def check_architecture(model_dir: Path) -> str:
-    """The model's architecture if the converter supports it; else an error listing what it supports."""
+def check_remote_code(model_dir: Path, allow_remote_code: bool = False) -> None:
+    """Refuse a folder that ships its own Python code (*.py, or an auto_map in config.json) unless the run
+    allows remote code: llama.cpp's converter loads some families with trust_remote_code, which runs it."""
+    if allow_remote_code:
+        return
+    code = sorted(path.name for path in model_dir.glob("*.py"))
+    try:
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        config = {}
+    if isinstance(config, dict) and "auto_map" in config:
+        code.append("config.json's auto_map")
+    if code:
+        raise StudioError(
+            what=f"Studio will not convert {model_dir} to GGUF: it carries its own Python code ({', '.join(code)}).",
+            why="llama.cpp's converter can run code shipped with a model, and this run does not allow remote "
+                "code for its model.",
+            actions=["Export the adapter or the merged Hugging Face model instead (--format adapter or hf).",
+                     "If you trust this model's code, train with trust_remote_code switched on, then export.",
+                     "Or use a model folder without *.py files and without auto_map."],
+            code="remote_code_refused",
+        )
+
+
+def check_architecture(model_dir: Path, allow_remote_code: bool = False) -> str:
+    """The model's architecture if the converter supports it (and the folder brings no code the run does not
+    allow); else an error listing what it supports."""
+    check_remote_code(model_dir, allow_remote_code)
     architecture = model_architecture(model_dir)
     supported = supported_architectures()
     if architecture not in supported:
@@ -70,34 +98,66 @@ def check_architecture(model_dir: Path) -> str:
 
 
 def convert_to_gguf(
-    model_dir: Path, out_file: Path, outtype: str = "f16", steps: Steps | None = None
+    model_dir: Path, out_file: Path, outtype: str = "f16", steps: Steps | None = None, *,
+    allow_remote_code: bool = False,
 ) -> Path:
     """Write `out_file` from the HF folder `model_dir`; cancel ends the converter and removes its output."""
     if outtype not in CONVERTER_TYPES:
         raise ValueError(f"outtype must be one of {CONVERTER_TYPES}")
     folder = require_converter()
-    check_architecture(model_dir)
-    command = script_command(folder / CONVERTER_SCRIPT, str(model_dir), "--outtype", outtype,
-                             "--outfile", str(out_file))
+    check_architecture(model_dir, allow_remote_code)
+    steps = steps or Steps()
+    args = (str(model_dir), "--outtype", outtype, "--outfile", str(out_file), *_model_name_args(model_dir))
     failure = StudioError(
         what="llama.cpp's converter could not turn this model into a GGUF file.",
         actions=["Export the merged Hugging Face model instead (--format hf).",
                  "Check that the base model folder is complete (config, weights and tokenizer)."],
         code="gguf_conversion_failed",
     )
-    return _run_converter(command, folder, out_file, _layer_count(model_dir), f"GGUF ({outtype})",
-                          failure, steps or Steps())
+    try:
+        return _run_converter(script_command(folder / CONVERTER_SCRIPT, *args), folder, out_file,
+                              _layer_count(model_dir), f"GGUF ({outtype})", failure, steps)
+    except StudioError as error:
+        if UNRECOGNIZED_PRETOKENIZER not in (error.why or ""):
+            raise
+        raise StudioError(
+            what="Studio cannot make a GGUF file of this model: llama.cpp does not know its tokenizer.",
+            why="llama.cpp's converter recognises a BPE tokenizer by how it splits a fixed text, and this "
+                "one (a customised tokenizer, or a known vocabulary on another family) is not in its list "
+                "(BPE pre-tokenizer was not recognized). A GGUF that split text another way would read every "
+                "prompt differently from the trained model.",
+            actions=["Export the merged Hugging Face model instead (--format hf) and run it with transformers.",
+                     "Or export the adapter (--format adapter) and apply it where the model's tokenizer is used.",
+                     "If the model is a published one, a newer llama-cpp-python may know its tokenizer: "
+                     "update it, then run Studio's setup again."],
+            code="gguf_pretokenizer_unknown",
+        ) from None
+
+
+def _model_name_args(model_dir: Path) -> list[str]:
+    """A --model-name naming the family where llama.cpp keys tokenizer behaviour on the GGUF's name.
+
+    llama.cpp makes Phi-3's role markers swallow the newline after them (as its tokenizer.json says) only
+    when general.name contains "phi-3"/"phi3"; a fine-tune saved in a folder of another name would
+    otherwise tokenize every prompt differently from the model.
+    """
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    family = _NAMED_FAMILIES.get(str(config.get("model_type", "")))
+    if family is None or family.lower() in model_dir.name.lower():
+        return []
+    return ["--model-name", f"{family} {_safe_name(model_dir.name)}"]
 
 
 def convert_adapter_to_gguf(
-    adapter_dir: Path, base_model_dir: Path, out_file: Path, steps: Steps | None = None
+    adapter_dir: Path, base_model_dir: Path, out_file: Path, steps: Steps | None = None, *,
+    allow_remote_code: bool = False,
 ) -> Path:
     """Write the PEFT adapter in `adapter_dir` as an f16 GGUF adapter for the base model in `base_model_dir`.
 
     llama.cpp applies it at load time (`--lora`, Ollama's ADAPTER), so the file stays a few megabytes.
     """
     folder = require_converter()
-    check_architecture(base_model_dir)
+    check_architecture(base_model_dir, allow_remote_code)
     source, scratch = _adapter_for_converter(adapter_dir, out_file)
     command = script_command(folder / LORA_CONVERTER_SCRIPT, str(source), "--base", str(base_model_dir),
                              "--outtype", "f16", "--outfile", str(out_file))
@@ -115,7 +175,7 @@ def convert_adapter_to_gguf(
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def base_gguf(model_dir: Path, steps: Steps | None = None) -> Path:
+def base_gguf(model_dir: Path, steps: Steps | None = None, *, allow_remote_code: bool = False) -> Path:
     """The unmerged base model as an f16 GGUF, the file adapter GGUFs are applied to.
 
     Made once per base model (keyed by its folder and weight files) and kept in Studio's cache, so the
@@ -129,7 +189,7 @@ def base_gguf(model_dir: Path, steps: Steps | None = None) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    convert_to_gguf(model_dir, partial, "f16", steps)
+    convert_to_gguf(model_dir, partial, "f16", steps, allow_remote_code=allow_remote_code)
     partial.replace(target)
     return target
 

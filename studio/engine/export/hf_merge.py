@@ -6,6 +6,8 @@ converter. The base is always loaded unquantized in fp32, so QLoRA runs merge in
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+SENTENCEPIECE_FILE = "tokenizer.model"
 
 
 def load_merged(
@@ -32,7 +35,7 @@ def load_merged(
 
     steps.report("Loading the base model", 0.0)
     try:
-        base = AutoModelForCausalLM.from_pretrained(base_model_path, dtype=torch.float32)
+        base = AutoModelForCausalLM.from_pretrained(base_model_path, dtype=torch.float32, use_safetensors=True)
     except (OSError, ValueError) as exc:
         raise StudioError(
             what=f"Studio could not load the base model from {base_model_path}.",
@@ -66,6 +69,34 @@ def save_merged(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, fold
     tokenizer.save_pretrained(folder)
     if model.generation_config is not None:
         model.generation_config.save_pretrained(folder)
+    sources = [Path(str(tokenizer.name_or_path)), Path(str(getattr(model.config, "_name_or_path", "")))]
+    complete_tokenizer_files(folder, [source for source in sources if str(source)])
+
+
+def complete_tokenizer_files(folder: Path, sources: list[Path]) -> None:
+    """Give a folder saved by transformers 5 what its tokenizer files lack for other readers.
+
+    transformers 5 writes tokenizer.json only: no sentencepiece model, and no added_tokens_decoder in
+    tokenizer_config.json. llama.cpp's converter needs both for sentencepiece families (Gemma, Mistral,
+    Phi-3): without the model it fails or takes the wrong tokenizer path, and without the table it turns
+    chat markers such as <start_of_turn> into plain text. The sentencepiece model is copied from the first
+    source folder (the run's adapter, then its base model) that has one.
+    """
+    if not (folder / SENTENCEPIECE_FILE).is_file():
+        for source in sources:
+            if (source / SENTENCEPIECE_FILE).is_file():
+                shutil.copy2(source / SENTENCEPIECE_FILE, folder / SENTENCEPIECE_FILE)
+                break
+    config_file, tokenizer_file = folder / "tokenizer_config.json", folder / "tokenizer.json"
+    if not (config_file.is_file() and tokenizer_file.is_file()):
+        return
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    if "added_tokens_decoder" in config:
+        return
+    added = json.loads(tokenizer_file.read_text(encoding="utf-8")).get("added_tokens") or []
+    config["added_tokens_decoder"] = {str(token["id"]): {key: value for key, value in token.items() if key != "id"}
+                                      for token in added}
+    config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def export_merged(

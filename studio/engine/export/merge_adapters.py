@@ -57,7 +57,7 @@ def merge_adapters(
     from transformers import AutoModelForCausalLM
 
     steps.report("Loading the base model", 0.05)
-    base = AutoModelForCausalLM.from_pretrained(base_model_path, dtype=torch.float32)
+    base = AutoModelForCausalLM.from_pretrained(base_model_path, dtype=torch.float32, use_safetensors=True)
     names = [f"run{index}" for index in range(len(adapter_paths))]
     try:
         model = PeftModel.from_pretrained(base, adapter_paths[0], adapter_name=names[0])

@@ -16,6 +16,7 @@ from studio.engine.export.run_info import load_run_info
 from studio.engine.models.resolve import resolve_model
 from studio.engine.registry import Registry, RunRecord
 from studio.engine.runs import create_run_dir, final_adapter_dir, new_run_id
+from studio.engine.training.checkpoints import write_manifest
 
 
 def merge_runs(
@@ -54,8 +55,9 @@ def merge_runs(
     run_dir = create_run_dir(config, run_id)
     record = registry.create_run(run_id, run_name, config, run_dir, parent_id=parent.id if parent else None)
     try:
-        merge_adapters(base_path, [info.adapter_dir for info in infos], final_adapter_dir(run_dir), method,
-                       weights, density, Steps(progress, should_cancel))
+        adapter = merge_adapters(base_path, [info.adapter_dir for info in infos], final_adapter_dir(run_dir),
+                                 method, weights, density, Steps(progress, should_cancel))
+        write_manifest(adapter)  # as a trained run's final adapter has, so export and continue can check it
     except BaseException:
         registry.mark_finished(run_id, "failed", 1)
         shutil.rmtree(run_dir, ignore_errors=True)

@@ -8,6 +8,7 @@ a wrong template is the most common reason an exported model "talks gibberish" i
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -45,11 +46,17 @@ _TEMPLATES = {
         "{{ if eq .Role \"assistant\" }}model{{ else }}{{ .Role }}{{ end }}\n{{ .Content }}<end_of_turn>\n"
         "{{ end }}{{ end }}<start_of_turn>model\n"
     ),
+    "phi3": (
+        "{{- if .System }}<|system|>\n{{ .System }}<|end|>\n{{ end }}"
+        "{{- range .Messages }}{{ if ne .Role \"system\" }}<|{{ .Role }}|>\n{{ .Content }}<|end|>\n{{ end }}{{ end }}"
+        "<|assistant|>\n"
+    ),
 }
 # Markers that identify each family in a Jinja chat template, checked in this order.
 _MARKERS = (("<|im_start|>", "chatml"), ("<|start_header_id|>", "llama3"), ("<start_of_turn>", "gemma"),
-            ("[INST]", "mistral"))
-_STOP_CANDIDATES = ("<|im_end|>", "<|im_start|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "</s>")
+            ("[INST]", "mistral"), ("<|assistant|>", "phi3"))
+_STOP_CANDIDATES = ("<|im_end|>", "<|im_start|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "</s>",
+                    "<|end|>")
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,11 @@ class OllamaResult:
     created: bool
     smoke_answer: str = ""
 
+    @property
+    def run_command(self) -> str:
+        """How to try the model once Ollama has it, ready to paste into a terminal."""
+        return shlex.join(["ollama", "run", self.model_name])
+
 
 def chat_family(chat_template: str | None) -> str:
     """The template family of a Jinja chat template; an unknown one is a clear error."""
@@ -69,8 +81,8 @@ def chat_family(chat_template: str | None) -> str:
     raise StudioError(
         what="Studio does not know how to write an Ollama template for this model's chat format.",
         why=("It has no chat template." if not chat_template else
-             "Its chat template is none of those Studio knows: ChatML (SmolLM2, Qwen), Llama 3, Mistral "
-             "or Gemma."),
+             "Its chat template is none of those Studio knows: ChatML (SmolLM2, Qwen), Llama 3, Mistral, "
+             "Gemma or Phi-3."),
         actions=["Export as GGUF (--format gguf) and write the Modelfile's TEMPLATE by hand.",
                  "Or fine-tune a model of one of the families named above."],
         code="chat_template_unknown",
@@ -99,15 +111,22 @@ def render_modelfile(
     lines = [f"FROM ./{gguf_name}"] + ([f"ADAPTER ./{adapter_name}"] if adapter_name else [])
     lines += ["", f'TEMPLATE """{_TEMPLATES[family]}"""', ""]
     if system_prompt:
-        lines += [f'SYSTEM """{system_prompt}"""', ""]
-    lines += [f'PARAMETER stop "{token}"' for token in stop_tokens(tokenizer)]
+        lines += [f"SYSTEM {modelfile_quote(system_prompt, triple=True)}", ""]
+    lines += [f"PARAMETER stop {modelfile_quote(token)}" for token in stop_tokens(tokenizer)]
     return "\n".join(lines) + "\n"
+
+
+def modelfile_quote(value: str, triple: bool = False) -> str:
+    """A Modelfile value that reads back as `value`: backslashes and quotes escaped with a backslash (so a
+    triple quote inside can never close the string), and triple quotes when it spans lines."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"""{escaped}"""' if triple or "\n" in value else f'"{escaped}"'
 
 
 def create_in_ollama(folder: Path, model_name: str, smoke_prompt: str) -> OllamaResult:
     """Register the model with Ollama and ask it one question, or give the command to do so by hand."""
     modelfile = folder / MODELFILE
-    command = f'cd "{folder}" && ollama create {model_name} -f {MODELFILE}'
+    command = f"cd {shlex.quote(str(folder))} && {shlex.join(['ollama', 'create', model_name, '-f', MODELFILE])}"
     executable = shutil.which("ollama")
     if executable is None:
         return OllamaResult(modelfile, model_name, command, created=False)

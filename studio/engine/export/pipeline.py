@@ -126,7 +126,8 @@ def export_run(
                       steps.sub(0.02, 1.0))
         return ExportResult(fmt, target, _listing(target))
     normalize_quant(quant)  # a typo fails before minutes of work
-    check_architecture(base_path)
+    remote_code = bool(info.config and info.config.trust_remote_code)  # the run's explicit allowance
+    check_architecture(base_path, remote_code)
     as_adapter = fmt in ADAPTER_GGUF_FORMATS
     if as_adapter:
         _check_adapter_quant(quant)
@@ -139,16 +140,17 @@ def export_run(
         target = lmstudio_target(root, f"{info.run_id}-GGUF")
     else:
         target = out_dir or default_out_dir(run_dir, fmt)
-    base_file = base_gguf(base_path, steps.sub(0.15, 0.35)) if as_adapter else None
+    base_file = base_gguf(base_path, steps.sub(0.15, 0.35), allow_remote_code=remote_code) if as_adapter else None
     with staged_output(target) as staging:
         if base_file is None:
             gguf_file, report = _build_gguf(model, tokenizer, staging, info.run_id, chosen, profile,
-                                            steps.sub(0.15, 0.97))
+                                            steps.sub(0.15, 0.97), allow_remote_code=remote_code)
             kind = f"GGUF model ({chosen})"
             usage = f"Load `{gguf_file.name}` in any GGUF runtime (llama.cpp, Ollama, LM Studio)."
         else:
             gguf_file, report = _build_adapter_gguf(base_file, base_path, info.adapter_dir, model, tokenizer,
-                                                    staging, info.run_id, profile, steps.sub(0.35, 0.97))
+                                                    staging, info.run_id, profile, steps.sub(0.35, 0.97),
+                                                    allow_remote_code=remote_code)
             kind = "GGUF LoRA adapter (f16)"
             usage = (f"Apply `{gguf_file.name}` to an f16 GGUF of `{info.base_model}`, the model it was "
                      f"trained on: `llama-cli -m BASE-f16.gguf --lora {gguf_file.name}`, or in Ollama a "
@@ -206,6 +208,8 @@ def _build_gguf(
     quant: str,
     profile: Profile,
     steps: Steps,
+    *,
+    allow_remote_code: bool = False,
 ) -> tuple[Path, VerificationReport]:
     """Merged model -> f16/q8_0 GGUF (-> k-quant) in `staging`, then verified against the merged model."""
     work = staging / ".merged-hf"
@@ -213,7 +217,8 @@ def _build_gguf(
     steps.report("Saving the merged model for conversion", 0.0)
     save_merged(model, tokenizer, work)
     first = "q8_0" if quant == "q8_0" else "f16"
-    converted = convert_to_gguf(work, staging / f"{name}-{first}.gguf", first, steps.sub(0.1, 0.45))
+    converted = convert_to_gguf(work, staging / f"{name}-{first}.gguf", first, steps.sub(0.1, 0.45),
+                                allow_remote_code=allow_remote_code)
     shutil.rmtree(work)
     final = converted
     if quant not in CONVERTER_QUANTS:
@@ -234,10 +239,12 @@ def _build_adapter_gguf(
     name: str,
     profile: Profile,
     steps: Steps,
+    *,
+    allow_remote_code: bool = False,
 ) -> tuple[Path, VerificationReport]:
     """PEFT adapter -> f16 GGUF adapter in `staging`, verified on the base GGUF against the merged model."""
     adapter_file = convert_adapter_to_gguf(adapter_dir, base_path, staging / f"{name}-adapter-f16.gguf",
-                                           steps.sub(0.0, 0.2))
+                                           steps.sub(0.0, 0.2), allow_remote_code=allow_remote_code)
     report = verify_gguf(require_base_gguf(base_file), model, tokenizer, "f16", profile.example_prompts,
                          profile.system_prompt, steps.sub(0.2, 1.0), lora_path=adapter_file)
     return adapter_file, report

@@ -15,6 +15,7 @@ from studio.engine.config import TrainConfig
 from studio.engine.events import Completed, Eval, EventParseError, Started, parse_event
 from studio.engine.export.adapter import check_adapter
 from studio.engine.runs import CONFIG_FILE, events_file, final_adapter_dir, load_run_config
+from studio.engine.training.final_adapter import check_final_adapter
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ def find_run(ref: str | Path) -> Path:
 def load_run_info(run_dir: Path) -> RunInfo:
     adapter_dir = final_adapter_dir(run_dir)
     adapter_config = check_adapter(adapter_dir)
+    check_final_adapter(run_dir)  # a damaged adapter is refused before anything is built from it
     config = load_run_config(run_dir) if (run_dir / CONFIG_FILE).is_file() else None
     base = config.base_model if config else str(adapter_config.get("base_model_name_or_path") or "")
     started, evals, completed = _read_events(events_file(run_dir))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from studio.engine.errors import StudioError
 from studio.engine.export.progress import Steps
+from studio.engine.export.tokenization import compare_tokenization
 
 if TYPE_CHECKING:
     import numpy as np
@@ -74,6 +75,10 @@ class VerificationReport:
     adapter_file: str = ""  # set when an adapter GGUF was checked on top of `gguf_file` (the base model)
     adapter_effect: float | None = None  # mean largest next-token score change the adapter causes
     adapter_changed: float | None = None  # share of positions where it changes the top-1 token
+    # Share of varied sample texts (code, numbers, accents, emoji, whitespace) the GGUF tokenizes exactly as
+    # the model's tokenizer does, and the texts that differ.
+    tokenization_agreement: float = 1.0
+    tokenization_mismatches: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,7 +88,9 @@ class VerificationReport:
         subject = (f"the {self.quant} GGUF adapter on the base model's GGUF" if self.adapter_file else
                    f"the {self.quant} GGUF")
         text = (f"Verification {verdict}: {subject} picks the same next token as your model at "
-                f"{self.agreement:.0%} of {self.positions} positions (needed: {self.threshold:.0%}).")
+                f"{self.agreement:.0%} of {self.positions} positions (needed: {self.threshold:.0%}), and "
+                f"tokenizes {self.tokenization_agreement:.0%} of the sample texts exactly as your model does "
+                "(needed: 100%).")
         if self.adapter_effect is not None and self.adapter_effect >= ADAPTER_EFFECT_MIN:
             text += (f" The adapter is applied: it moves the base model's next-token scores by "
                      f"{self.adapter_effect:.2f} on average and changes its top pick at "
@@ -122,6 +129,7 @@ def verify_gguf(
     replays: list[tuple[list[int], list[int], NDArray[np.float32]]] = []
     llm = _load_gguf(gguf_file, lora_path)
     try:
+        tokenization = compare_tokenization(llm, tokenizer)
         embedded = _embedded_template(llm, tokenizer)
         for index, prompt in enumerate(prompts):
             answer_steps.report(f"Checking the GGUF on prompt {index + 1} of {len(prompts)}",
@@ -148,6 +156,7 @@ def verify_gguf(
         effect, changed = _adapter_effect(gguf_file, replays)
     agreement = matches / total if total else 0.0
     applied = effect is None or effect >= ADAPTER_EFFECT_MIN
+    tokenizer_match &= tokenization.share == 1.0
     passed = agreement >= threshold and tokenizer_match and template_match and applied
     report = VerificationReport(
         gguf_file=gguf_file.name, quant=quant, agreement=round(agreement, 4), threshold=threshold,
@@ -158,6 +167,7 @@ def verify_gguf(
         adapter_file=lora_path.name if lora_path else "",
         adapter_effect=None if effect is None else round(effect, 4),
         adapter_changed=None if changed is None else round(changed, 4),
+        tokenization_agreement=round(tokenization.share, 4), tokenization_mismatches=tokenization.mismatches,
     )
     steps.report(report.summary(), 1.0)
     return report

@@ -53,6 +53,21 @@ def test_missing_adapter_weights_are_reported_and_nothing_is_written(tiny_run, f
     assert not (cache_dir() / BASE_GGUF_CACHE).exists()  # not even the base model's GGUF was started
 
 
+def test_a_tampered_final_adapter_is_refused_and_one_from_before_manifests_still_exports(tiny_run):
+    from studio.engine.training.checkpoints import write_manifest
+
+    adapter = tiny_run / "final" / "adapter"
+    assert not (adapter / "manifest.json").exists()  # saved before Studio wrote manifests
+    assert (export_run(tiny_run, "adapter").out_dir / "adapter_model.safetensors").is_file()
+    write_manifest(adapter)
+    weights = adapter / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-64])  # cut short
+    with pytest.raises(StudioError) as caught:
+        export_run(tiny_run, "hf")
+    assert caught.value.code == "adapter_damaged" and "adapter_model.safetensors" in caught.value.why
+    assert not (tiny_run / "exports" / "hf").exists() and not (tiny_run / "exports" / "hf.partial").exists()
+
+
 def test_full_disk_leaves_no_half_written_export(tiny_run, monkeypatch):
     from transformers import PreTrainedModel
 
@@ -158,3 +173,20 @@ def test_converter_setup_extracts_from_a_local_source_archive(tmp_path, monkeypa
     assert "LlamaForCausalLM" in supported_architectures(tmp_path / "converter")
     assert not (tmp_path / "converter.partial").exists()
     shutil.rmtree(tmp_path / "converter")
+
+
+def test_a_tokenizer_llama_cpp_does_not_know_is_refused_in_plain_words(family_models, tmp_path):
+    from studio.engine.export.gguf import convert_to_gguf
+
+    model = tmp_path / "custom-tokenizer"
+    shutil.copytree(family_models.path("llama3"), model)
+    tokenizer = json.loads((model / "tokenizer.json").read_text(encoding="utf-8"))
+    tokenizer["pre_tokenizer"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True,
+                                  "use_regex": False}  # splits nothing: a hash llama.cpp has never seen
+    (model / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
+    out = tmp_path / "model.gguf"
+    with pytest.raises(StudioError) as caught:
+        convert_to_gguf(model, out)
+    assert caught.value.code == "gguf_pretokenizer_unknown"
+    assert "--format hf" in " ".join(caught.value.actions)
+    assert not out.exists()

@@ -98,8 +98,66 @@ def test_merging_adapters_makes_a_new_loadable_adapter(tiny_model_dir, tiny_adap
     assert not (tmp_path / "merged.partial").exists()
 
 
+def test_a_merged_run_has_a_sealed_final_adapter(tiny_model_dir, tiny_adapters, run_factory, tmp_path):
+    from studio.engine.export.merge_runs import merge_runs
+    from studio.engine.runs import final_adapter_dir
+    from studio.engine.training.checkpoints import MANIFEST, check_manifest
+
+    sources = [run_factory(tmp_path, str(tiny_model_dir), adapter, run_id=f"source-{index}")
+               for index, adapter in enumerate(tiny_adapters)]
+    record = merge_runs(sources, "linear")
+    adapter = final_adapter_dir(record.run_dir)
+    assert record.status == "completed" and (adapter / MANIFEST).is_file() and check_manifest(adapter) is None
+    assert "adapter_model.safetensors" in json.loads((adapter / MANIFEST).read_text())["files"]
+
+
 def test_merging_needs_two_adapters(tiny_model_dir, tiny_adapters, tmp_path):
     with pytest.raises(StudioError) as caught:
         merge_adapters(tiny_model_dir, tiny_adapters[:1], tmp_path / "merged")
     assert caught.value.code == "merge_invalid"
     assert not (tmp_path / "merged").exists()
+
+
+def _read_modelfile_value(text: str) -> str:
+    """Read one quoted Modelfile value back: triple or single quotes, a backslash escapes the next character."""
+    quote = '"""' if text.startswith('"""') else '"'
+    assert text.startswith(quote) and text.endswith(quote), text
+    body, out, escaped = text[len(quote):-len(quote)], [], False
+    for char in body:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            assert char != '"', f"unescaped quote in {text!r}"
+            out.append(char)
+    return "".join(out)
+
+
+@pytest.mark.parametrize("value", ['Say """hi""" then stop', "C:\\path\\n is not a newline", "two\nlines", 'a "q"'])
+def test_modelfile_values_read_back_unchanged(value, tiny_model_dir, monkeypatch):
+    from transformers import AutoTokenizer
+
+    from studio.engine.export import ollama
+
+    monkeypatch.setattr(ollama, "stop_tokens", lambda tokenizer: [value])
+    text = render_modelfile("m-f16.gguf", AutoTokenizer.from_pretrained(tiny_model_dir), value)
+    system = text[text.index("SYSTEM ") + len("SYSTEM "):text.index("\n\nPARAMETER")]
+    stop = text[text.index("PARAMETER stop ") + len("PARAMETER stop "):].rstrip("\n")
+    assert _read_modelfile_value(system) == value and _read_modelfile_value(stop) == value
+    assert ollama.modelfile_quote('a"""b\\') == '"a\\"\\"\\"b\\\\"'
+
+
+def test_ollama_command_to_copy_is_shell_quoted(tmp_path, monkeypatch):
+    import shlex
+
+    from studio.engine.export import ollama
+
+    monkeypatch.setattr(ollama.shutil, "which", lambda name: None)  # no Ollama here: the command is shown
+    folder = tmp_path / "it's here; rm -rf ~"
+    folder.mkdir()
+    result = ollama.create_in_ollama(folder, "studio-x", "hi")
+    assert shlex.split(result.command) == ["cd", str(folder), "&&", "ollama", "create", "studio-x", "-f", "Modelfile"]
+    odd = ollama.OllamaResult(folder / "Modelfile", "x; rm -rf ~", result.command, created=True)
+    assert shlex.split(odd.run_command) == ["ollama", "run", "x; rm -rf ~"]  # the hint shown after creating
