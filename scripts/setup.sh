@@ -45,7 +45,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # torch first and pinned: a CPU build on this machine; an unpinned torch pulls a multi-GB CUDA build.
   if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
     log "Installing PyTorch"
-    "${PIP[@]}" "torch==2.13.0" || "${PIP[@]}" "torch>=2.4,<2.15"
+    "${PIP[@]}" "torch==2.13.0" || "${PIP[@]}" "torch>=2.6,<2.15"
   fi
   log "Installing Studio and its dependencies (llama-cpp-python compiles once, about 10 minutes)"
   CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" "${PIP[@]}" -e ".[dev]"

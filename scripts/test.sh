@@ -8,7 +8,7 @@ export QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATA
 export TOKENIZERS_PARALLELISM=false PYTHONFAULTHANDLER=1
 echo "== ruff"
 .venv/bin/ruff check studio tests bench
-echo "== import contract (the engine never imports Qt)"
+echo "== import contracts (layers; the engine and the CLI never import Qt)"
 .venv/bin/lint-imports
 echo "== pytest"
 set +e
