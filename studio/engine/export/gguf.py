@@ -27,15 +27,15 @@ from studio.engine.export.converter_setup import (
     require_converter,
     supported_architectures,
 )
+from studio.engine.export.pretokenizer import UNRECOGNIZED, candidates, tokenization_agreement
 from studio.engine.export.progress import Steps
 from studio.engine.paths import cache_dir
-from studio.frozen import script_command
+from studio.frozen import module_command, script_command
 
 CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")
 BASE_GGUF_CACHE = "gguf-base"  # under Studio's cache folder: base models as f16 GGUF, for adapter GGUFs
 _TENSOR_LINE = re.compile(r"blk\.(\d+)\.")  # layers come in name order (0, 1, 10 ...): count them
 _WRITING = re.compile(r"Writing:\s+(\d+)%")  # tqdm, 70% onwards
-UNRECOGNIZED_PRETOKENIZER = "BPE pre-tokenizer was not recognized"  # llama.cpp's words for an unknown tokenizer
 _NAMED_FAMILIES = {"phi3": "Phi-3"}  # model_type -> the name llama.cpp looks for (see _model_name_args)
 
 
@@ -114,24 +114,52 @@ def convert_to_gguf(
                  "Check that the base model folder is complete (config, weights and tokenizer)."],
         code="gguf_conversion_failed",
     )
+    label, layers = f"GGUF ({outtype})", _layer_count(model_dir)
     try:
-        return _run_converter(script_command(folder / CONVERTER_SCRIPT, *args), folder, out_file,
-                              _layer_count(model_dir), f"GGUF ({outtype})", failure, steps)
+        return _run_converter(script_command(folder / CONVERTER_SCRIPT, *args), folder, out_file, layers, label,
+                              failure, steps)
     except StudioError as error:
-        if UNRECOGNIZED_PRETOKENIZER not in (error.why or ""):
+        if UNRECOGNIZED not in (error.why or ""):
             raise
-        raise StudioError(
-            what="Studio cannot make a GGUF file of this model: llama.cpp does not know its tokenizer.",
-            why="llama.cpp's converter recognises a BPE tokenizer by how it splits a fixed text, and this "
-                "one (a customised tokenizer, or a known vocabulary on another family) is not in its list "
-                "(BPE pre-tokenizer was not recognized). A GGUF that split text another way would read every "
-                "prompt differently from the trained model.",
-            actions=["Export the merged Hugging Face model instead (--format hf) and run it with transformers.",
-                     "Or export the adapter (--format adapter) and apply it where the model's tokenizer is used.",
-                     "If the model is a published one, a newer llama-cpp-python may know its tokenizer: "
-                     "update it, then run Studio's setup again."],
-            code="gguf_pretokenizer_unknown",
-        ) from None
+    name = proven_pretokenizer(model_dir, folder, out_file, steps)
+    return _run_converter(_named_pre_command(name, folder, *args), folder, out_file, layers, label, failure,
+                          steps)
+
+
+def proven_pretokenizer(model_dir: Path, folder: Path, out_file: Path, steps: Steps) -> str:
+    """The llama.cpp pre-tokenizer that tokenizes like the model's own tokenizer, for a BPE tokenizer the
+    converter did not recognise; each candidate is tried on a vocabulary-only GGUF (seconds, no weights)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    trial = out_file.with_name(f".{out_file.name}.vocab")
+    tried: list[str] = []
+    try:
+        for name in candidates(model_dir):
+            steps.report(f"Matching the tokenizer's pre-tokenizer: trying llama.cpp's '{name}'", 0.0)
+            command = _named_pre_command(name, folder, str(model_dir), "--vocab-only", "--outfile", str(trial),
+                                         *_model_name_args(model_dir))
+            if run_child(command, converter_env(folder), steps).returncode != 0 or not trial.is_file():
+                tried.append(f"{name} (the converter failed)")
+                continue
+            agreement = tokenization_agreement(trial, tokenizer)
+            if agreement.share == 1.0:
+                return name
+            tried.append(f"{name} ({agreement.agreeing} of {agreement.total} sample texts agree)")
+    finally:
+        trial.unlink(missing_ok=True)
+    raise StudioError(
+        what="Studio cannot make a GGUF file whose tokenizer splits text like this model's.",
+        why="llama.cpp's converter does not recognise this BPE tokenizer's pre-tokenizer (BPE pre-tokenizer "
+            "was not recognized), and none of the llama.cpp pre-tokenizers Studio tried tokenizes a sample of "
+            f"code, numbers, accents, emoji and whitespace the same way: {'; '.join(tried)}. A GGUF with a "
+            "different split would read every prompt differently from the trained model.",
+        actions=["Export the merged Hugging Face model instead (--format hf) and run it with transformers.",
+                 "Or export the adapter (--format adapter) and apply it where the model's tokenizer is used.",
+                 "If this tokenizer comes from a published model, check whether a newer llama-cpp-python "
+                 "knows it, then run Studio's setup again."],
+        code="gguf_pretokenizer_unknown",
+    )
 
 
 def _model_name_args(model_dir: Path) -> list[str]:
@@ -146,6 +174,11 @@ def _model_name_args(model_dir: Path) -> list[str]:
     if family is None or family.lower() in model_dir.name.lower():
         return []
     return ["--model-name", f"{family} {_safe_name(model_dir.name)}"]
+
+
+def _named_pre_command(name: str, folder: Path, *args: str) -> list[str]:
+    """The converter run through Studio's entry point, with `name` as its answer for an unknown pre-tokenizer."""
+    return module_command("studio.engine.export.pretokenizer", name, str(folder / CONVERTER_SCRIPT), *args)
 
 
 def convert_adapter_to_gguf(
