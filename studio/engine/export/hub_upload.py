@@ -1,6 +1,6 @@
-"""Upload an export folder to the Hugging Face Hub, with the token kept in the system keyring.
+"""Upload an export folder to the Hugging Face Hub, with the token from studio.engine.models.hub_auth
+(the system keyring, HF_TOKEN or `hf auth login`).
 
-The token never goes into a Studio config file: the keyring is the operating system's password store.
 This is the only export step that needs the internet, and it says so plainly when there is none.
 """
 
@@ -11,29 +11,9 @@ from pathlib import Path
 
 from studio.engine.errors import StudioError
 from studio.engine.export.progress import Steps
+from studio.engine.models.hub_auth import find_token, save_token
 
-KEYRING_SERVICE = "studio-huggingface"
-KEYRING_USER = "token"
-
-
-def save_token(token: str) -> None:
-    import keyring
-    from keyring.errors import KeyringError
-
-    try:
-        keyring.set_password(KEYRING_SERVICE, KEYRING_USER, token.strip())
-    except KeyringError as exc:
-        raise _keyring_error(exc) from None
-
-
-def load_token() -> str | None:
-    import keyring
-    from keyring.errors import KeyringError
-
-    try:
-        return keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
-    except KeyringError as exc:
-        raise _keyring_error(exc) from None
+__all__ = ["save_token", "upload_folder"]  # `studio hub-login` saves its token through here
 
 
 def upload_folder(folder: Path, repo_id: str, private: bool = True, steps: Steps | None = None) -> str:
@@ -41,11 +21,12 @@ def upload_folder(folder: Path, repo_id: str, private: bool = True, steps: Steps
     steps = steps or Steps()
     if _offline():
         raise _offline_error("Studio is set to work offline (HF_HUB_OFFLINE is set).")
-    token = load_token()
-    if not token:
+    found = find_token()
+    if found is None:
         raise StudioError(
             what="Studio has no Hugging Face token to upload with.",
-            why="Uploading needs a token with write access; Studio keeps it in your system's password store.",
+            why="Uploading needs a token with write access, and none is in the system keyring, HF_TOKEN or an "
+                "`hf auth login`.",
             actions=["Create a token at https://huggingface.co/settings/tokens (type: write).",
                      "Save it with `studio hub-login` (it is stored in the system keyring)."],
             code="hub_token_missing",
@@ -53,7 +34,7 @@ def upload_folder(folder: Path, repo_id: str, private: bool = True, steps: Steps
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
-    api = HfApi(token=token)
+    api = HfApi(token=found.value)
     try:
         steps.report(f"Creating {repo_id} on the Hub", 0.05)
         url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
@@ -86,14 +67,4 @@ def _offline_error(why: str) -> StudioError:
         actions=["Connect to the internet and upload again; the export folder is complete and kept.",
                  "Or upload the folder yourself later: hf upload <your-name>/<model> <folder>"],
         code="hub_offline",
-    )
-
-
-def _keyring_error(exc: Exception) -> StudioError:
-    return StudioError(
-        what="Studio cannot use this system's password store (keyring) for the Hugging Face token.",
-        why=str(exc) or type(exc).__name__,
-        actions=["On Linux, install and unlock a keyring service (GNOME Keyring or KWallet).",
-                 "Or upload by hand with the `hf` command, which has its own login."],
-        code="keyring_unavailable",
     )

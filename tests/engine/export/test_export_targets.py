@@ -7,10 +7,11 @@ import json
 import pytest
 
 from studio.engine.errors import StudioError
-from studio.engine.export.hub_upload import load_token, upload_folder
+from studio.engine.export.hub_upload import upload_folder
 from studio.engine.export.merge_adapters import merge_adapters
 from studio.engine.export.ollama import chat_family, model_name_for, render_modelfile, stop_tokens
 from studio.engine.export.pipeline import export_run
+from studio.engine.models.hub_auth import load_token
 
 
 @pytest.mark.parametrize(
