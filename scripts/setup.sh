@@ -30,6 +30,19 @@ if command -v dpkg >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   fi
 fi
 
+# 1b. Go, for the test that renders Ollama's Modelfile TEMPLATE with Go's text/template (Ollama's own engine).
+if ! command -v go >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && SUDO="sudo"
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" ]; }; then
+    log "Installing Go (golang-go) for the Ollama template test"
+    install_go() { DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends golang-go >/dev/null; }
+    install_go || { $SUDO apt-get update -qq >/dev/null && install_go; } \
+      || log "Could not install Go; the Ollama template test will be skipped (install golang-go by hand)."
+  else
+    log "Go is not installed; the Ollama template test will be skipped (install Go to run it)."
+  fi
+fi
+
 # 2. Virtual environment.
 if [ ! -x "$VENV/bin/python" ]; then
   log "Creating the virtual environment in $VENV"
