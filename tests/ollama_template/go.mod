@@ -1,0 +1,3 @@
+module studio/ollama_template
+
+go 1.19
