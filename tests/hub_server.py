@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -101,9 +103,8 @@ class FakeHub:
         class Handler(_Handler):
             server_hub = hub
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="fake-hub", daemon=True).start()
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-hub", daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -115,6 +116,14 @@ class FakeHub:
     def log(self, request: Request) -> None:
         with self._lock:
             self.requests.append(request)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that hung up (a cancel) is normal
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -226,6 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self.close_connection = True  # the peer sees a body shorter than Content-Length
                     return
                 if hub.chunk_delay_s and hub._closing.wait(hub.chunk_delay_s):
+                    self.close_connection = True  # shutting down: the client fails now, not at its timeout
                     return
 
     def _json(self, data: Any, repo: Repo) -> None:
@@ -250,6 +260,37 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
+
+
+def model_folder(source: Path, target: Path, *, drop: tuple[str, ...] = (), extra: dict[str, bytes] | None = None,
+                 config: dict[str, Any] | None = None) -> Path:
+    """A repo folder: the model's files (linked, not copied) plus `extra`, with config.json updated by `config`."""
+    target.mkdir(parents=True)
+    for file in source.iterdir():
+        if file.name not in drop and file.name != "studio-materialized.json":
+            (target / file.name).symlink_to(file)
+    for name, data in (extra or {}).items():
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        (target / name).write_bytes(data)
+    if config:
+        merged = json.loads((source / "config.json").read_text()) | config
+        (target / "config.json").unlink()
+        (target / "config.json").write_text(json.dumps(merged))
+    return target
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def downloads_finished() -> bool:
+    """No download worker left running: after a cancel they stop at their next 10 MB."""
+    return not any(thread.name == "hub-download" for thread in threading.enumerate())
 
 
 class MemoryKeyring:

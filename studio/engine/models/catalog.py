@@ -144,7 +144,7 @@ def search_hub(query: str, limit: int = 20, timeout_s: float = 8.0, *, endpoint:
     Only called when a person asks; offline or slow networks give a StudioError with a clear message.
     """
     base = endpoint or _default_endpoint()
-    _check_reachable(base, min(3.0, timeout_s))
+    check_hub_reachable(base, min(3.0, timeout_s))
     outcome: dict[str, Any] = {}
 
     def work() -> None:
@@ -158,9 +158,9 @@ def search_hub(query: str, limit: int = 20, timeout_s: float = 8.0, *, endpoint:
     thread.start()
     thread.join(timeout_s)
     if thread.is_alive():
-        raise _offline(f"The Hugging Face Hub did not answer within {timeout_s:g} seconds.")
+        raise hub_offline_error(f"The Hugging Face Hub did not answer within {timeout_s:g} seconds.")
     if "error" in outcome:
-        raise _offline(_network_reason(outcome["error"]))
+        raise hub_offline_error(hub_network_reason(outcome["error"]))
     return cast(list[ModelEntry], outcome["result"])
 
 
@@ -170,12 +170,14 @@ def _default_endpoint() -> str:
     return constants.ENDPOINT
 
 
-def _check_reachable(endpoint: str, timeout_s: float) -> None:
-    """Fail in seconds, not after the Hub client's retries, when there is no network at all."""
+def check_hub_reachable(endpoint: str, timeout_s: float, doing: str = "search") -> None:
+    """Fail in seconds, not after the Hub client's retries, when there is no network at all.
+
+    `doing` completes "Studio cannot ... Hugging Face right now" (search, download from)."""
     from huggingface_hub import constants
 
     if constants.is_offline_mode():
-        raise _offline("Offline mode is on (HF_HUB_OFFLINE is set).")
+        raise hub_offline_error("Offline mode is on (HF_HUB_OFFLINE is set).", doing)
     if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
         return  # behind a proxy only the client itself can tell
     url = urlsplit(endpoint)
@@ -183,7 +185,8 @@ def _check_reachable(endpoint: str, timeout_s: float) -> None:
     try:
         socket.create_connection((url.hostname or "", port), timeout=timeout_s).close()
     except OSError as exc:
-        raise _offline(f"The Hugging Face Hub could not be reached ({exc.strerror or exc}).") from None
+        raise hub_offline_error(f"The Hugging Face Hub could not be reached ({exc.strerror or exc}).",
+                                doing) from None
 
 
 def _search(query: str, limit: int, endpoint: str | None) -> list[ModelEntry]:
@@ -221,7 +224,7 @@ def _hub_facts(repo_id: str, params: int | None, license_name: str | None, confi
         return None
 
 
-def _network_reason(exc: Exception) -> str:
+def hub_network_reason(exc: BaseException) -> str:
     from huggingface_hub.errors import OfflineModeIsEnabled
 
     if isinstance(exc, OfflineModeIsEnabled):
@@ -230,9 +233,10 @@ def _network_reason(exc: Exception) -> str:
     return f"The Hugging Face Hub could not be reached ({text})."
 
 
-def _offline(why: str) -> StudioError:
+def hub_offline_error(why: str, doing: str = "search") -> StudioError:
+    """The one message for "no Hub": offline mode, no network, or a Hub that does not answer."""
     return StudioError(
-        what="Studio cannot search Hugging Face right now.",
+        what=f"Studio cannot {doing} Hugging Face right now.",
         why=why,
         actions=[
             "Check your internet connection and try again.",

@@ -30,8 +30,8 @@ def resolve_model(ref: str | None) -> Path:
             return cached
         raise model_not_found(
             text,
-            "It is not in this machine's Hugging Face cache, and Studio does not download models on its own. "
-            f"Download it first, for example with: hf download {text}",
+            "It is not in this machine's Hugging Face cache (or its download did not finish), and planning and "
+            f"training never download anything. Download it first: studio models download {text}",
         )
     raise model_not_found(text, "There is no folder with that name and it does not look like a Hugging Face id "
                                 "(which has the form owner/name).")
@@ -43,7 +43,9 @@ def looks_like_hub_id(text: str) -> bool:
 
 
 def hf_cache_snapshot(repo_id: str) -> Path | None:
-    """The cached snapshot folder of a Hub model, or None if its config.json was never downloaded."""
+    """The cached snapshot folder of a Hub model, or None if its config.json was never downloaded.
+
+    Studio's download (models.download) fetches config.json last, so a snapshot that has it is complete."""
     from huggingface_hub import try_to_load_from_cache
 
     try:

@@ -40,7 +40,7 @@ def test_unknown_hub_id_is_not_downloaded_and_says_how_to_get_it():
     with pytest.raises(StudioError) as info:
         resolve_model("nobody-here/no-such-model-xyz")
     assert info.value.code == "model_not_found" and info.value.exit_code == 4
-    assert "hf download nobody-here/no-such-model-xyz" in info.value.why
+    assert "studio models download nobody-here/no-such-model-xyz" in info.value.why
 
 
 def test_nonsense_is_not_found():
