@@ -1,12 +1,20 @@
-"""`studio models`: the models Studio can train here (or on the Hub, with --search), each with a fit verdict."""
+"""`studio models`: the models Studio can train here (or on the Hub, with --search), each with a fit verdict;
+`studio models download REPO` fetches one from the Hub into the Hugging Face cache."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from studio.cli.output import console, friendly_errors, print_json
+from studio.cli.output import console, err_console, friendly_errors, print_json
+
+if TYPE_CHECKING:
+    from studio.engine.models.download import DownloadResult
+
+# A group whose callback is the listing, so that `studio models [--search Q]` works as it always has.
+models_app = typer.Typer(invoke_without_command=True, no_args_is_help=False, add_completion=False,
+                         pretty_exceptions_enable=False)
 
 
 def _params(n: int | None) -> str:
@@ -15,13 +23,18 @@ def _params(n: int | None) -> str:
     return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
 
 
+@models_app.callback()
 @friendly_errors
 def models(
+    ctx: typer.Context,
     search: str | None = typer.Option(None, "--search", "-s", help="Search Hugging Face (needs the internet)."),
     limit: int = typer.Option(20, "--limit", min=1, max=100, help="Most search results to show."),
     json_output: bool = typer.Option(False, "--json", help="Print machine-readable JSON (see docs/cli-json.md)."),
 ) -> None:
-    """List the models on this computer, or search Hugging Face, with whether each fits this machine."""
+    """List the models on this computer, or search Hugging Face, with whether each fits this machine.
+    `studio models download REPO` downloads one."""
+    if ctx.invoked_subcommand is not None:
+        return
     from studio.engine.hardware import probe
     from studio.engine.models.catalog import fit_verdict, list_local_models, search_hub
 
@@ -63,5 +76,56 @@ def _render(rows: list[dict[str, Any]], search: str | None) -> None:
     console.print(table)
 
 
+@models_app.command("download")
+@friendly_errors
+def download(
+    repo: str = typer.Argument(..., help="The Hugging Face model id, for example Qwen/Qwen2.5-0.5B-Instruct."),
+    revision: str | None = typer.Option(None, "--revision", help="Branch, tag or commit (default: main)."),
+    allow_remote_code: bool = typer.Option(
+        False, "--allow-remote-code", help="Also download a model that runs its own Python code (only if you trust "
+                                           "its authors)."),
+    json_output: bool = typer.Option(False, "--json", help="Print machine-readable JSON (see docs/cli-json.md)."),
+) -> None:
+    """Download a model from Hugging Face into its cache (safetensors weights, config and tokenizer only).
+    Ctrl+C stops it; run the same command again to continue."""
+    from studio.engine.models.download import download_model
+
+    if allow_remote_code and not json_output:
+        err_console.print("[yellow]Remote code is allowed:[/] this model may run its own Python code when loaded.")
+    if json_output:
+        result = download_model(repo, revision, allow_remote_code=allow_remote_code)
+        print_json(result.to_dict())
+        return
+    result = _download_with_bar(repo, revision, allow_remote_code)
+    console.print(f"Downloaded [bold]{result.repo_id}[/] ({_size(result.total_bytes)}) to {result.path}",
+                  highlight=False, soft_wrap=True)  # a path stays copyable in one piece
+    for note in result.notes:
+        console.print(f"[yellow]Note:[/] {note}", highlight=False)
+    console.print(f"Train it with: studio train --model {result.repo_id} ...", highlight=False)
+
+
+def _download_with_bar(repo: str, revision: str | None, allow_remote_code: bool) -> DownloadResult:
+    """The download with a bar on stderr: bytes, speed and time left, as the engine measures them."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from studio.engine.models.download import DownloadProgress, download_model
+
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
+               TextColumn("{task.fields[speed]}"), TextColumn("{task.fields[eta]}"))
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(f"Downloading {repo}", total=None, speed="", eta="")
+
+        def show(state: DownloadProgress) -> None:
+            eta = f"{state.eta_s:.0f} s left" if state.eta_s is not None else ""
+            speed = f"{_size(state.bytes_per_s)}/s" if state.bytes_per_s else ""
+            bar.update(task, completed=state.done_bytes, total=state.total_bytes or None, speed=speed, eta=eta)
+
+        return download_model(repo, revision, allow_remote_code=allow_remote_code, progress=show)
+
+
+def _size(n_bytes: float) -> str:
+    return f"{n_bytes / 1024**3:.1f} GB" if n_bytes >= 1024**3 else f"{n_bytes / 1024**2:.1f} MB"
+
+
 def register(app: typer.Typer) -> None:
-    app.command("models")(models)
+    app.add_typer(models_app, name="models")
