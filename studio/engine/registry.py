@@ -286,23 +286,13 @@ class Registry:
 
     def continue_config(self, ref: str) -> tuple[RunRecord, TrainConfig]:
         """The parent run and the config of a run continuing it: the same recipe, starting from the parent's
-        final adapter. Pass both to the usual run creation (`create_run` then makes it a minor version)."""
+        final adapter (or, for a run stopped early, its last verified checkpoint). Pass both to the usual run
+        creation (`create_run` then makes it a minor version)."""
         parent = self.find(ref)
-        adapter = final_adapter_dir(parent.run_dir)
-        if not (adapter / "adapter_config.json").is_file():
-            raise StudioError(
-                what=f"Run {parent.name} {parent.version} cannot be continued.",
-                why=f"It has no final adapter in {adapter} (status: {parent.status}).",
-                actions=[
-                    f"Resume it first to finish it: `studio resume {parent.id}`.",
-                    "Continue another run that completed.",
-                ],
-                code="continue_unavailable",
-            )
         from studio.engine.config import TrainConfig
-        from studio.engine.training.final_adapter import check_final_adapter
+        from studio.engine.training.final_adapter import usable_adapter
 
-        check_final_adapter(parent.run_dir)
+        adapter = usable_adapter(parent.run_dir, f"{parent.name} {parent.version}").path
 
         recipe = {**parent.config, "init_adapter": str(adapter), "compare_adapter": None}
         return parent, TrainConfig.from_dict(recipe)

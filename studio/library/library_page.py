@@ -47,7 +47,7 @@ from PySide6.QtWidgets import (
 
 from studio.engine.active import NOT_ACTIVATED_TAG, activate, activation_history, active_ids
 from studio.engine.errors import StudioError
-from studio.engine.library.catalog import RESUMABLE, LibraryRow, library_rows, remove_tag
+from studio.engine.library.catalog import RESUMABLE, USABLE, LibraryRow, library_rows, remove_tag
 from studio.engine.library.disk import format_bytes
 from studio.engine.library.lineage import LineageNode, lineage_forest
 from studio.engine.registry import Registry
@@ -472,7 +472,7 @@ class LibraryPage(QWidget):
         one = runs[0] if len(runs) == 1 else None
         self.resume_button.setEnabled(one is not None and one.status in RESUMABLE)
         finished = one is not None and one.status == "completed"
-        self.continue_button.setEnabled(finished)
+        self.continue_button.setEnabled(one is not None and one.status in USABLE)
         self.activate_button.setEnabled(finished and one.id not in self.active)  # type: ignore[union-attr]
         self.hardest_button.setEnabled(finished)
         self.schedule_button.setEnabled(finished)
@@ -485,17 +485,20 @@ class LibraryPage(QWidget):
         if pick is not None and one is None:
             run = self.rows[pick].run
             self.hint.setText(f"Export and Playground use {run.name} {run.version}, the active version.")
+        elif one is not None and one.status in USABLE - {"completed"}:
+            self.hint.setText(f"This run was {one.status} before the end. Export, Playground and Continue use "
+                              "what it learned up to its last saved checkpoint; Resume finishes it.")
         else:
             self.hint.setText("" if runs else
                               "Select a run to see what you can do with it; select several to compare them.")
         self.hint.setVisible(bool(self.hint.text()))
 
     def line_choice(self, run_ids: list[str]) -> str | None:
-        """The finished run Export starts from: the one selected, or else the active version of the one model
-        line that the selection (or, with nothing selected, the whole library) holds."""
+        """The run Export starts from: the one selected (finished, or stopped with a checkpoint), or else the
+        active version of the one model line that the selection (or, with nothing selected, the library) holds."""
         if len(run_ids) == 1:
             row = self.rows.get(run_ids[0])
-            return run_ids[0] if row is not None and row.run.status == "completed" else None
+            return run_ids[0] if row is not None and row.run.status in USABLE else None
         names = {self.rows[rid].run.name for rid in (run_ids or self.rows) if rid in self.rows}
         active = self._active_of(names.pop()) if len(names) == 1 else None
         return active.run.id if active is not None and active.run.status == "completed" else None
@@ -503,7 +506,7 @@ class LibraryPage(QWidget):
     def playground_ids(self) -> list[str]:
         """One or two finished runs side by side; otherwise the model line's active version."""
         ids = self.selected_ids()
-        if 1 <= len(ids) <= 2 and all(self.rows[rid].run.status == "completed" for rid in ids if rid in self.rows):
+        if 1 <= len(ids) <= 2 and all(self.rows[rid].run.status in USABLE for rid in ids if rid in self.rows):
             return ids
         pick = self.line_choice(ids)
         return [pick] if pick is not None else []

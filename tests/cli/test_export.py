@@ -54,7 +54,7 @@ def test_missing_adapter_exits_non_zero_and_writes_nothing(tmp_path, tiny_model_
     shutil.rmtree(run_dir / "final")
     result = runner.invoke(app, ["export", str(run_dir), "--format", "hf"])
     assert result.exit_code == 1
-    assert "no complete adapter" in result.output
+    assert "nothing trained to use yet" in result.output
     assert not (run_dir / "exports").exists()
 
 

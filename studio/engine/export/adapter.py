@@ -11,6 +11,9 @@ from studio.engine.export.atomic import staged_output
 from studio.engine.export.progress import Steps
 
 WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+# What a PEFT adapter folder holds besides its weights; a checkpoint also holds optimizer and trainer state.
+_SHARED_FILES = frozenset({"special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt",
+                           "chat_template.jinja", "chat_template.json"})
 
 
 def check_adapter(adapter_path: Path) -> dict[str, object]:
@@ -48,11 +51,15 @@ def check_adapter(adapter_path: Path) -> dict[str, object]:
     return config
 
 
+def _belongs_to_adapter(name: str) -> bool:
+    return name.startswith(("adapter_", "tokenizer")) or name in _SHARED_FILES
+
+
 def export_adapter(adapter_path: Path, out_dir: Path, card: str, steps: Steps | None = None) -> Path:
     """Copy the adapter's files (config, weights, tokenizer if saved) with a model card into `out_dir`."""
     steps = steps or Steps()
     check_adapter(adapter_path)
-    files = sorted(p for p in adapter_path.iterdir() if p.is_file())
+    files = sorted(p for p in adapter_path.iterdir() if p.is_file() and _belongs_to_adapter(p.name))
     with staged_output(out_dir) as staging:
         for index, path in enumerate(files):
             steps.report(f"Copying {path.name}", index / max(len(files), 1))

@@ -33,7 +33,9 @@ def render_model_card(info: RunInfo, kind: str, usage: str = "") -> str:
     lines = [
         "---", yaml.safe_dump(header, sort_keys=False).strip(), "---", "",
         f"# {info.run_id}", "",
-        f"A {kind} fine-tuned with Studio from `{info.base_model or 'an unknown base model'}`.", "",
+        f"A {kind} fine-tuned with Studio from `{info.base_model or 'an unknown base model'}`."
+        + (f" The run was stopped before the end; this is its checkpoint at step {info.checkpoint_step:,}."
+           if info.checkpoint_step is not None else ""), "",
         "## Intended use", "",
         (f"{profile.name}: {profile.summary} {profile.description}" if profile else
          "Whatever the training data taught it; the run does not record a use-case profile."), "",

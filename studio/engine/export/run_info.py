@@ -1,7 +1,8 @@
 """What an export needs to know about a run: where it is, its adapter, its base model and its results.
 
-Read from the run directory itself (config.json, events.jsonl, final/adapter), so an export works for
-any run folder, including one copied from another machine.
+Read from the run directory itself (config.json, events.jsonl, final/adapter or, for a run stopped early,
+its last verified checkpoint), so an export works for any run folder, including one copied from another
+machine.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from studio.engine.config import TrainConfig
 from studio.engine.events import Completed, Eval, EventParseError, Started, parse_event
 from studio.engine.export.adapter import check_adapter
 from studio.engine.runs import CONFIG_FILE, events_file, final_adapter_dir, load_run_config
-from studio.engine.training.final_adapter import check_final_adapter
+from studio.engine.training.final_adapter import usable_adapter
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class RunInfo:
     eval_examples: int | None = None
     best_eval_loss: float | None = None
     final_metrics: dict[str, Any] = field(default_factory=dict)
+    checkpoint_step: int | None = None  # set when the run stopped early and its last checkpoint is used
 
     @property
     def profile_id(self) -> str | None:
@@ -49,9 +51,9 @@ def find_run(ref: str | Path) -> Path:
 
 
 def load_run_info(run_dir: Path) -> RunInfo:
-    adapter_dir = final_adapter_dir(run_dir)
+    adapter = usable_adapter(run_dir)  # a damaged one is refused before anything is built from it
+    adapter_dir = adapter.path
     adapter_config = check_adapter(adapter_dir)
-    check_final_adapter(run_dir)  # a damaged adapter is refused before anything is built from it
     config = load_run_config(run_dir) if (run_dir / CONFIG_FILE).is_file() else None
     base = config.base_model if config else str(adapter_config.get("base_model_name_or_path") or "")
     started, evals, completed = _read_events(events_file(run_dir))
@@ -66,6 +68,7 @@ def load_run_info(run_dir: Path) -> RunInfo:
         eval_examples=started.eval_examples if started else None,
         best_eval_loss=min(losses) if losses else None,
         final_metrics=dict(completed.metrics) if completed else {},
+        checkpoint_step=adapter.step,
     )
 
 

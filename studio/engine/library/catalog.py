@@ -12,6 +12,8 @@ from pathlib import Path
 from studio.engine.registry import Registry, RunRecord
 
 RESUMABLE = frozenset({"paused", "interrupted", "stopped"})
+# Runs whose results can be used: a stopped or interrupted one through its last verified checkpoint.
+USABLE = frozenset({"completed", "stopped", "interrupted"})
 
 
 @dataclass(frozen=True)

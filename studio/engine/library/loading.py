@@ -11,9 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studio.engine.errors import StudioError
 from studio.engine.registry import RunRecord
-from studio.engine.runs import final_adapter_dir
 
 
 @dataclass
@@ -27,15 +25,10 @@ class LoadedBase:
 
 
 def adapter_dir_of(run: RunRecord) -> Path:
-    folder = final_adapter_dir(run.run_dir)
-    if not (folder / "adapter_config.json").is_file():
-        raise StudioError(
-            what=f"{run.name} {run.version} has no trained adapter yet.",
-            why=f"Its folder has no final adapter ({folder}); the run is {run.status}.",
-            actions=["Finish or resume the run first.", "Pick a completed run."],
-            code="adapter_missing",
-        )
-    return folder
+    """The run's final adapter, or the last verified checkpoint of a run stopped before the end."""
+    from studio.engine.training.final_adapter import usable_adapter
+
+    return usable_adapter(run.run_dir, f"{run.name} {run.version}").path
 
 
 def load_base(base_model: str) -> LoadedBase:

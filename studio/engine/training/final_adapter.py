@@ -8,17 +8,20 @@ Studio wrote manifests have none, and are used as they are.
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from studio.engine.errors import StudioError
+from studio.engine.export.adapter import check_adapter
 from studio.engine.export.atomic import staged_output
 from studio.engine.runs import CONFIG_FILE, final_adapter_dir
 from studio.engine.training.backends.hf import save_adapter
-from studio.engine.training.checkpoints import MANIFEST, check_manifest, write_manifest
+from studio.engine.training.checkpoints import MANIFEST, check_manifest, latest_good, write_manifest
 
 
 def save_final_adapter(model: Any, tokenizer: Any, run_dir: Path) -> Path:
@@ -37,6 +40,64 @@ def staged_final_adapter(run_dir: Path) -> Iterator[Path]:
     with staged_output(final_adapter_dir(run_dir), export_errors=False) as staging:
         yield staging
         write_manifest(staging)
+
+
+@dataclass(frozen=True)
+class UsableAdapter:
+    """The adapter a run's results come from: its final adapter, or for a run stopped or interrupted before
+    the end, the adapter of its last checkpoint that verifies (`step` then says how far it had got)."""
+
+    path: Path
+    step: int | None = None
+
+    @property
+    def from_checkpoint(self) -> bool:
+        return self.step is not None
+
+    def describe(self) -> str:
+        return "the final adapter" if self.step is None else f"the checkpoint at step {self.step:,}"
+
+
+def usable_adapter(run_dir: Path, name: str | None = None) -> UsableAdapter:
+    """What export, the playground, quality checks and `continue` use: the final adapter once there is one
+    (refused if damaged), else the last verified checkpoint, since what a stopped run learned is on disk.
+
+    A PiSSA run's checkpoints are the exception: they apply only to the altered base the run trains on, so
+    only its final adapter (converted to apply to the plain base) can be used on its own.
+    """
+    final = final_adapter_dir(run_dir)
+    if (final / "adapter_config.json").is_file():
+        check_adapter(final)  # config and weights both there
+        check_adapter_folder(final, run_dir)
+        return UsableAdapter(final)
+    good = latest_good(run_dir)
+    label = name or run_dir.name
+    if good is not None and (good.path / "adapter_config.json").is_file():
+        if not _is_pissa(good.path):
+            return UsableAdapter(good.path, good.step)
+        raise StudioError(
+            what=f"{label} has no adapter that can be used on its own yet.",
+            why="It was trained with PiSSA and stopped before the end: PiSSA checkpoints apply only to the "
+                "altered model the run trains on, and the adapter for the plain model is written when it finishes.",
+            actions=["Resume the run and let it finish (Resume in the runs library).",
+                     "Or train again with plain LoRA, whose checkpoints can be used at any point."],
+            code="adapter_missing",
+        )
+    raise StudioError(
+        what=f"{label} has nothing trained to use yet.",
+        why="It stopped before its first checkpoint was saved, so no adapter was written.",
+        actions=["Resume the run so that it trains at least until its first checkpoint.",
+                 "Or pick another run that trained further."],
+        code="adapter_missing",
+    )
+
+
+def _is_pissa(adapter: Path) -> bool:
+    try:
+        config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and str(config.get("init_lora_weights", "")).startswith("pissa")
 
 
 def check_final_adapter(run_dir: Path) -> None:

@@ -54,6 +54,7 @@ def test_quality_needs_a_finished_adapter(library):
     import shutil
 
     shutil.rmtree(library.child.run_dir / "final")
+    shutil.rmtree(library.child.run_dir / "checkpoints")  # stopped before its first checkpoint
     with pytest.raises(StudioError) as info:
         evaluate_quality(library.child)
     assert info.value.code == "adapter_missing"

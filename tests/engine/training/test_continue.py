@@ -42,7 +42,7 @@ def test_continue_needs_a_finished_parent(tmp_path: Path) -> None:
     registry.create_run("unfinished", "unfinished", TrainConfig(), run_dir)
     with pytest.raises(StudioError) as caught:
         registry.continue_config("unfinished")
-    assert caught.value.code == "continue_unavailable"
+    assert caught.value.code == "adapter_missing" and "first checkpoint" in caught.value.why
 
 
 def test_continue_refuses_a_damaged_final_adapter_and_takes_one_from_before_manifests(tmp_path: Path) -> None:

@@ -69,10 +69,18 @@ def test_lineage_and_actions_follow_the_selection(page, library, qtbot):
     with qtbot.waitSignal(page.refreshed, timeout=20000):
         page.refresh()
     page.select([library.parent.id])
-    assert page.resume_button.isEnabled() and not page.continue_button.isEnabled()
+    # An interrupted run resumes, and what it learned up to its last checkpoint can be used meanwhile.
+    assert page.resume_button.isEnabled() and page.continue_button.isEnabled() and page.export_button.isEnabled()
+    assert "last saved checkpoint" in page.hint.text() and not page.hint.isHidden()
     with qtbot.waitSignal(page.resumeRequested) as resumed:
         qtbot.mouseClick(page.resume_button, Qt.MouseButton.LeftButton)
     assert resumed.args == [library.parent.id]
+
+    library.registry.set_status(library.parent.id, "failed")
+    with qtbot.waitSignal(page.refreshed, timeout=20000):
+        page.refresh()
+    page.select([library.parent.id])
+    assert not page.export_button.isEnabled() and not page.continue_button.isEnabled()
 
 
 def test_compare_two_runs(page, library, qtbot):

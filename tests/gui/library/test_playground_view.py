@@ -48,5 +48,6 @@ def test_empty_prompt_and_unfinished_runs_are_explained(view, library, qtbot):
     import shutil
 
     shutil.rmtree(library.child.run_dir / "final")
+    shutil.rmtree(library.child.run_dir / "checkpoints")  # stopped before its first checkpoint
     view.set_runs([library.child])
-    assert "no trained adapter" in view.banner.title.text() and not view.send_button.isEnabled()
+    assert "nothing trained to use yet" in view.banner.title.text() and not view.send_button.isEnabled()
