@@ -71,6 +71,25 @@ def save_merged(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, fold
         model.generation_config.save_pretrained(folder)
     sources = [Path(str(tokenizer.name_or_path)), Path(str(getattr(model.config, "_name_or_path", "")))]
     complete_tokenizer_files(folder, [source for source in sources if str(source)])
+    _record_add_bos(tokenizer, folder)
+
+
+def _record_add_bos(tokenizer: PreTrainedTokenizerBase, folder: Path) -> None:
+    """Write into tokenizer_config.json whether the tokenizer starts a text with its BOS token.
+
+    transformers 5 leaves add_bos_token out; llama.cpp's converter then records nothing and llama.cpp (and
+    Ollama) guess from the vocabulary type, giving every prompt of a sentencepiece model a BOS token its
+    tokenizer never adds (Phi-3's chat template has none), which no Ollama template can take away.
+    """
+    config_file = folder / "tokenizer_config.json"
+    if not config_file.is_file():
+        return
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    if isinstance(config.get("add_bos_token"), bool):
+        return
+    bos = tokenizer.bos_token_id
+    config["add_bos_token"] = bos is not None and tokenizer("a")["input_ids"][:1] == [bos]
+    config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def complete_tokenizer_files(folder: Path, sources: list[Path]) -> None:

@@ -31,6 +31,8 @@ from studio.engine.export.ollama import (
     OllamaResult,
     create_in_ollama,
     model_name_for,
+    ollama_template,
+    prove_on_gguf,
     render_modelfile,
 )
 from studio.engine.export.progress import CancelFn, ProgressFn, Steps
@@ -48,6 +50,7 @@ FORMATS: tuple[str, ...] = get_args(ExportFormat)
 _GGUF_FORMATS = ("gguf", "ollama", "lmstudio")
 # The adapter as a GGUF applied on top of the base model's f16 GGUF (llama.cpp --lora, Ollama's ADAPTER).
 ADAPTER_GGUF_FORMATS = ("gguf-adapter", "ollama-adapter")
+_OLLAMA_FORMATS = ("ollama", "ollama-adapter")
 _SMALL_MODEL_PARAMS = 1_000_000_000
 
 
@@ -135,6 +138,8 @@ def export_run(
     model, tokenizer = load_merged(base_path, info.adapter_dir, steps.sub(0.02, 0.15))
     chosen = "f16" if as_adapter else normalize_quant(quant or default_quant(model.num_parameters()))
     profile = _profile_or_default(info)
+    # Before minutes of conversion: a chat format Studio cannot template for Ollama is refused now.
+    template = ollama_template(tokenizer, profile.system_prompt, _eos_ids(model)) if fmt in _OLLAMA_FORMATS else None
     if fmt == "lmstudio":
         root = out_dir or lmstudio_models_dir() or default_out_dir(run_dir, fmt)
         target = lmstudio_target(root, f"{info.run_id}-GGUF")
@@ -155,14 +160,18 @@ def export_run(
             usage = (f"Apply `{gguf_file.name}` to an f16 GGUF of `{info.base_model}`, the model it was "
                      f"trained on: `llama-cli -m BASE-f16.gguf --lora {gguf_file.name}`, or in Ollama a "
                      f"Modelfile with `FROM BASE-f16.gguf` and `ADAPTER ./{gguf_file.name}`.")
+        if template is not None:  # proven on the GGUF that Ollama loads: the model's, or the adapter's base
+            template = prove_on_gguf(template, gguf_file if base_file is None else require_base_gguf(base_file),
+                                     tokenizer)
+            report.ollama_template, report.template_agreement = template.format.name, template.agreement
+            report.template_conversations = template.conversations
         report.write(staging)
         (staging / "README.md").write_text(render_model_card(info, kind, usage), encoding="utf-8")
-        if fmt == "ollama":
-            modelfile = render_modelfile(gguf_file.name, tokenizer, profile.system_prompt)
-            (staging / MODELFILE).write_text(modelfile, encoding="utf-8")
-        elif fmt == "ollama-adapter" and base_file is not None:
+        if fmt == "ollama" and template is not None:
+            (staging / MODELFILE).write_text(render_modelfile(gguf_file.name, template), encoding="utf-8")
+        elif fmt == "ollama-adapter" and base_file is not None and template is not None:
             base_copy = _link_or_copy(require_base_gguf(base_file), staging / base_file.name)
-            modelfile = render_modelfile(base_copy.name, tokenizer, profile.system_prompt, gguf_file.name)
+            modelfile = render_modelfile(base_copy.name, template, gguf_file.name)
             (staging / MODELFILE).write_text(modelfile, encoding="utf-8")
     result = ExportResult(fmt, target, _listing(target), verification=report, base_gguf=base_file)
     if not report.passed:
@@ -171,7 +180,7 @@ def export_run(
         adapter = target / gguf_file.name
         result.notes.append(f"The adapter runs on top of the base model's GGUF, kept at {base_file}. "
                             f'Try it: llama-cli -m "{base_file}" --lora "{adapter}"')
-    if fmt in ("ollama", "ollama-adapter"):
+    if fmt in _OLLAMA_FORMATS:
         _register_with_ollama(result, info, profile)
     steps.report("Export complete" if result.ok else "Export finished, but verification failed", 1.0)
     return result
@@ -282,6 +291,12 @@ def _register_with_ollama(result: ExportResult, info: RunInfo, profile: Profile)
     result.ollama = create_in_ollama(result.out_dir, name, profile.example_prompts[0])
     if not result.ollama.created:
         result.notes.append(f"Ollama is not installed here. To add the model, run: {result.ollama.command}")
+
+
+def _eos_ids(model: PreTrainedModel) -> list[int]:
+    """The generation config's end-of-sequence ids (one id, a list, or none)."""
+    eos = getattr(model.generation_config, "eos_token_id", None)
+    return [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
 
 
 def _profile_or_default(info: RunInfo) -> Profile:

@@ -79,6 +79,12 @@ class VerificationReport:
     # the model's tokenizer does, and the texts that differ.
     tokenization_agreement: float = 1.0
     tokenization_mismatches: list[str] = field(default_factory=list)
+    # Ollama exports: the chat format of the Modelfile's TEMPLATE, and the share of sample conversations on
+    # which Ollama's prompt from it (with the BOS the GGUF adds) is, character for character, the prompt of
+    # the model's own chat template (Studio writes no template below 100%). None for other formats.
+    ollama_template: str = ""
+    template_agreement: float | None = None
+    template_conversations: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,6 +97,10 @@ class VerificationReport:
                 f"{self.agreement:.0%} of {self.positions} positions (needed: {self.threshold:.0%}), and "
                 f"tokenizes {self.tokenization_agreement:.0%} of the sample texts exactly as your model does "
                 "(needed: 100%).")
+        if self.template_agreement is not None:
+            text += (f" Template agreement: {self.template_agreement:.0%}: rendered as Ollama renders it, "
+                     f"Studio's {self.ollama_template} template gives exactly your model's chat prompt on "
+                     f"{self.template_conversations} sample conversations.")
         if self.adapter_effect is not None and self.adapter_effect >= ADAPTER_EFFECT_MIN:
             text += (f" The adapter is applied: it moves the base model's next-token scores by "
                      f"{self.adapter_effect:.2f} on average and changes its top pick at "

@@ -82,7 +82,8 @@ def test_ollama_export_f16_is_verified_loadable_and_has_a_matching_modelfile(bui
     (source,) = modelfile["FROM"]
     assert (tmp_path / "ollama" / source).resolve() == gguf.resolve()
     (template,) = modelfile["TEMPLATE"]
-    assert "<|im_start|>{{ .Role }}" in template and "<|im_end|>" in template
+    assert "<|im_start|>user\n{{ .Content }}<|im_end|>" in template
+    assert report["ollama_template"] == "ChatML" and report["template_agreement"] == 1.0
     assert template.rstrip().endswith("<|im_start|>assistant")
     assert modelfile["SYSTEM"] == [get_profile("chatbot").system_prompt]
     assert 'stop "<|im_end|>"' in modelfile["PARAMETER"]

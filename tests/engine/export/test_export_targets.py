@@ -9,44 +9,45 @@ import pytest
 from studio.engine.errors import StudioError
 from studio.engine.export.hub_upload import upload_folder
 from studio.engine.export.merge_adapters import merge_adapters
-from studio.engine.export.ollama import chat_family, model_name_for, render_modelfile, stop_tokens
+from studio.engine.export.ollama import chat_format, model_name_for, ollama_template, render_modelfile
 from studio.engine.export.pipeline import export_run
 from studio.engine.models.hub_auth import load_token
 
 
 @pytest.mark.parametrize(
-    ("marker", "family"),
-    [("<|im_start|>", "chatml"), ("<|start_header_id|>", "llama3"), ("[INST]", "mistral"),
-     ("<start_of_turn>", "gemma")],
+    ("marker", "name"),
+    [("<|im_start|>", "ChatML"), ("<|start_header_id|>", "Llama 3"), ("[INST]", "Mistral"),
+     ("<start_of_turn>", "Gemma"), ("<|assistant|>", "Phi-3")],
 )
-def test_chat_families_are_recognised(marker, family):
-    assert chat_family("{% for m in messages %}" + marker + "{{ m['content'] }}{% endfor %}") == family
+def test_chat_formats_are_recognised(marker, name):
+    assert chat_format("{% for m in messages %}" + marker + "{{ m['content'] }}{% endfor %}").name == name
 
 
 def test_unknown_chat_template_is_a_clear_error():
     with pytest.raises(StudioError) as caught:
-        chat_family("{{ messages[0]['content'] }} ### Response:")
+        chat_format("{{ messages[0]['content'] }} ### Response:")
     assert caught.value.code == "chat_template_unknown"
-    assert "ChatML" in caught.value.why
+    assert "ChatML" in caught.value.why and "--format gguf" in caught.value.actions[0]
 
 
 def test_modelfile_uses_the_tokenizers_own_stop_tokens(tiny_model_dir):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    assert stop_tokens(tokenizer)[0] == tokenizer.eos_token
-    assert "<|im_end|>" in stop_tokens(tokenizer) and "<|eot_id|>" not in stop_tokens(tokenizer)
-    text = render_modelfile("m-f16.gguf", tokenizer, "Be brief.")
+    template = ollama_template(tokenizer, "Be brief.")
+    assert template.stops == (tokenizer.eos_token,) == ("<|im_end|>",)  # ChatML's end of turn, and SmolLM2's eos
+    text = render_modelfile("m-f16.gguf", template)
     assert text.startswith("FROM ./m-f16.gguf\n") and 'SYSTEM """Be brief."""' in text
+    assert 'PARAMETER stop "<|im_end|>"' in text and "<|eot_id|>" not in text
     assert model_name_for("20261123-Chat Bot!") == "studio-20261123-chat-bot"
 
 
 def test_adapter_modelfile_puts_the_adapter_on_the_base_with_the_same_template(tiny_model_dir):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    merged = render_modelfile("base-f16.gguf", tokenizer, "Be brief.")
-    text = render_modelfile("base-f16.gguf", tokenizer, "Be brief.", adapter_name="run-adapter-f16.gguf")
+    template = ollama_template(AutoTokenizer.from_pretrained(tiny_model_dir), "Be brief.")
+    merged = render_modelfile("base-f16.gguf", template)
+    text = render_modelfile("base-f16.gguf", template, adapter_name="run-adapter-f16.gguf")
     assert text.startswith("FROM ./base-f16.gguf\nADAPTER ./run-adapter-f16.gguf\n")
     assert text.replace("ADAPTER ./run-adapter-f16.gguf\n", "") == merged
 
@@ -137,13 +138,15 @@ def _read_modelfile_value(text: str) -> str:
 
 
 @pytest.mark.parametrize("value", ['Say """hi""" then stop', "C:\\path\\n is not a newline", "two\nlines", 'a "q"'])
-def test_modelfile_values_read_back_unchanged(value, tiny_model_dir, monkeypatch):
+def test_modelfile_values_read_back_unchanged(value, tiny_model_dir):
+    import dataclasses
+
     from transformers import AutoTokenizer
 
     from studio.engine.export import ollama
 
-    monkeypatch.setattr(ollama, "stop_tokens", lambda tokenizer: [value])
-    text = render_modelfile("m-f16.gguf", AutoTokenizer.from_pretrained(tiny_model_dir), value)
+    template = ollama_template(AutoTokenizer.from_pretrained(tiny_model_dir), "Be brief.")
+    text = render_modelfile("m-f16.gguf", dataclasses.replace(template, system=value, stops=(value,)))
     system = text[text.index("SYSTEM ") + len("SYSTEM "):text.index("\n\nPARAMETER")]
     stop = text[text.index("PARAMETER stop ") + len("PARAMETER stop "):].rstrip("\n")
     assert _read_modelfile_value(system) == value and _read_modelfile_value(stop) == value

@@ -59,6 +59,7 @@ def test_family_trains_exports_and_its_gguf_is_verified(family_models: FamilyMod
     assert report.passed, report.summary()
     assert report.tokenizer_match and report.template_match
     assert report.tokenization_agreement == 1.0, report.tokenization_mismatches
+    assert report.template_agreement == 1.0 and "Template agreement: 100%" in report.summary()
     modelfile = (result.out_dir / MODELFILE).read_text(encoding="utf-8")
     assert modelfile.startswith("FROM ./") and "TEMPLATE" in modelfile
     assert f'PARAMETER stop "{FAMILIES[name].end_of_turn}"' in modelfile
