@@ -12,8 +12,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon
+from PySide6.QtCore import QRect, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QIcon
 from PySide6.QtWidgets import (
     QApplication,
     QMainWindow,
@@ -35,11 +35,25 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "Studio"
 NOTICES_POLL_MS = 10_000  # notices from the queue runner and the schedules (one small registry query)
+PREFERRED_SIZE = (1280, 800)
+TITLE_BAR_PX = 40  # the window manager's frame above the window's own area, which the screen must also hold
 
 
 def app_icon() -> QIcon:
     """The PNG rendered from resources/icons/studio.svg: loading the SVG engine would slow the start."""
     return QIcon(str(resources_dir() / "icons" / "studio.png"))
+
+
+def fitted_geometry(available: QRect) -> QRect:
+    """The window's first geometry: the preferred size where the screen has room, else the screen's usable
+    area less the title bar, centred; so Back, Next and the status line are never below the screen's edge
+    (a 1280x800 window on a 1366x768 laptop hid them)."""
+    width = min(PREFERRED_SIZE[0], available.width())
+    height = min(PREFERRED_SIZE[1], available.height() - TITLE_BAR_PX)
+    rect = QRect(0, 0, width, height)
+    rect.moveCenter(available.center())
+    rect.moveTop(max(available.top() + TITLE_BAR_PX, rect.top()))
+    return rect
 
 
 class MainWindow(QMainWindow):
@@ -55,7 +69,11 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle(APP_NAME)
         self.setWindowIcon(app_icon())
-        self.resize(1280, 800)
+        screen = QGuiApplication.primaryScreen()
+        if screen is not None:
+            self.setGeometry(fitted_geometry(screen.availableGeometry()))
+        else:
+            self.resize(*PREFERRED_SIZE)
         self.stack = QStackedWidget()
         self.setCentralWidget(self.stack)
         self.nav = QToolBar("Sections")

@@ -236,6 +236,7 @@ class LibraryPage(QWidget):
         details_scroll = QScrollArea()  # the details never force the window taller than the screen
         details_scroll.setWidgetResizable(True)
         details_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        details_scroll.setAccessibleName("Details of the selected run")
         details_scroll.setWidget(details)
         splitter.addWidget(details_scroll)
         splitter.setSizes([820, 420])

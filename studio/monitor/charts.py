@@ -46,6 +46,7 @@ def _curve(plot: pg.PlotItem, key: str, name: str, symbol: str | None = None) ->
 def _plot(title: str, y_label: str, x_label: str = "step") -> pg.PlotWidget:
     widget = pg.PlotWidget(background=None)
     widget.setMinimumHeight(150)
+    widget.setAccessibleName(f"Chart: {title}")
     plot = widget.getPlotItem()
     plot.setTitle(title, size="10pt", color=TEXT_COLOR)
     for side, label in (("left", y_label), ("bottom", x_label)):

@@ -130,6 +130,7 @@ class DashboardPage(QWidget):
         layout.addWidget(self.charts, 1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setAccessibleName("Training dashboard")
         scroll.setWidget(content)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)

@@ -6,34 +6,10 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLabel, QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 
 from studio.engine.config import TrainConfig
-
-
-def _problems(root: QWidget) -> list[str]:
-    problems = []
-    for widget in root.findChildren(QWidget):
-        if not widget.isVisibleTo(root) or not widget.isVisible():
-            continue
-        if isinstance(widget.parent(), (QAbstractSpinBox, QComboBox)):
-            continue  # the line edit inside a named spin box or combo box
-        tab_focus = bool(widget.focusPolicy() & Qt.FocusPolicy.TabFocus)
-        text = widget.text() if isinstance(widget, (QLabel, QAbstractButton)) else ""
-        if tab_focus and widget.isEnabled() and not (widget.accessibleName() or text):
-            if widget.parent() is not None and type(widget).__name__ in {"QScrollBar", "QWidget"}:
-                continue
-            problems.append(f"no accessible name: {type(widget).__name__} in {type(widget.parent()).__name__}")
-        single_line = isinstance(widget, QLabel) and text and not widget.wordWrap() and "\n" not in text
-        if single_line and widget.textFormat() != Qt.TextFormat.RichText and widget.pixmap().isNull():
-            needed = widget.fontMetrics().horizontalAdvance(text)
-            if needed > widget.contentsRect().width() + 1:
-                problems.append(f"cut label: {text!r} needs {needed}px, has {widget.contentsRect().width()}")
-        if isinstance(widget, QAbstractButton) and text:
-            needed = widget.fontMetrics().horizontalAdvance(text.replace("&", ""))
-            if needed > widget.width():
-                problems.append(f"cut button: {text!r} needs {needed}px, has {widget.width()}")
-    return problems
+from tests.gui.layout_checks import layout_problems as _problems
 
 
 @pytest.mark.slow
