@@ -128,6 +128,9 @@ class _QuietServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm and the client's
+    # delayed ACK add 40 ms to every small response (real servers set it too).
+    disable_nagle_algorithm = True
     server_hub: FakeHub
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
@@ -332,3 +335,24 @@ def use_fake_hub(monkeypatch: pytest.MonkeyPatch, hub: FakeHub, tmp_path: Path) 
     backend = MemoryKeyring()
     monkeypatch.setattr("keyring.core._keyring_backend", backend)
     return backend
+
+
+def main() -> None:
+    """Serve folders as Hub repos until stopped: python -m tests.hub_server owner/name=FOLDER ...
+
+    Prints the endpoint URL on the first line (for HF_ENDPOINT), then waits (bench/model_download.py)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0] if main.__doc__ else None)
+    parser.add_argument("repos", nargs="+", help="owner/name=FOLDER")
+    args = parser.parse_args()
+    with FakeHub() as hub:
+        for spec in args.repos:
+            repo_id, _, folder = spec.partition("=")
+            hub.add_repo(repo_id, Path(folder), skip=("studio-materialized.json",))
+        print(hub.url, flush=True)
+        threading.Event().wait()  # until the process is stopped
+
+
+if __name__ == "__main__":
+    main()

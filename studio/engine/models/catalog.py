@@ -5,19 +5,17 @@ each with a verdict on whether it fits this machine for training.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
-from urllib.parse import urlsplit
 
 from studio.engine.config import BUILTIN_MODEL_ID, Precision, TrainConfig
 from studio.engine.errors import StudioError
 from studio.engine.hardware import HardwareProfile
 from studio.engine.models.builtin import BUILTIN_FOLDER, BUILTIN_NAME, builtin_dir, is_materialized
 from studio.engine.models.facts import ModelFacts, facts_from_config, read_model_facts
+from studio.engine.models.hub_reach import check_hub_reachable, hub_network_reason, hub_offline_error
 from studio.engine.paths import models_dir
 from studio.engine.planner.memory import memory_budget_mb, peak_memory
 from studio.engine.planner.rules import precision
@@ -170,25 +168,6 @@ def _default_endpoint() -> str:
     return constants.ENDPOINT
 
 
-def check_hub_reachable(endpoint: str, timeout_s: float, doing: str = "search") -> None:
-    """Fail in seconds, not after the Hub client's retries, when there is no network at all.
-
-    `doing` completes "Studio cannot ... Hugging Face right now" (search, download from)."""
-    from huggingface_hub import constants
-
-    if constants.is_offline_mode():
-        raise hub_offline_error("Offline mode is on (HF_HUB_OFFLINE is set).", doing)
-    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
-        return  # behind a proxy only the client itself can tell
-    url = urlsplit(endpoint)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        socket.create_connection((url.hostname or "", port), timeout=timeout_s).close()
-    except OSError as exc:
-        raise hub_offline_error(f"The Hugging Face Hub could not be reached ({exc.strerror or exc}).",
-                                doing) from None
-
-
 def _search(query: str, limit: int, endpoint: str | None) -> list[ModelEntry]:
     from huggingface_hub import HfApi
 
@@ -222,29 +201,6 @@ def _hub_facts(repo_id: str, params: int | None, license_name: str | None, confi
         return facts_from_config(shape, name=repo_id, n_params=int(params), license=license_name)
     except StudioError:
         return None
-
-
-def hub_network_reason(exc: BaseException) -> str:
-    from huggingface_hub.errors import OfflineModeIsEnabled
-
-    if isinstance(exc, OfflineModeIsEnabled):
-        return "Offline mode is on (HF_HUB_OFFLINE is set)."
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"The Hugging Face Hub could not be reached ({text})."
-
-
-def hub_offline_error(why: str, doing: str = "search") -> StudioError:
-    """The one message for "no Hub": offline mode, no network, or a Hub that does not answer."""
-    return StudioError(
-        what=f"Studio cannot {doing} Hugging Face right now.",
-        why=why,
-        actions=[
-            "Check your internet connection and try again.",
-            "Use a model that is already on this computer: run `studio models`.",
-            "The built-in model always works offline.",
-        ],
-        code="hub_offline",
-    )
 
 
 def fit_verdict(facts: ModelFacts, hardware: HardwareProfile, *, max_length: int = FIT_LENGTH) -> FitVerdict:

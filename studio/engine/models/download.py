@@ -29,7 +29,6 @@ from __future__ import annotations
 import errno
 import json
 import shutil
-import tempfile
 import threading
 import time
 from collections import deque
@@ -39,9 +38,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio.engine.errors import ExitCode, StudioError
-from studio.engine.models.catalog import check_hub_reachable, hub_network_reason, hub_offline_error
 from studio.engine.models.facts import facts_from_config, read_model_facts
 from studio.engine.models.hub_auth import HubToken, find_token
+from studio.engine.models.hub_reach import check_hub_reachable, hub_network_reason, hub_offline_error
 from studio.engine.models.resolve import looks_like_hub_id
 
 if TYPE_CHECKING:
@@ -120,14 +119,17 @@ def download_model(
 ) -> DownloadResult:
     """Download `repo_id` (at `revision`, default the main branch) into the Hugging Face cache.
 
-    `token` is one typed in the app (save it with hub_auth.save_token once it works); without it the
-    keyring, HF_TOKEN and `hf auth login` are tried. Raises StudioError with these codes: hub_offline,
+    `token` is one typed in the app (save it with hub_auth.save_token once it works). Without one, a public
+    model is fetched with no token at all, and only when the Hub asks for one (gated or private) is the
+    first of the keyring, HF_TOKEN and `hf auth login` used: a public download never opens the keyring,
+    which can be slow or ask to be unlocked. Raises StudioError with these codes: hub_offline,
     download_bad_id, download_not_found, download_revision_not_found, download_needs_token (gated repo
     without a token, or a refused token: ask for one), download_gated_access, download_not_a_model,
     download_not_safetensors, download_no_weights, download_remote_code, model_config_unsupported,
     download_disk_full, download_cancelled (a DownloadCancelledError, exit code 130).
     """
-    from huggingface_hub import HfApi, constants
+    from huggingface_hub import constants
+    from huggingface_hub.errors import RepositoryNotFoundError
 
     repo_id = repo_id.strip()
     if not looks_like_hub_id(repo_id):
@@ -140,18 +142,22 @@ def download_model(
         )
     endpoint = endpoint or constants.ENDPOINT  # passed to every call: HF_ENDPOINT is read once, at import
     check_hub_reachable(endpoint, min(3.0, timeout_s), DOING)
-    auth = HubToken(token.strip(), "app") if token and token.strip() else find_token()
+    auth = HubToken(token.strip(), "app") if token and token.strip() else None
     cache = Path(cache_dir or constants.HF_HUB_CACHE).expanduser()
-    hub_token: str | bool = auth.value if auth else False  # False: never let huggingface_hub pick another
     started = time.monotonic()
     try:
-        info = HfApi(endpoint=endpoint, token=hub_token).model_info(
-            repo_id, revision=revision, files_metadata=True, timeout=timeout_s)
-        sha = str(info.sha)
-        _check_repo_files(repo_id, info)
-        config = _read_config(repo_id, sha, hub_token, endpoint, timeout_s)
+        try:
+            info, config = _metadata(repo_id, revision, auth, endpoint, timeout_s)
+        except RepositoryNotFoundError:  # also GatedRepoError: the Hub asks who is asking
+            stored = None if auth else find_token()
+            if stored is None:
+                raise
+            auth = stored
+            info, config = _metadata(repo_id, revision, auth, endpoint, timeout_s)
     except Exception as exc:
         raise _studio_error(exc, repo_id, revision, auth, cache) from None
+    sha = str(info.sha)
+    hub_token: str | bool = auth.value if auth else False  # False: never let huggingface_hub pick another
     files = _chosen_files(repo_id, info, config, allow_remote_code)
     missing = {name: size for name, size in files.items() if not _cached(repo_id, name, sha, cache)}
     _check_free_space(repo_id, cache, sum(missing.values()))
@@ -189,17 +195,30 @@ def download_model(
                           notes=_notes(repo_id, path))
 
 
-def _read_config(repo_id: str, sha: str, token: str | bool, endpoint: str | None, timeout_s: float) -> dict[str, Any]:
-    """config.json, fetched into a throwaway cache: in the real cache it would mark the model complete."""
-    from huggingface_hub import hf_hub_download
+def _metadata(repo_id: str, revision: str | None, auth: HubToken | None, endpoint: str,
+              timeout_s: float) -> tuple[ModelInfo, dict[str, Any]]:
+    """The revision's files with their sizes, checked, and its config.json."""
+    from huggingface_hub import HfApi
 
-    with tempfile.TemporaryDirectory(prefix="studio-config-") as scratch:
-        path = hf_hub_download(repo_id, "config.json", revision=sha, cache_dir=scratch, token=token,
-                               endpoint=endpoint, etag_timeout=timeout_s)
-        try:
-            config = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            config = None
+    token: str | bool = auth.value if auth else False
+    info = HfApi(endpoint=endpoint, token=token).model_info(repo_id, revision=revision, files_metadata=True,
+                                                           timeout=timeout_s)
+    _check_repo_files(repo_id, info)
+    return info, _read_config(repo_id, str(info.sha), token, endpoint, timeout_s)
+
+
+def _read_config(repo_id: str, sha: str, token: str | bool, endpoint: str | None, timeout_s: float) -> dict[str, Any]:
+    """config.json, read without going into the cache, where it would mark the model complete."""
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    response = get_session().get(hf_hub_url(repo_id, "config.json", revision=sha, endpoint=endpoint),
+                                 headers=build_hf_headers(token=token), timeout=timeout_s, follow_redirects=True)
+    hf_raise_for_status(response)  # the Hub's own errors: gated, not found...
+    try:
+        config = json.loads(response.content.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        config = None
     if not isinstance(config, dict):
         raise StudioError(
             what=f"The config.json of {repo_id} is not valid JSON, so Studio did not download the model.",

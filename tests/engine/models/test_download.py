@@ -48,10 +48,12 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_download_reports_bytes_and_fetches_only_what_studio_trains_from(hub, repo_dir, tiny_model_dir):
+def test_download_reports_bytes_and_fetches_only_what_studio_trains_from(hub, repo_dir, tiny_model_dir, monkeypatch):
     hub.add_repo(REPO, repo_dir)
+    monkeypatch.setenv("HF_TOKEN", "hf_good")
     seen: list[DownloadProgress] = []
     result = download_model(REPO, progress=seen.append)
+    assert {r.token for r in hub.requests} == {None}  # a public model is fetched without any token
 
     wanted = {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
               "tokenizer_config.json", "chat_template.jinja"}
