@@ -75,6 +75,7 @@ def validate_command(
 
 def _render(report: dict[str, Any], model: str | None) -> None:
     from studio.engine.datasets.report import example_text
+    from studio.engine.datasets.schemas import LABELS
 
     verdict = "[bold green]Usable[/]" if report["usable"] else "[bold red]Not usable[/]"
     console.print(f"{verdict}: {report['path']}", highlight=False)
@@ -82,7 +83,7 @@ def _render(report: dict[str, Any], model: str | None) -> None:
         console.print(
             f"  Format: {report['format']}"
             + (f", {report['encoding']}" if report["encoding"] else "")
-            + f"; layout: {report['schema'] or 'unknown'}",
+            + f"; layout: {LABELS.get(report['schema'], report['schema']) if report['schema'] else 'unknown'}",
             highlight=False,
         )
     if report["mapping"]:
@@ -98,7 +99,7 @@ def _render(report: dict[str, Any], model: str | None) -> None:
         console.print(f"  Split: {split['train']:,} train / {split['eval']:,} validation ({split['reason']})")
     stats = report["stats"]
     if stats:
-        _render_stats(stats)
+        _render_stats(stats, "per pair, longer side" if report["kind"] == "preference" else "per example")
     elif model is None and report["usable"]:
         console.print("  [dim]Add --model builtin for token statistics.[/]")
     for issue in report["issues"]:
@@ -110,9 +111,9 @@ def _render(report: dict[str, Any], model: str | None) -> None:
             console.print(f"    [dim]line {example['line']}:[/] {escape(example_text(example))}", highlight=False)
 
 
-def _render_stats(stats: dict[str, Any]) -> None:
+def _render_stats(stats: dict[str, Any], unit: str) -> None:
     console.print(
-        f"  Tokens ({Path(stats['tokenizer']).name}): {stats['total_tokens']:,} in total; per example "
+        f"  Tokens ({Path(stats['tokenizer']).name}): {stats['total_tokens']:,} in total; {unit} "
         f"p50 {stats['p50']}, p90 {stats['p90']}, p99 {stats['p99']}, max {stats['max']}",
         highlight=False,
     )

@@ -159,6 +159,28 @@ CATALOG: dict[str, IssueKind] = {
         "{count} conversations have no assistant answer after a user message; skipped.",
         "Every example needs at least one user message followed by an assistant answer.",
     ),
+    # Preference data (DPO, ORPO, KTO).
+    "same_answers": IssueKind(
+        "warning",
+        "{count} rows have the same chosen and rejected answer and were skipped (they cannot show which answer "
+        "is better).",
+        "Replace the rejected answer with a worse one, or remove those rows.",
+    ),
+    "empty_side": IssueKind(
+        "warning",
+        "{count} rows have an empty chosen or rejected answer and were skipped.",
+        "Fill in both answers, or remove those rows.",
+    ),
+    "bad_side": IssueKind(
+        "warning",
+        "{count} rows have a chosen or rejected answer Studio cannot read and were skipped.",
+        "Give each answer as text, or as a list of messages whose first one is the assistant's.",
+    ),
+    "bad_label": IssueKind(
+        "warning",
+        "{count} rows have a label that is neither true nor false ({detail}) and were skipped.",
+        "Mark each answer true (a good answer) or false (a bad one).",
+    ),
     "template_rejected": IssueKind(
         "warning",
         "{count} conversations are refused by the model's chat template ({detail}); skipped.",

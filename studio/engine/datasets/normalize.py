@@ -1,7 +1,10 @@
 """Turn one raw row into Studio's single example form, or say precisely why it cannot be used.
 
 Conversations become {"messages": [{"role": "system"|"user"|"assistant", "content": str}, ...]} and plain
-text becomes {"text": str}. Problems are issue codes from the catalog in issues.py.
+text becomes {"text": str}. Preference pairs become TRL's conversational form with an explicit prompt,
+{"prompt": [messages], "chosen": [messages], "rejected": [messages]}, and KTO's labeled answers
+{"prompt": [messages], "completion": [messages], "label": bool}. Problems are issue codes from the catalog
+in issues.py.
 """
 
 from __future__ import annotations
@@ -49,6 +52,11 @@ class Outcome:
 def normalize_row(value: Any, schema: Schema) -> Outcome:
     if schema.kind == "text":
         return _text_row(value, schema)
+    if schema.kind in {"preference", "unpaired"}:
+        if not isinstance(value, dict):
+            return Outcome(problem="row_not_object")
+        pairs = schema.kind == "preference"
+        return _preference_row(value, schema.mapping) if pairs else _unpaired_row(value, schema.mapping)
     if isinstance(value, list):
         if value and all(isinstance(item, dict) for item in value):
             return _conversation(value, system=None, outcome=Outcome())
@@ -109,6 +117,12 @@ def _mapped(row: dict[str, Any], mapping: dict[str, str], outcome: Outcome) -> O
 
 
 def _conversation(raw: list[Any], system: str | None, outcome: Outcome) -> Outcome:
+    messages = _read_messages(raw, system, outcome)
+    return messages if isinstance(messages, Outcome) else _check_order(messages, outcome)
+
+
+def _read_messages(raw: list[Any], system: str | None, outcome: Outcome) -> list[dict[str, str]] | Outcome:
+    """The messages of a raw list (roles unified, empty system/other turns dropped), or the row's problem."""
     messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
     for item in raw:
         if not isinstance(item, dict):
@@ -128,7 +142,133 @@ def _conversation(raw: list[Any], system: str | None, outcome: Outcome) -> Outco
                 return Outcome(problem="empty_prompt")
             continue
         messages.append({"role": role, "content": content})
-    return _check_order(messages, outcome)
+    return messages
+
+
+# ---- preference data ------------------------------------------------------------------------------------
+
+_TRUE = frozenset({"true", "yes", "1", "good", "desirable"})
+_FALSE = frozenset({"false", "no", "0", "bad", "undesirable"})
+
+
+def _preference_row(row: dict[str, Any], mapping: dict[str, str]) -> Outcome:
+    """A chosen/rejected pair with its prompt. When both sides are whole conversations, the turns they share
+    are the prompt (the Anthropic HH and UltraFeedback layouts); otherwise the prompt column is."""
+    outcome = Outcome()
+    columns = {role: column for column, role in mapping.items()}
+    for role in ("chosen", "rejected"):
+        if columns.get(role) not in row:
+            return Outcome(problem="missing_field", detail=columns.get(role, role))
+    system = _system(row, columns, outcome)
+    chosen = _side(row[columns["chosen"]], outcome)
+    if isinstance(chosen, Outcome):
+        return chosen
+    rejected = _side(row[columns["rejected"]], outcome)
+    if isinstance(rejected, Outcome):
+        return rejected
+    shared = 0
+    while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:
+        shared += 1
+    prompt: list[dict[str, str]] | Outcome
+    if any(message["role"] == "user" for message in chosen[:shared]):
+        prompt = [*([{"role": "system", "content": system}] if system else []), *chosen[:shared]]
+    elif "user" in columns or "messages" in columns:
+        prompt = _prompt(row, columns, system, outcome)
+    else:
+        prompt = Outcome(problem="missing_field", detail="prompt")
+    if isinstance(prompt, Outcome):
+        return prompt
+    chosen, rejected = chosen[shared:], rejected[shared:]
+    if not chosen and not rejected:
+        return Outcome(problem="same_answers")
+    for side in (chosen, rejected):
+        if not side or side[0]["role"] != "assistant":
+            return Outcome(problem="bad_side")
+    outcome.example = {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+    return outcome
+
+
+def _unpaired_row(row: dict[str, Any], mapping: dict[str, str]) -> Outcome:
+    """One answer to a prompt and whether it is a good one (KTO)."""
+    outcome = Outcome()
+    columns = {role: column for column, role in mapping.items()}
+    for role in ("user", "assistant", "label"):
+        if columns[role] not in row:
+            return Outcome(problem="missing_field", detail=columns[role])
+    label = _label(row[columns["label"]])
+    if label is None:
+        return Outcome(problem="bad_label", detail=str(row[columns["label"]])[:30])
+    prompt = _prompt(row, columns, _system(row, columns, outcome), outcome)
+    if isinstance(prompt, Outcome):
+        return prompt
+    completion = _side(row[columns["assistant"]], outcome)
+    if isinstance(completion, Outcome):
+        return Outcome(problem="empty_answer") if completion.problem == "empty_side" else completion
+    if completion[0]["role"] != "assistant":
+        return Outcome(problem="bad_side")
+    outcome.example = {"prompt": prompt, "completion": completion, "label": label}
+    return outcome
+
+
+def _system(row: dict[str, Any], columns: dict[str, str], outcome: Outcome) -> str | None:
+    column = columns.get("system")
+    return (_as_text(row[column], outcome).strip() or None) if column in row else None
+
+
+def _prompt(
+    row: dict[str, Any], columns: dict[str, str], system: str | None, outcome: Outcome
+) -> list[dict[str, str]] | Outcome:
+    """The prompt turns: a text (with the Alpaca-style input appended) or a conversation ending on the user."""
+    raw = row.get(columns.get("messages") or columns.get("user", ""))
+    if isinstance(raw, str) and columns.get("messages"):
+        try:
+            raw = json.loads(raw)  # CSV cells hold conversations as JSON text
+        except ValueError:
+            return Outcome(problem="bad_messages")
+    if isinstance(raw, list):
+        messages = _read_messages(raw, system, outcome)
+        if isinstance(messages, Outcome):
+            return messages
+        if not messages or messages[-1]["role"] != "user":
+            return Outcome(problem="empty_prompt" if not messages else "bad_messages")
+        return messages
+    if raw is not None and not isinstance(raw, str | int | float | dict):
+        return Outcome(problem="bad_messages")
+    question = _as_text(raw, outcome).strip()
+    if not question:
+        return Outcome(problem="empty_prompt")
+    extra = _as_text(row.get(columns.get("input", ""), ""), outcome).strip() if "input" in columns else ""
+    text = "\n\n".join(part for part in (question, extra) if part)
+    return [*([{"role": "system", "content": system}] if system else []), {"role": "user", "content": text}]
+
+
+def _side(value: Any, outcome: Outcome) -> list[dict[str, str]] | Outcome:
+    """One answer of a pair (or KTO's completion): a text, one message, or a list of messages."""
+    if isinstance(value, dict):
+        value = [value]
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        if all("text" in item and "role" not in item and "from" not in item for item in value):
+            value = _as_text(value, outcome)  # content parts, not messages
+        else:
+            messages = _read_messages(value, None, outcome)
+            if isinstance(messages, Outcome):
+                side_problems = {"empty_answer": "empty_side", "bad_messages": "bad_side"}
+                return Outcome(problem=side_problems.get(messages.problem or "", messages.problem))
+            return messages if messages else Outcome(problem="empty_side")
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        return Outcome(problem="empty_side" if value in (None, [], "") else "bad_side")
+    text = _as_text(value, outcome).strip()
+    return [{"role": "assistant", "content": text}] if text else Outcome(problem="empty_side")
+
+
+def _label(value: Any) -> bool | None:
+    """KTO's label: true for a good answer, false for a bad one; None when it is neither."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower() if isinstance(value, str) else ""
+    return True if text in _TRUE else False if text in _FALSE else None
 
 
 def _check_order(messages: list[dict[str, str]], outcome: Outcome) -> Outcome:

@@ -23,7 +23,7 @@ from studio.engine.datasets.cache import (
     write_atomic,
 )
 from studio.engine.datasets.report import ValidationReport
-from studio.engine.datasets.validate import scan
+from studio.engine.datasets.validate import CHECKS_VERSION, scan
 from studio.engine.errors import ExitCode, StudioError
 
 if TYPE_CHECKING:
@@ -70,6 +70,7 @@ def prepare_dataset(
         tokenizer_identity(tokenizer_path),
         max_length,
         profile,
+        CHECKS_VERSION,  # a file read differently (a new layout) is prepared again
     )
     folder = datasets_cache() / "prepared" / key
     if digest is not None:
@@ -184,9 +185,9 @@ class _ArrowRows:
         if not self._rows:
             return
         if self._writer is None:
-            message = pa.struct([("role", pa.string()), ("content", pa.string())])
-            column = ("messages", pa.list_(message)) if "messages" in self._rows[0] else ("text", pa.string())
-            self._schema = pa.schema([column])
+            messages = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+            types = {"text": pa.string(), "label": pa.bool_()}  # every other column is a list of messages
+            self._schema = pa.schema([(name, types.get(name, messages)) for name in self._rows[0]])
             self._writer = pa.ipc.new_stream(str(self.target), self._schema)
         self._writer.write_batch(pa.RecordBatch.from_pylist(self._rows, schema=self._schema))
         self._rows.clear()

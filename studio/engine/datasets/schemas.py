@@ -2,6 +2,11 @@
 
 A mapping says which column plays which role: {"question": "user", "answer": "assistant"}. Every layout is
 expressed as such a mapping, so a user override and a recognized layout go through the same code.
+
+Preference data (for DPO, ORPO and KTO) has roles of its own: "chosen" and "rejected" answers to one prompt
+(kind "preference"), or one answer with a true/false "label" saying whether it is a good one (kind
+"unpaired", KTO's layout). Their layouts come first, so a chosen/rejected file is never read as plain
+prompt/answer pairs ("chosen" alone still reads as an answer).
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-ROLES = ("system", "user", "input", "context", "assistant", "text", "messages")
+ROLES = ("system", "user", "input", "context", "assistant", "text", "messages", "chosen", "rejected", "label")
+PREFERENCE_KINDS = frozenset({"preference", "unpaired"})
 CONVERSATION_ROLES = frozenset({"system", "user", "input", "context", "assistant", "messages"})
 
 
@@ -21,12 +27,42 @@ class Schema:
 
     name: str
     label: str
-    kind: str  # "conversation" or "text"
+    kind: str  # "conversation", "text", "preference" (chosen/rejected pairs) or "unpaired" (KTO's labels)
     mapping: dict[str, str]
 
 
 # Layouts recognized by exact column names, most specific first: (name, label, required, optional).
 _LAYOUTS: list[tuple[str, str, dict[str, str], dict[str, str]]] = [
+    (
+        "preference_sharegpt",
+        "preference pairs (conversation with chosen/rejected turns)",
+        {"conversations": "messages", "chosen": "chosen", "rejected": "rejected"},
+        {"system": "system"},
+    ),
+    (
+        "preference",
+        "preference pairs (prompt/chosen/rejected)",
+        {"prompt": "user", "chosen": "chosen", "rejected": "rejected"},
+        {"system": "system"},
+    ),
+    (
+        "preference_instruction",
+        "preference pairs (instruction/chosen/rejected)",
+        {"instruction": "user", "chosen": "chosen", "rejected": "rejected"},
+        {"input": "input", "system": "system"},
+    ),
+    (
+        "preference_conversations",
+        "preference pairs (chosen/rejected conversations)",
+        {"chosen": "chosen", "rejected": "rejected"},
+        {"system": "system"},
+    ),
+    (
+        "kto",
+        "KTO (prompt/completion/label)",
+        {"prompt": "user", "completion": "assistant", "label": "label"},
+        {"system": "system"},
+    ),
     ("openai", "OpenAI messages", {"messages": "messages"}, {}),
     ("sharegpt", "ShareGPT conversations", {"conversations": "messages"}, {"system": "system"}),
     (
@@ -87,7 +123,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "messages": ("messages", "conversations", "conversation", "dialog", "chat"),
 }
 KNOWN_COLUMNS = frozenset(name for names in _ALIASES.values() for name in names)
-RECORD_KEYS = frozenset({"messages", "conversations", "instruction", "prompt", "question", "text"})
+RECORD_KEYS = frozenset({"messages", "conversations", "instruction", "prompt", "question", "text", "chosen"})
 LABELS = {name: label for name, label, _, _ in _LAYOUTS} | {"custom": "custom column mapping"}
 
 
@@ -102,7 +138,12 @@ def match_layout(columns: Iterable[str]) -> Schema | None:
 
 
 def kind_of(mapping: Mapping[str, str]) -> str:
-    return "text" if set(mapping.values()) == {"text"} else "conversation"
+    roles = set(mapping.values())
+    if roles & {"chosen", "rejected"}:
+        return "preference"
+    if "label" in roles:
+        return "unpaired"
+    return "text" if roles == {"text"} else "conversation"
 
 
 def propose_schema(rows: list[Any]) -> tuple[Schema | None, bool]:
@@ -118,7 +159,9 @@ def propose_schema(rows: list[Any]) -> tuple[Schema | None, bool]:
     columns = list(votes.most_common(1)[0][0])
     known = match_layout(columns)
     if known is not None:
-        numeric = [column for column, role in known.mapping.items() if _only_numbers(column, records)]
+        numeric = [
+            column for column, role in known.mapping.items() if role != "label" and _only_numbers(column, records)
+        ]
         return (None, False) if numeric else (known, False)
     return _guess(columns, records), True
 
@@ -185,10 +228,15 @@ def check_mapping(mapping: Mapping[str, str], columns: Iterable[str]) -> str | N
     roles = set(mapping.values())
     if "text" in roles and roles != {"text"}:
         return "'text' cannot be combined with conversation roles"
-    if roles and "text" not in roles and "messages" not in roles and not {"user", "assistant"} <= roles:
+    conversation = not roles & {"text", "messages", "chosen", "rejected"}
+    if roles and conversation and not {"user", "assistant"} <= roles:
         return "a conversation needs a 'user' column and an 'assistant' column (or one 'messages' column)"
     if not roles:
         return "the mapping is empty"
+    if roles & {"chosen", "rejected"} and not {"chosen", "rejected"} <= roles:
+        return "preference pairs need both a 'chosen' column and a 'rejected' column"
+    if "label" in roles and not {"user", "assistant"} <= roles:
+        return "labeled answers (KTO) need a 'user' column, an 'assistant' column and a 'label' column"
     return None
 
 

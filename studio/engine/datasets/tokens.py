@@ -75,16 +75,26 @@ class TokenCounter:
         """One length per example, in order; a string instead says why the chat template rejected it.
 
         Some templates refuse conversations (e.g. ones that do not alternate user/assistant); training
-        would fail on those rows, so they are reported rather than crashing the whole validation.
+        would fail on those rows, so they are reported rather than crashing the whole validation. A preference
+        pair counts as its longer side (prompt and answer), which is what must fit in the maximum length.
         """
-        chats = [example["messages"] for example in examples if "messages" in example]
-        texts = [example["text"] for example in examples if "messages" not in example]
+        sides = [conversations(example) for example in examples]
+        chats = [chat for chat_list in sides for chat in chat_list]
+        texts = [example["text"] for example, chat_list in zip(examples, sides, strict=True) if not chat_list]
         rendered = self._render_each(chats) if chats else []
         good = [item for item in rendered if isinstance(item, str)]
         encoded = iter(self._encode(good, special=False)) if good else iter(())
         chat_lengths = iter([next(encoded) if isinstance(item, str) else _reason(item) for item in rendered])
         text_lengths = iter(self._encode(texts, special=True)) if texts else iter(())
-        return [next(chat_lengths) if "messages" in example else next(text_lengths) + self._eos for example in examples]
+        result: list[int | str] = []
+        for chat_list in sides:
+            if not chat_list:
+                result.append(next(text_lengths) + self._eos)
+                continue
+            measured = [next(chat_lengths) for _ in chat_list]
+            refused = [item for item in measured if isinstance(item, str)]
+            result.append(refused[0] if refused else max(int(item) for item in measured))
+        return result
 
     def _render_each(self, chats: list[list[dict[str, str]]]) -> list[str | Exception]:
         """Render in one batch; when the template raises, render one by one to find the culprits."""
@@ -103,6 +113,17 @@ class TokenCounter:
         if self._encode_fast is not None:
             return [len(encoding.ids) for encoding in self._encode_fast(texts, add_special_tokens=special)]
         return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=special)["input_ids"]]
+
+
+def conversations(example: dict[str, Any]) -> list[list[dict[str, str]]]:
+    """The whole conversations an example holds: one, or a preference pair's two sides (each with its prompt);
+    none for plain text."""
+    if "messages" in example:
+        return [example["messages"]]
+    if "prompt" in example:
+        answers = [example["chosen"], example["rejected"]] if "chosen" in example else [example["completion"]]
+        return [[*example["prompt"], *answer] for answer in answers]
+    return []
 
 
 def _reason(error: Exception) -> str:

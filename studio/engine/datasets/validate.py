@@ -46,7 +46,7 @@ _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,
 MIN_FOR_EVAL = 50
 MIN_USABLE_EXAMPLES = 10  # fewer real examples than this cannot teach a model anything: refused, not warned
 MAX_EVAL = 1000
-_CHECKS_VERSION = 3  # part of the report cache key: bump when a check changes, so old reports are redone
+CHECKS_VERSION = 4  # part of the report cache key: bump when a check changes, so old reports are redone
 
 
 def validate_file(
@@ -196,8 +196,10 @@ class _Scanner:
     def _keep(self, line: int, example: dict[str, Any]) -> None:
         if "messages" in example:
             text = "\x1f".join(m["role"] + "\x1e" + m["content"] for m in example["messages"])
-        else:
+        elif "text" in example:
             text = example["text"]
+        else:  # preference data: the whole pair (or labeled answer) is the example
+            text = json.dumps(example, ensure_ascii=False, sort_keys=True)
         exact = hash(text)
         if exact in self.exact:
             self.rows.add("exact_duplicates", line, example)
@@ -290,8 +292,13 @@ class _Scanner:
 def _sides(example: dict[str, Any]) -> tuple[str, str]:
     """What the near-duplicate check compares: what the user says and what the assistant answers. The
     system prompt is left out: it is often the same in every row and would make unrelated rows look alike."""
-    if "messages" not in example:
+    if "text" in example:
         return example["text"], ""
+    if "messages" not in example:  # preference data: the prompt and the preferred (or only) answer
+        answer = example.get("chosen") or example["completion"]
+        return "\n".join(m["content"] for m in example["prompt"] if m["role"] == "user"), "\n".join(
+            m["content"] for m in answer
+        )
     messages = example["messages"]
     prompt = "\n".join(m["content"] for m in messages if m["role"] == "user")
     return prompt, "\n".join(m["content"] for m in messages if m["role"] == "assistant")
@@ -368,7 +375,7 @@ def _report_key(
     if digest is None:
         return None
     return cache_key(
-        "report", digest, mapping, tokenizer_identity(tokenizer_path), max_length, profile, _CHECKS_VERSION
+        "report", digest, mapping, tokenizer_identity(tokenizer_path), max_length, profile, CHECKS_VERSION
     )
 
 
