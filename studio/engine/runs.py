@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from studio.engine.paths import runs_dir
+from studio.engine.paths import resources_dir, runs_dir
 
 if TYPE_CHECKING:  # pydantic stays out of GUI start-up, which lists runs
     from studio.engine.config import TrainConfig
@@ -28,9 +28,23 @@ def new_run_id(name: str) -> str:
 
 
 def default_run_name(config: TrainConfig) -> str:
-    """A readable default name for a model line: the use case and the data it learned from."""
+    """A readable default name for a model line: the use case and the data it learned from, said once
+    ("chatbot-support-chats"; a profile's own sample data gives "chatbot-sample", not "chatbot-chatbot")."""
     dataset = Path(config.dataset_path).stem if config.dataset_path else "data"
-    return f"{config.profile}-{dataset}"
+    if config.dataset_path and _is_sample(Path(config.dataset_path)):
+        dataset = "sample"
+    slug = re.sub(r"[^a-z0-9]+", "-", dataset.lower()).strip("-") or "data"
+    profile = config.profile.lower()
+    if slug == profile or slug.startswith(f"{profile}-"):
+        return slug
+    return f"{profile}-{slug}"
+
+
+def _is_sample(path: Path) -> bool:
+    try:
+        return path.resolve().parent == (resources_dir() / "samples").resolve()
+    except OSError:
+        return False
 
 
 def create_run_dir(config: TrainConfig, run_id: str, root: Path | None = None) -> Path:

@@ -39,14 +39,15 @@ from studio.engine.export.verify import VerificationReport
 from studio.gui.tasks import TaskRunner, TaskState
 from studio.gui.widgets import Banner, wrapped_label
 
+# Ollama first: what the Export button promises and what most people want; the rest by how often asked for.
 FORMAT_CHOICES: tuple[tuple[str, str, str], ...] = (
+    ("ollama", "Ollama", "A GGUF file plus a Modelfile, added to Ollama when it is installed."),
+    ("gguf", "GGUF file (llama.cpp)", "One file for llama.cpp and the apps built on it."),
+    ("lmstudio", "LM Studio", "A GGUF file placed in LM Studio's models folder."),
     ("hf", "Merged model (Hugging Face folder)",
      "Your changes merged into the base model: loads anywhere transformers does."),
     ("adapter", "Adapter only (small)",
      "Just the few megabytes you trained; needs the base model next to it."),
-    ("gguf", "GGUF file (llama.cpp)", "One file for llama.cpp and the apps built on it."),
-    ("ollama", "Ollama", "A GGUF file plus a Modelfile, added to Ollama when it is installed."),
-    ("lmstudio", "LM Studio", "A GGUF file placed in LM Studio's models folder."),
     ("gguf-adapter", "Adapter as GGUF (llama.cpp --lora)",
      "Just your changes as a small GGUF file, applied on top of the base model's GGUF."),
     ("ollama-adapter", "Ollama, adapter on the base model",
@@ -124,6 +125,7 @@ class ExportDialog(QDialog):
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(False)
         self.progress.setAccessibleName("Export progress")
+        self.progress.hide()  # an empty bar under the form read as an unlabelled box; shown once exporting
         self.status = wrapped_label(name="muted")
         self.banner = Banner()
         self.verification = Banner()
@@ -235,6 +237,7 @@ class ExportDialog(QDialog):
             widget.hide()
         self.open_button.setEnabled(False)
         self.progress.setValue(0)
+        self.progress.show()
         self.status.setText("Starting the export…")
 
         def work(task: TaskState) -> Any:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal, SignalInstance
+from PySide6.QtCore import QPoint, Qt, Signal, SignalInstance
 from PySide6.QtGui import QBrush, QColor, QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
+    QMenu,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -190,6 +191,9 @@ class LibraryPage(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)  # names stay readable; tags take what is left
         self.table.itemSelectionChanged.connect(self._on_selection)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self.show_context_menu)
+        self.context_menu: QMenu | None = None
         self.empty = wrapped_label("No runs yet. Train a model and it appears here.", name="muted")
 
         details = QWidget()
@@ -272,9 +276,10 @@ class LibraryPage(QWidget):
         self.hint = wrapped_label("", name="muted")
         layout.addWidget(self.hint)
         actions.addStretch(1)
-        for button in (self.resume_button, self.continue_button, self.activate_button, self.compare_button,
-                       self.playground_button, self.quality_button, self.hardest_button, self.schedule_button,
-                       self.export_button, self.delete_button):
+        self.action_buttons = (self.resume_button, self.continue_button, self.activate_button, self.compare_button,
+                               self.playground_button, self.quality_button, self.hardest_button,
+                               self.schedule_button, self.export_button, self.delete_button)
+        for button in self.action_buttons:
             actions.addWidget(button)
         layout.addLayout(actions)
         return page
@@ -493,6 +498,22 @@ class LibraryPage(QWidget):
             self.hint.setText("" if runs else
                               "Select a run to see what you can do with it; select several to compare them.")
         self.hint.setVisible(bool(self.hint.text()))
+
+    def show_context_menu(self, pos: QPoint) -> None:
+        """Right-click on a run: the actions of the buttons below, for the run under the pointer (added to
+        the selection only when it is not already part of it)."""
+        row = self.table.rowAt(pos.y())
+        if row < 0:
+            return
+        if row not in {index.row() for index in self.table.selectionModel().selectedRows()}:
+            self.table.clearSelection()
+            self.table.selectRow(row)
+        menu = QMenu(self)
+        for button in self.action_buttons:
+            if button.isEnabled():
+                menu.addAction(button.text(), button.click)
+        self.context_menu = menu
+        menu.popup(self.table.viewport().mapToGlobal(pos))
 
     def line_choice(self, run_ids: list[str]) -> str | None:
         """The run Export starts from: the one selected (finished, or stopped with a checkpoint), or else the

@@ -21,13 +21,14 @@ def check_adapter(adapter_path: Path) -> dict[str, object]:
     config_file = adapter_path / "adapter_config.json"
     weights = [adapter_path / name for name in WEIGHT_FILES if (adapter_path / name).is_file()]
     if not config_file.is_file() or not weights:
-        missing = [p.name for p in (config_file,) if not p.is_file()] + ([] if weights else [WEIGHT_FILES[0]])
+        missing = ([] if config_file.is_file() else ["its settings (adapter_config.json)"]) + (
+            [] if weights else [f"its weights ({WEIGHT_FILES[0]})"])
         raise StudioError(
             what="This run has no complete adapter to export.",
-            why=f"{', '.join(missing)} is missing from {adapter_path}. The run may not have finished, "
-                "or its files were moved or deleted.",
+            why=f"The adapter folder {adapter_path} lacks {' and '.join(missing)}. The run may not have "
+                "finished, or its files were moved or deleted.",
             actions=[
-                "Export a run that completed (see `studio runs`).",
+                "Export a run that completed (the runs library, or `studio runs`, lists them).",
                 "Resume the run so it can finish and save its adapter.",
             ],
             code="adapter_missing",

@@ -32,6 +32,12 @@ def make_dialog(qtbot) -> Iterator[Callable[[RunRecord], ExportDialog]]:
         dialog.deleteLater()
 
 
+def test_the_dialog_opens_on_ollama_with_no_empty_progress_bar(make_dialog, tiny_run: RunRecord):
+    dialog = make_dialog(tiny_run)
+    assert dialog.chosen_format == "ollama" and dialog.format.currentText() == "Ollama"
+    assert dialog.quant.isEnabled() and not dialog.progress.isVisible()
+
+
 def test_adapter_export_completes_and_lists_the_files(qtbot, make_dialog, tiny_run: RunRecord):
     dialog = make_dialog(tiny_run)
     opened: list[Path] = []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QContextMenuEvent
+from PySide6.QtWidgets import QApplication
 
 from studio.library.library_page import COLUMNS
 
@@ -131,3 +133,22 @@ def test_free_disk_space_removes_intermediate_checkpoints(page, library, qtbot):
     names = sorted(p.name for p in (library.parent.run_dir / "checkpoints").iterdir())
     assert names == ["step-00000003"]  # held-out loss fell at every step: best and last are the same
     assert "Freed" in page.banner.title.text()
+
+
+def test_right_click_on_a_run_offers_its_actions(page, library, qtbot):
+    row = next(r for r in range(page.table.rowCount())
+               if page.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == library.child.id)
+    pos = page.table.visualItemRect(page.table.item(row, 0)).center()
+    viewport = page.table.viewport()
+    # What the window system sends on a right-click (QTest's clicks go straight to the widget and skip it).
+    QApplication.sendEvent(viewport, QContextMenuEvent(QContextMenuEvent.Reason.Mouse, pos,
+                                                       viewport.mapToGlobal(pos)))
+    qtbot.waitUntil(lambda: page.context_menu is not None and page.context_menu.isVisible(), timeout=5000)
+    assert page.selected_ids() == [library.child.id]
+    entries = {action.text(): action for action in page.context_menu.actions()}
+    assert {"Continue training", "Export…", "Playground", "Delete…"} <= set(entries)
+    assert "Resume" not in entries  # a completed run has nothing to resume
+    with qtbot.waitSignal(page.continueRequested) as continued:
+        entries["Continue training"].trigger()
+    assert continued.args == [library.child.id]
+    page.context_menu.close()
