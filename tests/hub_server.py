@@ -7,7 +7,7 @@
 
 Errors carry the Hub's X-Error-Code header (RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo) and
 the Hub's 401 message for a token it does not know. Faults for tests: `drop_once` closes the connection
-mid-file once, `chunk_delay_s` slows every body, `stall` accepts requests and never answers, and
+mid-file once, `chunk_delay_s` slows every body, `stall` accepts some requests and never answers, and
 `on_sent` is called with the bytes of each chunk sent. Every request is logged in `requests`.
 
 `use_fake_hub(monkeypatch, hub, tmp_path)` points huggingface_hub at it (endpoint, an empty cache, no
@@ -70,12 +70,13 @@ class FakeHub:
     requests: list[Request] = field(default_factory=list)
     drop_once: dict[str, int] = field(default_factory=dict)  # file name -> offset where the connection drops
     chunk_delay_s: float = 0.0
-    stall: bool = False
+    stall: str | None = None  # requests whose path contains this get no answer ("/": all of them)
     on_sent: Callable[[int], None] | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._closing = threading.Event()
+        self._released = threading.Event()
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -107,11 +108,20 @@ class FakeHub:
         threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-hub", daemon=True).start()
         return self
 
+    def release(self) -> None:
+        """Stop stalling: the stalled requests are dropped (the client sees a closed connection)."""
+        self.stall = None
+        self._released.set()
+
     def __exit__(self, *exc: object) -> None:
+        from huggingface_hub import close_session
+
         self._closing.set()
+        self.release()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+        close_session()  # its pooled connections led here: the next test starts with a fresh client
 
     def log(self, request: Request) -> None:
         with self._lock:
@@ -148,8 +158,9 @@ class _Handler(BaseHTTPRequestHandler):
         token = auth.removeprefix("Bearer ").strip() or None
         path = unquote(urlsplit(self.path).path)
         hub.log(Request(self.command, path, self.headers.get("Range"), token))
-        if hub.stall:
-            hub._closing.wait()
+        if hub.stall is not None and hub.stall in path:
+            hub._released.wait()
+            self.close_connection = True
             return
         if token is not None and token not in hub.tokens:
             return self._error(401, None, INVALID_TOKEN)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -101,7 +102,10 @@ def download(
                   highlight=False, soft_wrap=True)  # a path stays copyable in one piece
     for note in result.notes:
         console.print(f"[yellow]Note:[/] {note}", highlight=False)
-    console.print(f"Train it with: studio train --model {result.repo_id} ...", highlight=False)
+    # By its id Studio takes the main branch; another revision is used through its folder.
+    model = result.repo_id if revision is None else shlex.quote(str(result.path))
+    console.print(f"Train it with: studio train --model {model} --dataset YOUR_DATA", highlight=False,
+                  soft_wrap=True)
 
 
 def _download_with_bar(repo: str, revision: str | None, allow_remote_code: bool) -> DownloadResult:

@@ -10,7 +10,9 @@ dropped connection's Range resume are all theirs); Studio adds what a person nee
    remote code (unless `allow_remote_code`), a config Studio cannot read, and a download that would not
    fit on the disk (checked against the files still missing from the cache).
 3. The transfer runs in a worker thread: the caller's thread gets progress every 0.1 s, can cancel at any
-   moment, and gives up with one plain message when the Hub sends nothing for `stall_timeout_s`.
+   moment, and gives up with one plain message when the Hub has sent no file bytes after
+   `first_bytes_timeout_s` (huggingface_hub's file listing has no timeout of its own; once bytes flow,
+   its read timeouts and retries end a stalled transfer).
 
 Complete or absent: Studio finds a cached model by its config.json (`resolve.hf_cache_snapshot`, the
 catalog), so config.json is fetched last, after every other file is in place. A cancelled or failed
@@ -115,7 +117,7 @@ def download_model(
     endpoint: str | None = None,
     cache_dir: Path | None = None,
     timeout_s: float = 10.0,
-    stall_timeout_s: float = 60.0,
+    first_bytes_timeout_s: float = 60.0,
 ) -> DownloadResult:
     """Download `repo_id` (at `revision`, default the main branch) into the Hugging Face cache.
 
@@ -178,7 +180,7 @@ def download_model(
         return config_path.parent
 
     try:
-        path = _watched(fetch, meter, progress, should_cancel, stall_timeout_s)
+        path = _watched(fetch, meter, progress, should_cancel, first_bytes_timeout_s)
     except StudioError:
         raise
     except Exception as exc:
@@ -431,7 +433,6 @@ class _Meter:
         self.stop = threading.Event()
         self._lock = threading.Lock()
         self._samples: deque[tuple[float, int]] = deque([(time.monotonic(), 0)])
-        self.last_activity = time.monotonic()
 
     def add(self, n_bytes: int, *, file_done: bool = False) -> None:
         if self.stop.is_set():
@@ -440,7 +441,6 @@ class _Meter:
         with self._lock:
             self.done += n_bytes
             self.files_done += int(file_done)
-            self.last_activity = now
             self._samples.append((now, self.done))
             while len(self._samples) > 2 and now - self._samples[1][0] > SPEED_WINDOW_S:
                 self._samples.popleft()
@@ -487,7 +487,7 @@ class _Meter:
 
 
 def _watched(work: Callable[[], Path], meter: _Meter, progress: ProgressCallback | None,
-             should_cancel: CancelCheck | None, stall_timeout_s: float) -> Path:
+             should_cancel: CancelCheck | None, first_bytes_timeout_s: float) -> Path:
     """Run `work` in a thread; report, cancel and watch for a stalled Hub from the caller's thread."""
     outcome: dict[str, Any] = {}
 
@@ -499,6 +499,7 @@ def _watched(work: Callable[[], Path], meter: _Meter, progress: ProgressCallback
 
     # A daemon thread: a Hub that never answers must not keep the process alive after we give up on it.
     thread = threading.Thread(target=target, name="hub-download", daemon=True)
+    started = time.monotonic()
     thread.start()
     try:
         while thread.is_alive():
@@ -507,8 +508,9 @@ def _watched(work: Callable[[], Path], meter: _Meter, progress: ProgressCallback
                 progress(meter.progress())
             if should_cancel is not None and should_cancel():
                 raise _cancelled()
-            if thread.is_alive() and time.monotonic() - meter.last_activity > stall_timeout_s:
-                raise hub_offline_error(f"The Hugging Face Hub sent nothing for {stall_timeout_s:g} seconds.",
+            waited = time.monotonic() - started
+            if thread.is_alive() and meter.done == 0 and meter.total and waited > first_bytes_timeout_s:
+                raise hub_offline_error(f"The Hugging Face Hub sent nothing for {first_bytes_timeout_s:g} seconds.",
                                         DOING)
     except BaseException as exc:
         meter.stop.set()

@@ -192,7 +192,16 @@ def test_offline_or_unreachable_is_one_plain_message_and_never_hangs(hub, repo_d
         download_model(REPO, endpoint=gone)
     assert unreachable.value.code == "hub_offline" and "could not be reached" in unreachable.value.why
 
-    hub.stall = True  # accepts the connection and never answers
+    hub.stall = "/tree/"  # the file listing inside snapshot_download, which has no timeout of its own
+    started = time.monotonic()
+    with pytest.raises(StudioError) as listing:
+        download_model(REPO, first_bytes_timeout_s=1.0)
+    assert listing.value.code == "hub_offline" and "sent nothing for 1 seconds" in listing.value.why
+    assert time.monotonic() - started < 5 and hf_cache_snapshot(REPO) is None
+    hub.release()
+    assert wait_until(downloads_finished)  # the abandoned listing ends once the Hub answers again
+
+    hub.stall = "/api/"  # accepts the connection and never answers
     started = time.monotonic()
     with pytest.raises(StudioError) as silent:
         download_model(REPO, timeout_s=1.0)
