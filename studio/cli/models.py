@@ -110,21 +110,30 @@ def download(
 
 def _download_with_bar(repo: str, revision: str | None, allow_remote_code: bool) -> DownloadResult:
     """The download with a bar on stderr: bytes, speed and time left, as the engine measures them."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+    from rich.progress import BarColumn, Progress, TextColumn
 
     from studio.engine.models.download import DownloadProgress, download_model
 
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[amount]}"),
                TextColumn("{task.fields[speed]}"), TextColumn("{task.fields[eta]}"))
     with Progress(*columns, console=err_console, transient=True) as bar:
-        task = bar.add_task(f"Downloading {repo}", total=None, speed="", eta="")
+        task = bar.add_task(f"Downloading {repo}", total=None, amount="", speed="", eta="")
 
         def show(state: DownloadProgress) -> None:
-            eta = f"{state.eta_s:.0f} s left" if state.eta_s is not None else ""
-            speed = f"{_size(state.bytes_per_s)}/s" if state.bytes_per_s else ""
-            bar.update(task, completed=state.done_bytes, total=state.total_bytes or None, speed=speed, eta=eta)
+            bar.update(task, completed=state.done_bytes, total=state.total_bytes or None,
+                       amount=f"{_size(state.done_bytes)} of {_size(state.total_bytes)}",
+                       speed=f"{_size(state.bytes_per_s)}/s" if state.bytes_per_s else "",
+                       eta=_time_left(state.eta_s))
 
         return download_model(repo, revision, allow_remote_code=allow_remote_code, progress=show)
+
+
+def _time_left(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 90:
+        return f"{seconds:.0f} s left"
+    return f"{seconds / 60:.0f} min left" if seconds < 5400 else f"{seconds / 3600:.1f} h left"
 
 
 def _size(n_bytes: float) -> str:

@@ -60,6 +60,7 @@ PICKLE_WEIGHTS = (".bin", ".pth", ".pt", ".ckpt")
 HEADROOM_BYTES = 512 * 1024**2
 POLL_S = 0.1
 SPEED_WINDOW_S = 5.0
+MIN_SPEED_WINDOW_S = 1.0  # a shorter start gives wild early estimates
 # huggingface_hub reports (and so notices a cancel) once per 10 MB received; the partly written file is
 # deleted when it does, even if that is after this grace.
 CANCEL_GRACE_S = 1.0
@@ -452,7 +453,7 @@ class _Meter:
             done = self.done
             files_done = self.files_done
         elapsed = now - first_t
-        speed = (done - first_done) / elapsed if elapsed > 0.2 else 0.0
+        speed = (done - first_done) / elapsed if elapsed >= MIN_SPEED_WINDOW_S else 0.0
         eta = max(0.0, self.total - done) / speed if speed > 0 else None
         return DownloadProgress(done_bytes=done, total_bytes=self.total, bytes_per_s=speed, eta_s=eta,
                                 files_done=files_done, files_total=self.files_total)

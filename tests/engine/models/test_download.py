@@ -51,6 +51,7 @@ def sha256(path: Path) -> str:
 def test_download_reports_bytes_and_fetches_only_what_studio_trains_from(hub, repo_dir, tiny_model_dir, monkeypatch):
     hub.add_repo(REPO, repo_dir)
     monkeypatch.setenv("HF_TOKEN", "hf_good")
+    hub.chunk_delay_s = 0.01  # about 2 s, long enough for a speed and a time left
     seen: list[DownloadProgress] = []
     result = download_model(REPO, progress=seen.append)
     assert {r.token for r in hub.requests} == {None}  # a public model is fetched without any token
@@ -64,12 +65,16 @@ def test_download_reports_bytes_and_fetches_only_what_studio_trains_from(hub, re
     done = [p.done_bytes for p in seen]
     assert done == sorted(done) and seen[-1].done_bytes == seen[-1].total_bytes == total
     assert seen[-1].files_done == seen[-1].files_total == len(wanted) and seen[-1].fraction == 1.0
+    measured = [p for p in seen if p.bytes_per_s > 0]
+    assert measured and all(p.eta_s is not None for p in measured)
+    assert 1e6 < max(p.bytes_per_s for p in measured) < 1e8  # 64 KB every 10 ms per file, a few files at once
     assert sha256(result.path / "model.safetensors") == sha256(tiny_model_dir / "model.safetensors")
     # config.json comes last, which is what makes the snapshot count as complete
     file_gets = [r.path for r in hub.requests if r.method == "GET" and "/resolve/" in r.path]
     assert file_gets[-1].endswith("/resolve/main/config.json")
     assert hf_cache_snapshot(REPO) == result.path and resolve_model(REPO) == result.path.resolve()
 
+    hub.chunk_delay_s = 0.0
     again = download_model(REPO)
     assert again.path == result.path and again.downloaded_bytes == 0
     assert len(hub.fetched("model.safetensors")) == 1
