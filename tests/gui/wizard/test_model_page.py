@@ -1,4 +1,5 @@
-"""The model page: built-in preselected with its facts and fit badge; local models; offline Hub search."""
+"""The model page: built-in preselected with its facts and fit badge; local models; offline Hub search.
+(Downloading a Hub model: test_model_download.py.)"""
 
 from __future__ import annotations
 
@@ -50,11 +51,16 @@ def test_hub_search_is_debounced_and_offline_says_so(qtbot, model_page):
     assert page.selected().source == "builtin"  # the choice is untouched
 
 
-def test_a_hub_model_not_downloaded_blocks_next(qtbot, model_page):
+def test_a_hub_model_not_downloaded_blocks_next_and_offers_a_download(qtbot, model_page):
     wizard, page = model_page
+    chosen = wizard.session.state.model_ref
     page._on_search([ModelRow("someone/model-7b", "someone/model-7b", "hub", "7.0B", "mit", "4,096 tokens",
                               "fits_4bit", "Needs 4-bit to fit.")])
     hub = page.groups["hub"]
     page.tree.setCurrentItem(hub.child(0))
     assert page.badge.text() == "Needs 4-bit"
-    assert not wizard.next_button.isEnabled() and "hf download someone/model-7b" in wizard.message.text()
+    assert not wizard.next_button.isEnabled() and "Press Download to get it" in wizard.message.text()
+    assert page.download_button.isVisible() and page.download_button.isEnabled()
+    assert wizard.session.state.model_ref == chosen  # the choice changes once the model is on this computer
+    qtbot.waitUntil(lambda: not page.size_runner.busy)  # offline: the button goes without a size
+    assert page.download_button.text() == "Download"
