@@ -38,9 +38,19 @@ INVALID_TOKEN = "Invalid credentials in Authorization header"
 class Repo:
     repo_id: str
     files: dict[str, Path]  # path in the repo -> the local file served
-    sha: str
+    sha: str  # the commit "main" points to
     gated: bool = False
     private: bool = False
+    older: set[str] = field(default_factory=set)  # earlier commits, still downloadable by their hash
+
+    def commit(self, revision: str) -> str:
+        return self.sha if revision == "main" else revision
+
+    def publish(self) -> str:
+        """A new commit on main (same files), as when the authors push while someone downloads."""
+        self.older.add(self.sha)
+        self.sha = hashlib.sha1(self.sha.encode()).hexdigest()
+        return self.sha
 
     def etag(self, name: str) -> str:
         stat = self.files[name].stat()
@@ -180,7 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
         return repo
 
     def _revision(self, repo: Repo, revision: str) -> bool:
-        if revision in ("main", repo.sha):
+        if revision in ("main", repo.sha) or revision in repo.older:
             return True
         self._error(404, "RevisionNotFound", "Invalid rev id", repo)
         return False
@@ -197,9 +207,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if more and not (more[0] == "revision" and self._revision(repo, more[1])):
             return
+        commit = repo.commit(more[1]) if more else repo.sha
         siblings = [{"rfilename": n, **({"blobId": repo.blob_id(n), **repo.entry(n)} if blobs else {})}
                     for n in repo.files]
-        self._json({"_id": repo.sha[:24], "id": repo.repo_id, "modelId": repo.repo_id, "sha": repo.sha,
+        self._json({"_id": repo.sha[:24], "id": repo.repo_id, "modelId": repo.repo_id, "sha": commit,
                     "private": repo.private, "gated": "manual" if repo.gated else False, "disabled": False,
                     "tags": [], "siblings": siblings}, repo)
 
@@ -219,7 +230,7 @@ class _Handler(BaseHTTPRequestHandler):
         if requested and requested.startswith("bytes="):
             start = int(requested.removeprefix("bytes=").split("-")[0] or 0)
         self.send_response(206 if start else 200)
-        self.send_header("X-Repo-Commit", repo.sha)
+        self.send_header("X-Repo-Commit", repo.commit(revision))
         self.send_header("ETag", f'"{repo.etag(name)}"')
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Type", "application/octet-stream")

@@ -17,10 +17,12 @@ dropped connection's Range resume are all theirs); Studio adds what a person nee
 Complete or absent: Studio finds a cached model by its config.json (`resolve.hf_cache_snapshot`, the
 catalog), so config.json is fetched last, after every other file is in place. A cancelled or failed
 download leaves a snapshot without config.json, which Studio neither lists nor trains from, and the next
-download of the same model fetches only what is missing. Resuming: huggingface_hub resumes a dropped
-connection within a download with a Range request; files finished before a cancel are kept, while a
-partly written file is deleted by huggingface_hub 2.x (its process-unique `.incomplete` files, see
-huggingface_hub PR 4228) and fetched again from its start.
+download of the same model fetches only what is missing. The branch's pointer (refs/main) is written
+last of all, so a model already downloaded at an older commit stays usable meanwhile.
+
+Resuming: huggingface_hub resumes a dropped connection within a download with a Range request; files
+finished before a cancel are kept, while a partly written file is deleted by huggingface_hub 2.x (its
+process-unique `.incomplete` files, see huggingface_hub PR 4228) and fetched again from its start.
 
 The callbacks are called on the thread that called `download_model`, so a QThread can emit signals from
 them directly.
@@ -37,7 +39,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from studio.engine.errors import ExitCode, StudioError
 from studio.engine.models.facts import facts_from_config, read_model_facts
@@ -65,6 +67,7 @@ MIN_SPEED_WINDOW_S = 1.0  # a shorter start gives wild early estimates
 # deleted when it does, even if that is after this grace.
 CANCEL_GRACE_S = 1.0
 DOING = "download from"
+BYTE_BARS = ("huggingface_hub.snapshot_download", "huggingface_hub.http_get")
 
 
 @dataclass(frozen=True)
@@ -167,18 +170,22 @@ def download_model(
 
     meter = _Meter(total=sum(missing.values()), files_total=len(missing))
 
-    def fetch() -> Path:
-        from huggingface_hub import hf_hub_download, snapshot_download
+    def fetch() -> Path | None:
+        from huggingface_hub import HfApi, hf_hub_download, snapshot_download
 
         common: dict[str, Any] = {"cache_dir": cache, "token": hub_token, "endpoint": endpoint,
                                   "etag_timeout": timeout_s}
         first = [_literal(name) for name in missing if name != "config.json"]
         if first:  # the files already cached are not fetched again, nor counted
             snapshot_download(repo_id, revision=sha, allow_patterns=first, tqdm_class=meter.tqdm_class(), **common)
-        # Last, and by the revision asked for: this also records which commit that revision is in the cache.
-        config_path = Path(hf_hub_download(repo_id, "config.json", revision=revision, **common))
-        meter.add(missing.get("config.json", 0), file_done="config.json" in missing)
-        return config_path.parent
+        config_path = Path(hf_hub_download(repo_id, "config.json", revision=sha, tqdm_class=meter.tqdm_class(),
+                                           **common))  # last
+        meter.add(0, file_done="config.json" in missing)
+        # Only now does the cache learn which commit `revision` is, so an older complete snapshot stays in use
+        # until this one is complete.
+        current = HfApi(endpoint=endpoint, token=hub_token).resolve_revision(repo_id, revision=revision,
+                                                                             cache_dir=cache)
+        return config_path.parent if current.resolved == sha else None
 
     try:
         path = _watched(fetch, meter, progress, should_cancel, first_bytes_timeout_s)
@@ -186,11 +193,12 @@ def download_model(
         raise
     except Exception as exc:
         raise _studio_error(exc, repo_id, revision, auth, cache) from None
-    if path.name != sha:
+    if path is None:
         raise StudioError(
             what=f"{repo_id} changed on the Hugging Face Hub during the download.",
-            why="A new version was published while the files were being fetched, so they do not belong together.",
-            actions=["Download it again: the files already fetched are kept and reused where they still match."],
+            why="A new version was published while the files were being fetched; the version fetched is complete "
+                "in the cache, but the model's name now means the new one.",
+            actions=["Download it again to get the new version (files that did not change are not fetched again)."],
             code="download_changed",
         )
     return DownloadResult(repo_id=repo_id, revision=sha, path=path, total_bytes=sum(files.values()),
@@ -461,8 +469,9 @@ class _Meter:
     def tqdm_class(self) -> type:
         """A tqdm class for snapshot_download that feeds this meter instead of drawing anything.
 
-        snapshot_download names its bar of bytes written "huggingface_hub.snapshot_download" (the public
-        group name for disabling it); its files bar (from hf_thread_map) has no byte unit.
+        snapshot_download names its bar of bytes written "huggingface_hub.snapshot_download" and
+        hf_hub_download its own "huggingface_hub.http_get" (the public group names for disabling them); the
+        files bar (from hf_thread_map) has no byte unit.
         """
         from huggingface_hub.utils import tqdm as hf_tqdm
 
@@ -470,7 +479,7 @@ class _Meter:
 
         class _Bar(hf_tqdm):  # type: ignore[misc]
             def __init__(self, *args: Any, **kwargs: Any) -> None:
-                self._counts = ("bytes" if kwargs.get("name") == "huggingface_hub.snapshot_download"
+                self._counts = ("bytes" if kwargs.get("name") in BYTE_BARS
                                 else "files" if kwargs.get("unit", "it") != "B" else None)
                 kwargs["disable"] = True  # Studio shows its own progress
                 super().__init__(*args, **kwargs)
@@ -487,8 +496,8 @@ class _Meter:
         return _Bar
 
 
-def _watched(work: Callable[[], Path], meter: _Meter, progress: ProgressCallback | None,
-             should_cancel: CancelCheck | None, first_bytes_timeout_s: float) -> Path:
+def _watched(work: Callable[[], Path | None], meter: _Meter, progress: ProgressCallback | None,
+             should_cancel: CancelCheck | None, first_bytes_timeout_s: float) -> Path | None:
     """Run `work` in a thread; report, cancel and watch for a stalled Hub from the caller's thread."""
     outcome: dict[str, Any] = {}
 
@@ -523,7 +532,7 @@ def _watched(work: Callable[[], Path], meter: _Meter, progress: ProgressCallback
         progress(meter.progress())
     if "error" in outcome:
         raise outcome["error"]
-    return Path(outcome["path"])
+    return cast(Path | None, outcome["path"])
 
 
 def _cancelled() -> DownloadCancelledError:

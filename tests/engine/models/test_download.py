@@ -69,9 +69,10 @@ def test_download_reports_bytes_and_fetches_only_what_studio_trains_from(hub, re
     assert measured and all(p.eta_s is not None for p in measured)
     assert 1e6 < max(p.bytes_per_s for p in measured) < 1e8  # 64 KB every 10 ms per file, a few files at once
     assert sha256(result.path / "model.safetensors") == sha256(tiny_model_dir / "model.safetensors")
-    # config.json comes last, which is what makes the snapshot count as complete
+    # config.json comes last, which is what makes the snapshot count as complete; then main is resolved again
     file_gets = [r.path for r in hub.requests if r.method == "GET" and "/resolve/" in r.path]
-    assert file_gets[-1].endswith("/resolve/main/config.json")
+    assert file_gets[-1] == f"/{REPO}/resolve/{result.revision}/config.json"
+    assert hub.requests[-1].path == f"/api/models/{REPO}"  # repo_info of main
     assert hf_cache_snapshot(REPO) == result.path and resolve_model(REPO) == result.path.resolve()
 
     hub.chunk_delay_s = 0.0
@@ -101,6 +102,21 @@ def test_cancel_stops_promptly_keeps_finished_files_and_the_next_download_comple
     result = download_model(REPO)
     assert hf_cache_snapshot(REPO) == result.path and (result.path / "model.safetensors").is_file()
     assert all(len(hub.fetched(name)) == 1 for name in finished)  # not fetched again
+
+
+def test_a_new_commit_during_the_download_is_said_and_never_mixed_in(hub, repo_dir):
+    repo = hub.add_repo(REPO, repo_dir)
+    started_at = repo.sha
+    hub.chunk_delay_s = 0.01
+    with pytest.raises(StudioError) as caught:  # the authors push while the files are being fetched
+        download_model(REPO, progress=lambda p: p.files_done and repo.sha == started_at and repo.publish())
+    assert caught.value.code == "download_changed"
+    fetched = cache_dir() / "models--owner--tiny-chat" / "snapshots" / started_at
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in fetched.iterdir()}
+    assert hf_cache_snapshot(REPO) is None  # main now means the new commit, which is not downloaded yet
+    hub.chunk_delay_s = 0.0
+    again = download_model(REPO)
+    assert again.revision == repo.sha != started_at and again.downloaded_bytes == 0  # same files, from blobs
 
 
 def test_a_dropped_connection_resumes_where_it_stopped(hub, repo_dir, tiny_model_dir):
