@@ -92,8 +92,8 @@ class FakeHub:
     @property
     def url(self) -> str:
         assert self._server is not None, "start the hub first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     def add_repo(self, repo_id: str, folder: Path, *, gated: bool = False, private: bool = False,
                  skip: tuple[str, ...] = ()) -> Repo:
