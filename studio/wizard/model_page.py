@@ -21,9 +21,11 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -47,7 +49,10 @@ FIT_TEXT = {
 REF_ROLE = Qt.ItemDataRole.UserRole
 UNKNOWN_FIT = "Studio cannot tell: this model's details are unknown."
 LOCAL_GROUPS = ("builtin", "local")
+# The time left is said once the speed means something: huggingface_hub reports a large file once per 10 MB,
+# so until then the speed is that of a few small files.
 ETA_AFTER_S = 3.0
+ETA_AFTER_BYTES = 10 * 1024**2
 CHOOSE_LOCAL = "Or choose a model under “On this computer”; the built-in model always works offline."
 # What to do, said for this page: the engine's own actions name terminal commands, which the app never asks for.
 GUI_ACTIONS: dict[str, list[str]] = {
@@ -109,18 +114,15 @@ def _rate(bytes_per_s: float) -> str:
 
 
 def download_text(progress: Any, settled: bool = True) -> str:
-    """'312 MB of 988 MB · 24 MB/s · about 30 s left' for a DownloadProgress; no time left until `settled`
-    (the first seconds' speed, from a few small files, would promise hours)."""
-    parts = [f"{_size(progress.done_bytes)} of {_size(progress.total_bytes)}"]
+    """'312 MB of 988 MB · 24 MB/s · about 30 s left' for a DownloadProgress; no speed nor time left until
+    `settled` (the first seconds' speed, from a few small files, would promise hours)."""
+    done = f"{_size(progress.done_bytes)} of {_size(progress.total_bytes)}"
     if progress.done_bytes >= progress.total_bytes:
-        return f"{parts[0]} · finishing"
-    if progress.bytes_per_s > 0:
-        parts.append(_rate(progress.bytes_per_s))
-    if not settled or progress.eta_s is None:
-        parts.append("working out the time left")
-    else:
-        parts.append(f"about {duration(progress.eta_s)} left" if progress.eta_s >= 1 else "almost done")
-    return " · ".join(parts)
+        return f"{done} · finishing"
+    if not settled or progress.eta_s is None or progress.bytes_per_s <= 0:
+        return f"{done} · working out the time left"
+    left = f"about {duration(progress.eta_s)} left" if progress.eta_s >= 1 else "almost done"
+    return f"{done} · {_rate(progress.bytes_per_s)} · {left}"
 
 
 def _without_commands(text: str) -> str:
@@ -204,10 +206,11 @@ def _download(task: TaskState, repo_id: str, token: str | None, remember: bool, 
     def report(progress: Any) -> None:
         nonlocal first_report
         first_report = first_report or time.monotonic()
-        settled = time.monotonic() - first_report >= ETA_AFTER_S
+        enough = progress.done_bytes >= min(ETA_AFTER_BYTES, progress.total_bytes / 10)
+        settled = enough and time.monotonic() - first_report >= ETA_AFTER_S
         task.report(download_text(progress, settled), progress.fraction)
 
-    task.set_status(f"Asking Hugging Face for the files of {repo_id}")
+    task.set_status("Asking Hugging Face for the files")
     result = download_model(repo_id, token=token, allow_remote_code=allow_code, progress=report,
                             should_cancel=task.is_cancelled)
     notes = [_without_commands(note) for note in result.notes]
@@ -254,7 +257,7 @@ class ModelPage(WizardPage):
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Model", "Size", "License", "Context", "On this computer"])
         self.tree.setAccessibleName("Available models")
-        self.tree.setMinimumHeight(260)
+        self.tree.setMinimumHeight(150)  # it takes the room left, and gives it up to a download or a message
         self.tree.setAlternatingRowColors(True)
         header = self.tree.header()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -274,7 +277,7 @@ class ModelPage(WizardPage):
             group.setFirstColumnSpanned(True)
             group.setExpanded(True)
             group.setHidden(True)  # shown once it has models
-        self.body.addWidget(self.tree)
+        self.body.addWidget(self.tree, 1)
 
         self.details = QGroupBox("Selected model")
         details = QVBoxLayout(self.details)
@@ -305,14 +308,13 @@ class ModelPage(WizardPage):
 
         self.download_box = QGroupBox("Download")
         download = QVBoxLayout(self.download_box)
-        self.download_title = wrapped_label(selectable=True)
-        download.addWidget(self.download_title)
         progress_row = QHBoxLayout()
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(False)
         self.progress.setAccessibleName("Download progress")
-        self.download_status = wrapped_label(name="muted")
+        self.download_status = QLabel()  # one short line: a wrapped one would make the page scroll
+        self.download_status.setObjectName("muted")
         self.download_status.setAccessibleName("Downloaded so far, speed and time left")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setAccessibleName("Cancel the download")
@@ -324,7 +326,6 @@ class ModelPage(WizardPage):
         self.body.addWidget(self.download_box)
         self.banner = Banner()
         self.body.addWidget(self.banner)
-        self.body.addStretch(1)
 
         self.debounce = QTimer(self)
         self.debounce.setSingleShot(True)
@@ -351,6 +352,11 @@ class ModelPage(WizardPage):
         session.hardwareChanged.connect(self._load_local)
         self._loaded = False
         self._show_download_choice(None)
+        # Wrapped labels sized by their height for the page's real width: with wrapped_label's default (never
+        # below the height at their preferred width) a banner or the own-code warning would make the page scroll.
+        for label in self.findChildren(QLabel):
+            if label.wordWrap():
+                label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
 
     def enter(self) -> None:
         if not self._loaded:
@@ -390,7 +396,8 @@ class ModelPage(WizardPage):
     def _on_search(self, rows: list[ModelRow]) -> None:
         self._fill("hub", rows)
         self.search_status.setText(
-            f"{len(rows)} models found on Hugging Face. Pick one to download it to this computer."
+            f"{len(rows)} {'model' if len(rows) == 1 else 'models'} found on Hugging Face. "
+            "Pick one to download it to this computer."
             if rows
             else "No text-generation models match this search."
         )
@@ -463,6 +470,8 @@ class ModelPage(WizardPage):
                 return f"Studio is downloading {row.name}. You can go on once it is on this computer."
             if row.ref in self.fetched and self.local_runner.busy:
                 return f"Studio is adding {row.name} to the models on this computer."
+            if row.ref in self.code_needed and row.ref not in self.code_allowed:
+                return f"{row.name} needs its own code to run: allow it above, or choose another model."
             if self.downloading:
                 return f"{row.name} is not on this computer yet. Download it once {self.downloading} is done."
             return f"{row.name} is not on this computer yet. Press Download to get it."
@@ -528,7 +537,7 @@ class ModelPage(WizardPage):
         allow_code = repo_id in self.code_allowed
         self.downloading = repo_id
         self.banner.hide()
-        self.download_title.setText(
+        self.download_box.setTitle(
             f"Downloading {repo_id} to this computer" + (", with its own code allowed" if allow_code else "")
         )
         self.download_runner.start(
@@ -553,7 +562,7 @@ class ModelPage(WizardPage):
             self.session.update(model_ref=repo_id)
         fetched = done.result.downloaded_bytes
         lines = [
-            (f"{_size(fetched)} fetched in {duration(done.result.seconds)}. " if fetched else "")
+            (f"{_size(fetched)} fetched in {duration(max(1.0, done.result.seconds))}. " if fetched else "")
             + ("It is selected as your base model." if chosen else "Pick it under “On this computer” to use it."),
             *done.notes,
         ]
