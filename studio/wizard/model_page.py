@@ -125,7 +125,7 @@ def download_text(progress: Any, settled: bool = True) -> str:
     return f"{done} · {_rate(progress.bytes_per_s)} · {left}"
 
 
-def _without_commands(text: str) -> str:
+def without_commands(text: str) -> str:
     """`text` less the parentheses and sentences that name a terminal command (written `like this`)."""
     text = re.sub(r"\s*\([^()]*`[^()]*\)", "", text)
     return " ".join(sentence for sentence in re.split(r"(?<=[.!?])\s+", text) if "`" not in sentence).strip()
@@ -138,7 +138,7 @@ def gui_error(error: object) -> object:
     actions = GUI_ACTIONS.get(error.code) or [action for action in error.actions if "`" not in action]
     if len(actions) < 2:
         actions = [*actions, "Or choose another model: search above, or pick one under “On this computer”."]
-    return StudioError(what=error.what, why=_without_commands(error.why), actions=actions, code=error.code)
+    return StudioError(what=error.what, why=without_commands(error.why), actions=actions, code=error.code)
 
 
 def _rows(entries: list[Any], hardware: Any) -> list[ModelRow]:
@@ -213,7 +213,7 @@ def _download(task: TaskState, repo_id: str, token: str | None, remember: bool, 
     task.set_status("Asking Hugging Face for the files")
     result = download_model(repo_id, token=token, allow_remote_code=allow_code, progress=report,
                             should_cancel=task.is_cancelled)
-    notes = [_without_commands(note) for note in result.notes]
+    notes = [without_commands(note) for note in result.notes]
     if token and remember:
         try:
             save_token(token)

@@ -15,10 +15,12 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit
 
+from studio.engine.errors import StudioError
 from studio.engine.models.download import DownloadProgress
 from studio.engine.models.hub_auth import load_token
+from studio.engine.models.hub_reach import hub_offline_error
 from studio.engine.models.resolve import hf_cache_snapshot
-from studio.wizard.model_page import download_text
+from studio.wizard.model_page import download_text, gui_error, without_commands
 from studio.wizard.state import WizardState
 from studio.wizard.token_dialog import TOKENS_URL
 from tests.gui.layout_checks import layout_problems
@@ -102,6 +104,21 @@ def test_progress_text_has_bytes_speed_and_time_left():
     assert download_text(progress, settled=False) == "312 MB of 988 MB · working out the time left"
     assert download_text(DownloadProgress(980 * mb, 988 * mb, 24 * mb, 0.3, 5, 6)).endswith("24 MB/s · almost done")
     assert download_text(DownloadProgress(5 * mb, 5 * mb, 1.5 * mb, 0.0, 6, 6)) == "5 MB of 5 MB · finishing"
+
+
+def test_the_engines_terminal_commands_never_reach_the_page():
+    offline = gui_error(hub_offline_error("No network.", "download from"))
+    assert offline.what == "Studio cannot download from Hugging Face right now." and offline.why == "No network."
+    assert "`" not in " ".join(offline.actions) and "On this computer" in offline.actions[-1]
+    other = gui_error(StudioError(what="Gone.", why="Moved (see `studio models`). Really.",
+                                  actions=["Check the spelling.", "Search: `studio models --search NAME`."],
+                                  code="download_not_found"))
+    assert other.why == "Moved. Really." and other.actions[0] == "Check the spelling." and len(other.actions) == 2
+    assert "`" not in " ".join(other.actions)
+    note = ("X has no chat template. For a chat model, use the instruct version; or train it on plain text (the "
+            "domain profile, `--profile domain`).")
+    assert without_commands(note) == ("X has no chat template. For a chat model, use the instruct version; or train "
+                                       "it on plain text.")
 
 
 def test_a_new_user_downloads_qwen_with_progress_and_goes_on(qtbot, model_page, hub, repo_dir, click):
