@@ -62,7 +62,7 @@ def main() -> None:
     dispatched before typer parses anything."""
     import sys
 
-    from studio.frozen import dispatch
+    from studio.engine.frozen import dispatch
     from studio.smoke import SMOKE_FLAG
 
     code = dispatch(sys.argv[1:])

@@ -54,10 +54,6 @@ def create_run_dir(config: TrainConfig, run_id: str, root: Path | None = None) -
     return run_dir
 
 
-def run_dir_for(run_id: str) -> Path:
-    return runs_dir() / run_id
-
-
 def load_run_config(run_dir: Path) -> TrainConfig:
     from studio.engine.config import TrainConfig
 

@@ -29,8 +29,8 @@ from studio.engine.export.converter_setup import (
 )
 from studio.engine.export.pretokenizer import UNRECOGNIZED, candidates, tokenization_agreement
 from studio.engine.export.progress import Steps
+from studio.engine.frozen import module_command, script_command
 from studio.engine.paths import cache_dir
-from studio.frozen import module_command, script_command
 
 CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")
 BASE_GGUF_CACHE = "gguf-base"  # under Studio's cache folder: base models as f16 GGUF, for adapter GGUFs

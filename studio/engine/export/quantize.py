@@ -14,7 +14,7 @@ from pathlib import Path
 from studio.engine.errors import StudioError
 from studio.engine.export.child import run_child
 from studio.engine.export.progress import Steps
-from studio.frozen import module_command
+from studio.engine.frozen import module_command
 
 # The converter writes these itself; everything else goes through llama_model_quantize from f16.
 CONVERTER_QUANTS = ("f16", "q8_0")

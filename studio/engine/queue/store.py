@@ -201,15 +201,6 @@ class RunQueue:
                 (state, outcome, now_iso(), entry_id),
             )
 
-    def requeue(self, entry_id: int) -> None:
-        """Put a failed or stopped entry back in line (at the end); its run resumes from its last checkpoint."""
-        with self.registry.connect() as db:
-            (last,) = db.execute("SELECT COALESCE(MAX(position), 0) FROM queue").fetchone()
-            db.execute(
-                "UPDATE queue SET state = 'waiting', position = ?, outcome = NULL, finished_at = NULL WHERE id = ?",
-                (last + 1, entry_id),
-            )
-
     def has_open_entry_for_schedule(self, schedule_id: int) -> bool:
         with self.registry.connect() as db:
             row = db.execute(

@@ -34,7 +34,7 @@ SilenceCallback = Callable[[float], None]
 def worker_command(run_dir: Path) -> list[str]:
     """How to start a worker: `python -m` here, the bundle's own executable in worker mode when frozen, and
     `accelerate launch` (one worker per device) when the run's config asks for several processes."""
-    from studio.frozen import frozen_worker_command, is_frozen
+    from studio.engine.frozen import frozen_worker_command, is_frozen
 
     if is_frozen():
         return frozen_worker_command(run_dir)

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from studio import frozen
+from studio.engine import frozen
 from studio.engine.config import TrainConfig
 from studio.engine.errors import ExitCode
 from studio.engine.runs import create_run_dir, final_adapter_dir
