@@ -1,7 +1,10 @@
-"""Builds the QApplication and the main window: the only place that wires the GUI to the engine.
+"""Builds the QApplication and the main window, and routes requests between the GUI sections.
 
-Nothing here imports torch or transformers, so the window appears in about a second; the runs library and
-the dashboard (and with them pyqtgraph and the training supervisor) are created when first needed.
+The sections (wizard, runs library, dashboard, export) never import each other (import-linter checks it);
+a request from one to another (resume, continue, export, compare, new run, queue) comes here as a signal.
+Each section calls the engine itself. Nothing here imports torch or transformers, so the window appears in
+about a second; the library and the dashboard (and with them pyqtgraph and the training supervisor) are
+created when first needed.
 """
 
 from __future__ import annotations
