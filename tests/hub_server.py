@@ -124,14 +124,11 @@ class FakeHub:
         self._released.set()
 
     def __exit__(self, *exc: object) -> None:
-        from huggingface_hub import close_session
-
         self._closing.set()
         self.release()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
-        close_session()  # its pooled connections led here: the next test starts with a fresh client
 
     def log(self, request: Request) -> None:
         with self._lock:

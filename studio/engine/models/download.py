@@ -22,7 +22,9 @@ last of all, so a model already downloaded at an older commit stays usable meanw
 
 Resuming: huggingface_hub resumes a dropped connection within a download with a Range request; files
 finished before a cancel are kept, while a partly written file is deleted by huggingface_hub 2.x (its
-process-unique `.incomplete` files, see huggingface_hub PR 4228) and fetched again from its start.
+process-unique `.incomplete` files, see huggingface_hub PR 4228) and fetched again from its start. A
+connection torn down mid-read (which huggingface_hub does not retry; it also closes its shared client
+whenever any request of the program fails to connect) is taken up again here, from the files finished.
 
 The callbacks are called on the thread that called `download_model`, so a QThread can emit signals from
 them directly.
@@ -67,6 +69,7 @@ MIN_SPEED_WINDOW_S = 1.0  # a shorter start gives wild early estimates
 # deleted when it does, even if that is after this grace.
 CANCEL_GRACE_S = 1.0
 DOING = "download from"
+TRANSFER_ATTEMPTS = 3
 BYTE_BARS = ("huggingface_hub.snapshot_download", "huggingface_hub.http_get")
 
 
@@ -171,13 +174,26 @@ def download_model(
     meter = _Meter(total=sum(missing.values()), files_total=len(missing))
 
     def fetch() -> Path | None:
+        import httpx2
         from huggingface_hub import HfApi, hf_hub_download, snapshot_download
 
         common: dict[str, Any] = {"cache_dir": cache, "token": hub_token, "endpoint": endpoint,
                                   "etag_timeout": timeout_s}
-        first = [_literal(name) for name in missing if name != "config.json"]
-        if first:  # the files already cached are not fetched again, nor counted
-            snapshot_download(repo_id, revision=sha, allow_patterns=first, tqdm_class=meter.tqdm_class(), **common)
+        for attempt in range(1, TRANSFER_ATTEMPTS + 1):
+            rest = {name: size for name, size in missing.items()
+                    if name != "config.json" and not _cached(repo_id, name, sha, cache)}
+            meter.recount(done=sum(missing.values()) - missing.get("config.json", 0) - sum(rest.values()),
+                          files_done=len(missing) - ("config.json" in missing) - len(rest))
+            try:
+                if rest:  # the files already cached are not fetched again, nor counted
+                    snapshot_download(repo_id, revision=sha, allow_patterns=[_literal(name) for name in rest],
+                                      tqdm_class=meter.tqdm_class(), **common)
+                break
+            except (httpx2.ReadError, httpx2.WriteError):
+                # A connection torn down mid-transfer, for example by huggingface_hub closing its shared client
+                # when any request of this program fails to connect: go on from the files finished.
+                if attempt == TRANSFER_ATTEMPTS or meter.stop.is_set():
+                    raise
         config_path = Path(hf_hub_download(repo_id, "config.json", revision=sha, tqdm_class=meter.tqdm_class(),
                                            **common))  # last
         meter.add(0, file_done="config.json" in missing)
@@ -453,6 +469,12 @@ class _Meter:
             self._samples.append((now, self.done))
             while len(self._samples) > 2 and now - self._samples[1][0] > SPEED_WINDOW_S:
                 self._samples.popleft()
+
+    def recount(self, *, done: int, files_done: int) -> None:
+        """Start again from what is really on disk (a retry fetches a broken file from its start)."""
+        with self._lock:
+            self.done = done
+            self.files_done = files_done
 
     def progress(self) -> DownloadProgress:
         now = time.monotonic()

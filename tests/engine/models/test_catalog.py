@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 
 import pytest
@@ -100,6 +101,18 @@ def test_search_that_hangs_times_out(monkeypatch):
         with pytest.raises(StudioError) as info:
             search_hub("llama", timeout_s=0.5, endpoint=f"http://127.0.0.1:{server.getsockname()[1]}")
         assert time.monotonic() - start < 3
+        # Answer at last, so the abandoned search ends: left retrying into a closed port, its connection
+        # errors make huggingface_hub close the shared client under the next tests' downloads.
+        late, _ = server.accept()
+        if not late.recv(65536):  # the reachability probe, closed at once: the search's request is next
+            late.close()
+            late, _ = server.accept()
+            late.recv(65536)
+        with late:  # closed only once the search has read the answer
+            late.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]")
+            deadline = time.monotonic() + 10
+            while any(t.name == "hub-search" for t in threading.enumerate()) and time.monotonic() < deadline:
+                time.sleep(0.05)
     assert "did not answer" in info.value.why
 
 

@@ -131,6 +131,24 @@ def test_a_dropped_connection_resumes_where_it_stopped(hub, repo_dir, tiny_model
     assert sha256(result.path / "model.safetensors") == sha256(tiny_model_dir / "model.safetensors")
 
 
+def test_a_connection_torn_down_by_another_request_of_the_program_is_taken_up_again(hub, repo_dir, tiny_model_dir):
+    from huggingface_hub import close_session
+
+    hub.add_repo(REPO, repo_dir)
+    hub.chunk_delay_s = 0.005
+    closed: list[bool] = []
+
+    def another_request_fails_to_connect(state: DownloadProgress) -> None:
+        if state.done_bytes and not closed:  # huggingface_hub then closes its shared client, in-flight reads too
+            closed.append(True)
+            close_session()
+
+    result = download_model(REPO, progress=another_request_fails_to_connect)
+    assert closed and [r.range for r in hub.fetched("model.safetensors")] == [None, None]  # Studio took it up
+    assert sha256(result.path / "model.safetensors") == sha256(tiny_model_dir / "model.safetensors")
+    assert result.downloaded_bytes == result.total_bytes
+
+
 def test_a_gated_model_asks_for_a_token_then_downloads_with_one(hub, repo_dir):
     from studio.engine.models.hub_auth import save_token
 
