@@ -99,7 +99,7 @@ def judge(candidate: RunRecord, active: RunRecord | None) -> GateDecision:
     compared_with = candidate.config.get("compare_adapter")
     baseline = candidate.metrics.get("baseline_eval_loss")
     same_data = compared_with is not None and baseline is not None
-    same_data = same_data and _same_folder(compared_with, final_adapter_dir(active.run_dir))
+    same_data = same_data and _same_folder(str(compared_with), final_adapter_dir(active.run_dir))
     if same_data:  # both measured by the same code on the same examples once training was over
         new, old = candidate.metrics.get("final_eval_loss"), baseline
     else:

@@ -44,8 +44,9 @@ class GpuReader:
             except Exception:  # one sensor missing (e.g. power on some boards) must not hide the others
                 value = None
             if key == "gpu_mem":
-                out["gpu_mem_used_bytes"] = float(value.used) if value else None
-                out["gpu_mem_percent"] = 100.0 * value.used / value.total if value and value.total else None
+                memory: Any = value  # nvml's memory record (used, total), or None
+                out["gpu_mem_used_bytes"] = float(memory.used) if memory else None
+                out["gpu_mem_percent"] = 100.0 * memory.used / memory.total if memory and memory.total else None
             else:
                 out[key] = value
         return out

@@ -179,7 +179,8 @@ def _word_bytes(raw: np.ndarray) -> np.ndarray:
     cut[1:] |= starts
     cut[2:] |= (three | four)[:-1]
     cut[3:] |= four[:-2]
-    return word & ~cut
+    result: np.ndarray = word & ~cut
+    return result
 
 
 def _shingles(normal: np.ndarray, starts: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

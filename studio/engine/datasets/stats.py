@@ -51,7 +51,7 @@ class TokenStats:
         )
 
 
-def summarize(lengths: array, tokenizer: str, max_length: int | None) -> TokenStats | None:
+def summarize(lengths: array[int], tokenizer: str, max_length: int | None) -> TokenStats | None:
     """Percentiles, a histogram and the share over `max_length` of the given lengths."""
     import numpy as np
 

@@ -219,7 +219,7 @@ def _embedded_template(llm: Llama, tokenizer: PreTrainedTokenizerBase) -> Jinja2
 
 def _gguf_greedy(llm: Llama, prompt_ids: list[int], stop_ids: set[int]) -> tuple[list[int], list[int]]:
     """The GGUF model's greedy answer, and its top-1 at each position from the first answer token on."""
-    llm.reset()
+    llm.reset()  # type: ignore[no-untyped-call]  # llama-cpp-python leaves it untyped
     llm.eval(prompt_ids)
     answer: list[int] = []
     top1 = [int(llm.scores[len(prompt_ids) - 1].argmax())]
@@ -252,7 +252,7 @@ def _adapter_effect(
     changed = 0
     try:
         for prompt_ids, answer_ids, adapted in replays:
-            llm.reset()
+            llm.reset()  # type: ignore[no-untyped-call]
             llm.eval(prompt_ids)
             for token in answer_ids:
                 llm.eval([token])
@@ -275,7 +275,8 @@ def _hf_top1(model: PreTrainedModel, ids: list[int], prompt_len: int) -> list[in
             logits = model(torch.tensor([ids])).logits[0]
     finally:
         torch.set_num_threads(previous)
-    return logits[prompt_len - 1:].argmax(-1).tolist()
+    top: list[int] = logits[prompt_len - 1:].argmax(-1).tolist()
+    return top
 
 
 def _recommendation(

@@ -40,7 +40,7 @@ def load_base(base_model: str) -> LoadedBase:
     path = resolve_model(base_model)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, use_safetensors=True)
-    model.eval()
+    model.eval()  # type: ignore[no-untyped-call]  # torch's Module.eval is untyped here
     return LoadedBase(path, model, tokenizer)
 
 

@@ -128,7 +128,7 @@ class Playground:
                     loaded.model.generate(**kwargs)
             except BaseException as exc:  # reported to the caller below, never lost in the thread
                 failure.append(exc)
-                streamer.end()
+                streamer.end()  # type: ignore[no-untyped-call]  # transformers leaves it untyped
 
         thread = threading.Thread(target=generate, name="playground-generate", daemon=True)
         thread.start()

@@ -12,6 +12,7 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
@@ -68,7 +69,7 @@ def builtin_dir() -> Path:
 def is_materialized() -> bool:
     marker = builtin_dir() / _MARKER
     try:
-        return json.loads(marker.read_text())["format"] == _FORMAT_VERSION
+        return bool(json.loads(marker.read_text())["format"] == _FORMAT_VERSION)
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -95,7 +96,7 @@ def _materialize(target: Path, report: Progress) -> None:
     tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
     report("Unpacking the built-in model's weights (about a minute, only once)", 0.25)
     # No use_safetensors here: the source is a GGUF file (which holds no pickles), read by gguf_file=.
-    model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
+    model: Any = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
     # The GGUF loader marks the model as quantized, which blocks save_pretrained; the weights are
     # already dequantized to fp32, so the marks are stale.
     model.hf_quantizer = None

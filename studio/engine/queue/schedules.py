@@ -8,6 +8,7 @@ a moment (no half-written files) and still validates; a change that does not val
 
 from __future__ import annotations
 
+import builtins  # Schedules.list shadows list inside the class
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,7 +76,8 @@ def next_due(expression: str, after: datetime) -> datetime:
     from croniter import croniter
 
     local = after.astimezone()
-    return croniter(expression, local).get_next(datetime).astimezone(timezone.utc)
+    fires: datetime = croniter(expression, local).get_next(datetime)
+    return fires.astimezone(timezone.utc)
 
 
 class Schedules:
@@ -145,7 +147,7 @@ class Schedules:
         queue: RunQueue,
         now: datetime | None = None,
         validates: Callable[[Schedule], str | None] | None = None,
-    ) -> list[QueueEntry]:
+    ) -> builtins.list[QueueEntry]:
         """Queue a new version for every schedule that is due; returns what was queued. `validates` returns
         None for a usable dataset, else the problem in words (injected by tests; defaults to the validator)."""
         now = now or datetime.now(timezone.utc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -133,11 +134,15 @@ def latest_good(
     return None
 
 
+def _loss(info: CheckpointInfo) -> float:
+    return info.eval_loss if info.eval_loss is not None else math.inf
+
+
 def apply_retention(run_dir: Path, keep_best: int, keep_last: int) -> list[Path]:
     """Delete checkpoints that are neither among the best K by eval loss nor the latest M."""
     infos = list_checkpoints(run_dir)
     keep = {info.path for info in infos[-keep_last:]} if keep_last else set()
-    scored = sorted((info for info in infos if info.eval_loss is not None), key=lambda info: info.eval_loss)
+    scored = sorted((info for info in infos if info.eval_loss is not None), key=_loss)
     keep |= {info.path for info in scored[:keep_best]}
     removed = []
     for info in infos:
