@@ -475,6 +475,7 @@ class _Meter:
         with self._lock:
             self.done = done
             self.files_done = files_done
+            self._samples = deque([(time.monotonic(), done)])  # speed measured afresh
 
     def progress(self) -> DownloadProgress:
         now = time.monotonic()
