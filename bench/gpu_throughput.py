@@ -1,6 +1,7 @@
 """GPU training throughput: Unsloth vs plain transformers + PEFT, tokens/s and peak VRAM, on CUDA.
 
-Both run through Studio's real worker on the same model, data and settings (the Unsloth backend is chosen
+MFU is model FLOPs (the planner's count) per second over the GPU's peak bf16 speed. Both run
+through Studio's real worker on the same model, data and settings (the Unsloth backend is chosen
 with backend="unsloth", the plain one with backend="hf"). Exits with a clear message when there is no
 NVIDIA GPU, and skips Unsloth (saying so) when it is not installed.
 
@@ -30,6 +31,21 @@ def run(backend: str, args: argparse.Namespace, data: Path, root: Path) -> dict:
     return {**measured(progress), "peak_vram_gb": (completed["metrics"].get("peak_gpu") or 0) / 2**30}
 
 
+def model_flops(args: argparse.Namespace) -> tuple[float, float]:
+    """Training FLOPs per real token (the planner's count: 4N for LoRA, attention at the mean length) and this
+    GPU's peak bf16 FLOP/s, for MFU; (0, 0) when the GPU's peak is not in Studio's table."""
+    from studio.engine.config import TrainConfig
+    from studio.engine.hardware import probe
+    from studio.engine.models.facts import read_model_facts
+    from studio.engine.planner.devices import peak_gflops
+    from studio.engine.planner.duration import flops_per_token, mean_tokens
+
+    config = TrainConfig(max_length=args.max_length, precision="bf16")
+    facts = read_model_facts(args.model)
+    gflops, known = peak_gflops(probe(), "bf16")
+    return flops_per_token(config, facts, mean_tokens(config, None)), gflops * 1e9 if known else 0.0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="builtin")
@@ -55,8 +71,11 @@ def main() -> int:
         print(f"{torch.cuda.get_device_name(0)}, model {args.model}, {args.method}, batch {args.batch}, "
               f"max_length {args.max_length}, bf16, {args.steps} steps")
         results = {backend: run(backend, args, data, root / "runs") for backend in backends}
+    flops, peak = model_flops(args)
     for backend, result in results.items():
-        print(f"{backend:>8}: {result['tokens_per_s']:9.0f} tokens/s, peak VRAM {result['peak_vram_gb']:.2f} GB")
+        mfu = result["tokens_per_s"] * flops / peak if peak else 0.0
+        print(f"{backend:>8}: {result['tokens_per_s']:9.0f} tokens/s, peak VRAM {result['peak_vram_gb']:.2f} GB, "
+              f"MFU {mfu:.1%}")
         assert all(g > 0 for g in result["grad_norms"]), f"{backend}: a gradient norm is zero"
     if len(results) == 2:
         print(f"Unsloth / HF+PEFT: {results['unsloth']['tokens_per_s'] / results['hf']['tokens_per_s']:.2f}x "
