@@ -17,6 +17,8 @@ from studio.engine.errors import StudioError
 from studio.engine.paths import presets_dir
 
 Method = Literal["lora", "qlora", "dora", "rslora", "pissa"]
+Objective = Literal["sft", "dpo", "orpo", "kto"]
+PREFERENCE_OBJECTIVES = frozenset({"dpo", "orpo", "kto"})
 Precision = Literal["fp32", "fp16", "bf16"]
 Quantization = Literal["none", "8bit", "4bit"]
 Backend = Literal["auto", "hf", "unsloth"]
@@ -40,6 +42,19 @@ class TrainConfig(BaseModel):
         None, description="Which columns hold the prompt, answer and so on, when Studio could not tell."
     )
     method: Method = Field("lora", description="How the model is adapted: lora, qlora, dora, rslora or pissa.")
+    objective: Objective = Field(
+        "sft",
+        description="What the model learns: sft imitates the answers; dpo and orpo learn which of two answers "
+        "(chosen, rejected) is better; kto learns from single answers marked good or bad.",
+    )
+    beta: float = Field(
+        0.1,
+        gt=0.0,
+        le=10.0,
+        description="Preference tuning only: how strongly the preferences count. With dpo and kto, higher keeps "
+        "the model closer to where it started; with orpo, it weighs the preference against imitating the "
+        "chosen answer.",
+    )
     lora_r: int = Field(16, ge=1, le=1024, description="Adapter rank: higher learns more, uses more memory.")
     lora_alpha: int = Field(32, ge=1, le=4096, description="Adapter scaling; usually twice the rank.")
     lora_dropout: float = Field(0.05, ge=0.0, le=0.5, description="Dropout inside the adapter.")

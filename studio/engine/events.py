@@ -67,6 +67,9 @@ class Progress(Event):
     eta_interval_s: tuple[float, float] | None = None
     elapsed_s: float = 0.0
     mem: dict[str, float | None] = field(default_factory=dict)
+    # Preference tuning only (DPO, ORPO; KTO has no pairs to compare): None for SFT.
+    reward_margin: float | None = None  # how much more the model now favours the chosen answer than the rejected
+    reward_accuracy: float | None = None  # share of pairs in which it favours the chosen answer (0-1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +78,8 @@ class Eval(Event):
     step: int
     eval_loss: float
     metrics: dict[str, float] = field(default_factory=dict)
+    reward_margin: float | None = None  # as in Progress, on the held-out pairs
+    reward_accuracy: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -166,6 +166,7 @@ class StudioCallback(TrainerCallback):
             eta_interval_s=interval,
             elapsed_s=now,
             mem=mem,
+            **rewards(logs),
         )
 
     def on_prediction_step(
@@ -193,6 +194,7 @@ class StudioCallback(TrainerCallback):
             step=state.global_step,
             eval_loss=loss,
             metrics={k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float))},
+            **rewards(metrics or {}, "eval_"),
         )
         if self.best_eval is None or loss < self.best_eval[1] - self.config.early_stopping_min_delta:
             self.best_eval = (state.global_step, loss)
@@ -367,6 +369,14 @@ class HardestExamplesCallback(TrainerCallback):
             ],
         )
         self.set_phase("training")
+
+
+def rewards(logs: dict[str, Any], prefix: str = "") -> dict[str, float | None]:
+    """Reward margin and accuracy as TRL's DPO and ORPO trainers log them (None for other objectives)."""
+    return {
+        "reward_margin": _float(logs.get(f"{prefix}rewards/margins")),
+        "reward_accuracy": _float(logs.get(f"{prefix}rewards/accuracies")),
+    }
 
 
 def _float(value: float | None) -> float | None:

@@ -84,6 +84,10 @@ def tokenize_text(tokenizer: PreTrainedTokenizerBase, text: str) -> dict[str, li
 def example_fingerprint(example: Mapping[str, Any]) -> str:
     """A short stable id of a normalized example ({"messages": [...]} or {"text": ...}): the same in every
     process and on every machine, unchanged when other rows of the file change."""
+    if "prompt" in example:  # preference data: every side of the pair (or the labeled answer) counts
+        body = {key: example[key] for key in ("prompt", "chosen", "rejected", "completion", "label") if key in example}
+        canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
     messages = example.get("messages")
     if messages is not None:
         body: dict[str, Any] = {
@@ -115,6 +119,45 @@ class TrainingData:
     train: TokenizedSplit
     held_out: TokenizedSplit | None
     excluded: int  # examples left out of both splits by `exclude_examples`
+
+
+def preference_split(dataset: Dataset, exclude: frozenset[str] = frozenset()) -> TokenizedSplit:
+    """A prepared split of preference data as TRL's DPO, ORPO and KTO trainers take it: conversational rows
+    that they render and tokenize themselves; rows whose fingerprint is in `exclude` are left out."""
+    fingerprints = [example_fingerprint(row) for row in dataset]
+    rows = [index for index, fingerprint in enumerate(fingerprints) if fingerprint not in exclude]
+    kept = dataset.select(rows) if len(rows) < len(dataset) else dataset
+    return TokenizedSplit(
+        data=kept, rows=rows, fingerprints=[fingerprints[i] for i in rows], excluded=len(dataset) - len(rows)
+    )
+
+
+def check_objective(objective: str, columns: list[str]) -> None:
+    """Refuse data that the run's objective cannot learn from, saying which objective it fits."""
+    kind = "pairs" if "chosen" in columns else "labeled" if "label" in columns else "sft"
+    fits = {"sft": {"sft"}, "dpo": {"pairs"}, "orpo": {"pairs"}, "kto": {"pairs", "labeled"}}[objective]
+    if kind in fits:
+        return
+    held = {
+        "pairs": "preference pairs (a chosen and a rejected answer to each prompt)",
+        "labeled": "single answers marked good or bad (KTO's layout)",
+        "sft": "prompts with one answer each, nothing saying which answers are better",
+    }[kind]
+    suggestion = {
+        "pairs": "Train with `--objective dpo` (or orpo, or kto).",
+        "labeled": "Train with `--objective kto`.",
+        "sft": "Train with `--objective sft`, which imitates the answers.",
+    }[kind]
+    needs = "preference pairs" if objective in {"dpo", "orpo"} else "preference data" if objective == "kto" else (
+        "prompts with answers to imitate"
+    )
+    raise StudioError(
+        what=f"This dataset does not suit the {objective.upper()} objective, which needs {needs}.",
+        why=f"The file holds {held}.",
+        actions=[suggestion, "Or pick a file in the layout this objective needs (`studio validate FILE` shows it)."],
+        code="objective_mismatch",
+        exit_code=ExitCode.DATASET_UNUSABLE,
+    )
 
 
 def tokenize_split(

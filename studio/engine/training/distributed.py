@@ -108,7 +108,7 @@ def run_follower(run_dir: Path) -> int:
     from studio.engine.errors import ExitCode
     from studio.engine.models.resolve import resolve_model
     from studio.engine.training import checkpoints
-    from studio.engine.training.backends.hf import build_sft_trainer
+    from studio.engine.training.backends.hf import build_trainer
     from studio.engine.training.callbacks import TrainingInterrupted
     from studio.engine.training.lockstep import FollowerCallback, Lockstep
     from studio.engine.training.worker import load_training_data, select_backend
@@ -124,7 +124,7 @@ def run_follower(run_dir: Path) -> int:
     set_seed(config.seed)
     model = backend.apply_adapter(model, config)
     follower = FollowerCallback(lockstep)
-    trainer = follower.trainer = build_sft_trainer(
+    trainer = follower.trainer = build_trainer(
         model,
         tokenizer,
         train_set,

@@ -194,7 +194,7 @@ def _train(
     from studio.engine.anomalies import AnomalyMonitor
     from studio.engine.anomalies.callback import AnomalyCallback
     from studio.engine.training.backends.base import check_method_supported, device_type
-    from studio.engine.training.backends.hf import build_sft_trainer
+    from studio.engine.training.backends.hf import build_trainer
     from studio.engine.training.callbacks import HardestExamplesCallback, StudioCallback, TrainingInterrupted
     from studio.engine.training.disk import check_free_space, run_disk_needed
     from studio.engine.training.distributed import anomaly_mode_for, world_size
@@ -249,7 +249,7 @@ def _train(
         lockstep=Lockstep(),
     )
     hardest_cb = None
-    if config.hardest_top_n and data.held_out is not None and world_size() == 1:
+    if config.hardest_top_n and data.held_out is not None and world_size() == 1 and config.objective == "sft":
         # Only a single process may score on its own: on several, a step outside the lockstep would hang them.
         hardest_cb = HardestExamplesCallback(
             data.held_out, tokenizer, config, emitter, beats.set_phase, callback.between_steps
@@ -257,7 +257,7 @@ def _train(
     callbacks = build_callbacks(callback, anomaly_cb, hardest_cb)
 
     def new_trainer(model: Any) -> Any:
-        built = build_sft_trainer(
+        built = build_trainer(
             model,
             tokenizer,
             train_set,
@@ -303,8 +303,8 @@ def _train(
         extra={
             "backend_reason": backend_reason,
             "pid": os.getpid(),
-            "packing": bool(trainer.args.packing),
-            "padding_free": bool(trainer.args.padding_free),
+            "packing": bool(getattr(trainer.args, "packing", False)),  # SFT's own settings
+            "padding_free": bool(getattr(trainer.args, "padding_free", False)),
             "excluded_examples": data.excluded,
         },
     )
@@ -359,11 +359,12 @@ def _train(
 
     adapter_dir = save_final_adapter(trainer.model, tokenizer, run_dir)  # staged, with a manifest, then renamed
     metrics = _final_metrics(trainer, callback, time.monotonic() - started_at, restored)
-    metrics.update(
-        score_after_training(
-            run_dir, callback.config, trainer, tokenizer, data, emitter, channel, beats.set_phase, registry
+    if config.objective == "sft":  # per-example losses measure how well answers are imitated, not preferred
+        metrics.update(
+            score_after_training(
+                run_dir, callback.config, trainer, tokenizer, data, emitter, channel, beats.set_phase, registry
+            )
         )
-    )
     verdict = _verdict(run_dir, trainer.state.global_step)
     metrics.update(
         summary=verdict.headline,
@@ -523,10 +524,11 @@ def load_training_data(config: TrainConfig, model_path: Path, tokenizer: Any) ->
 
 
 def load_training_splits(config: TrainConfig, model_path: Path, tokenizer: Any) -> TrainingData:
-    """The prepared train/eval splits (studio.engine.datasets), tokenized with assistant-only masks, without the
-    examples the config excludes. Exclusion comes after preparation (whose cache and split it leaves alone), so
+    """The prepared train/eval splits (studio.engine.datasets), tokenized with assistant-only masks (preference
+    data stays conversational: TRL's preference trainers tokenize it themselves), without the examples the
+    config excludes. Exclusion comes after preparation (whose cache and split it leaves alone), so
     every other example keeps its split and its row number."""
-    from studio.engine.training.data import TrainingData, tokenize_split
+    from studio.engine.training.data import TrainingData, check_objective, tokenize_split
 
     if not config.dataset_path:
         raise StudioError(
@@ -537,9 +539,13 @@ def load_training_splits(config: TrainConfig, model_path: Path, tokenizer: Any) 
             exit_code=ExitCode.DATASET_UNUSABLE,
         )
     prepared = prepare_for_config(config, model_path)
+    check_objective(config.objective, prepared.train.column_names)
     exclude = frozenset(config.exclude_examples)
-    train = tokenize_split(prepared.train, tokenizer, config.assistant_only_loss, exclude)
-    held = tokenize_split(prepared.eval, tokenizer, config.assistant_only_loss, exclude) if prepared.eval else None
+    if config.objective == "sft":
+        train = tokenize_split(prepared.train, tokenizer, config.assistant_only_loss, exclude)
+        held = tokenize_split(prepared.eval, tokenizer, config.assistant_only_loss, exclude) if prepared.eval else None
+    else:
+        train, held = _preference_splits(config, prepared, exclude)
     excluded = train.excluded + (held.excluded if held else 0)
     if len(train.data) == 0:
         raise StudioError(
@@ -554,6 +560,27 @@ def load_training_splits(config: TrainConfig, model_path: Path, tokenizer: Any) 
             exit_code=ExitCode.DATASET_UNUSABLE,
         )
     return TrainingData(train=train, held_out=held if held is not None and len(held.data) else None, excluded=excluded)
+
+
+def _preference_splits(config: TrainConfig, prepared: Any, exclude: frozenset[str]) -> tuple[Any, Any]:
+    """The prepared pairs as TRL's preference trainers take them; KTO learns from pairs split into one good
+    and one bad answer (TRL's own unpair_preference_dataset)."""
+    from studio.engine.training.data import TokenizedSplit, preference_split
+
+    def split(dataset: Any) -> TokenizedSplit:
+        found = preference_split(dataset, exclude)
+        if config.objective != "kto" or "label" in dataset.column_names:
+            return found
+        from trl.data_utils import unpair_preference_dataset
+
+        return TokenizedSplit(
+            data=unpair_preference_dataset(found.data),
+            rows=[row for row in found.rows for _ in range(2)],
+            fingerprints=[fingerprint for fingerprint in found.fingerprints for _ in range(2)],
+            excluded=found.excluded,
+        )
+
+    return split(prepared.train), split(prepared.eval) if prepared.eval else None
 
 
 def prepare_for_config(config: TrainConfig, model_path: Path) -> Any:
@@ -624,6 +651,10 @@ def _final_metrics(trainer: Any, callback: Any, wall_s: float, restored_step: in
         "early_stopped": callback.early_stopped,
         "restored_best_step": restored_step,
     }
+    rewards = [entry for entry in history if "rewards/accuracies" in entry]
+    if rewards:  # preference tuning (DPO, ORPO): where the last logged step left the pairs
+        metrics["reward_accuracy"] = rewards[-1]["rewards/accuracies"]
+        metrics["reward_margin"] = rewards[-1].get("rewards/margins")
     import torch
 
     if torch.cuda.is_available():
@@ -637,6 +668,8 @@ def _summary(metrics: dict[str, Any]) -> str:
         parts.append(f"loss {metrics['first_loss']:.3f} → {metrics['final_loss']:.3f}")
     if metrics["eval_loss"] is not None:
         parts.append(f"held-out loss {metrics['eval_loss']:.3f}")
+    if metrics.get("reward_accuracy") is not None:
+        parts.append(f"the chosen answer preferred in {metrics['reward_accuracy']:.0%} of the last pairs")
     if metrics["restored_best_step"] is not None:
         parts.append(f"best state from step {metrics['restored_best_step']} restored")
     return "; ".join(parts) + "."

@@ -1,7 +1,8 @@
 """The interface every training backend implements: load, adapt, and tune the shared trainer's settings.
 
 Backends differ in how they load and patch the model (Unsloth rewrites kernels); the training loop itself
-is always TRL's SFTTrainer, so events, checkpoints and resume behave the same whatever the backend.
+is always TRL's (SFTTrainer, or DPOTrainer, ORPOTrainer or KTOTrainer for preference tuning: see
+hf.build_trainer), so events, checkpoints and resume behave the same whatever the backend.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class TrainingBackend(Protocol):
         ...
 
     def trainer_config(self, config: TrainConfig) -> TrainConfig:
-        """The settings the shared SFTTrainer (hf.build_sft_trainer) runs with on this backend."""
+        """The settings the shared trainer (hf.build_trainer) runs with on this backend."""
         ...
 
 

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 PISSA_INIT = "pissa_niter_4"
 PISSA_START = "studio_pissa_start"  # the attribute a PiSSA model keeps its adapter's starting weights in
+TRAINED_ADAPTER = "default"  # PEFT's name for the adapter being trained
+REFERENCE_ADAPTER = "ref"  # TRL's name for the frozen copy of the starting adapter (DPO and KTO)
 
 
 def torch_dtype(config: TrainConfig, device: str) -> Any:
@@ -48,54 +50,78 @@ def lora_config(config: TrainConfig) -> Any:
     )
 
 
-def sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, device: str) -> Any:
-    """TrainConfig -> TRL's SFTConfig. Packing and padding-free batching only pay off with varlen attention
-    on CUDA (on a CPU packing measured 0.64x), so they are turned on only there."""
-    from trl import SFTConfig
-
+def trainer_arguments(config: TrainConfig, output_dir: Path, has_eval: bool, device: str) -> dict[str, Any]:
+    """The Trainer settings every objective shares (batching, schedule, checkpoints, precision, reporting)."""
     from studio.engine.tracking import plan_tracking
 
     # output_dir is RUN_DIR/.staging; trackers write beside it, inside the run. The environment must be set
     # before the Trainer builds its reporting callbacks.
     tracking = plan_tracking(config.report_to, output_dir.parent, output_dir.parent.name)
     tracking.apply()
-    cuda = device == "cuda"
     evaluating = has_eval and config.eval_every_steps is not None
+    return {
+        "output_dir": str(output_dir),
+        "per_device_train_batch_size": config.micro_batch_size,
+        "per_device_eval_batch_size": config.micro_batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation,
+        "learning_rate": config.learning_rate,
+        "lr_scheduler_type": config.lr_scheduler,
+        "warmup_steps": config.warmup_ratio,  # transformers 5: a float below 1 is a ratio of the total steps
+        "weight_decay": config.weight_decay,
+        "num_train_epochs": config.num_epochs,
+        "max_steps": config.max_steps or -1,
+        "max_grad_norm": config.max_grad_norm,
+        "logging_steps": config.logging_steps,
+        "save_strategy": "steps",
+        "save_steps": config.checkpoint_every_steps,
+        "save_total_limit": None,  # retention is Studio's (best K + latest M), applied when sealing
+        "eval_strategy": "steps" if evaluating else "no",
+        "eval_steps": config.eval_every_steps if evaluating else None,
+        "seed": config.seed,
+        "bf16": config.precision == "bf16" and device != "cpu",
+        "fp16": config.precision == "fp16" and device == "cuda",
+        "gradient_checkpointing": config.gradient_checkpointing,
+        "gradient_checkpointing_kwargs": {"use_reentrant": False} if config.gradient_checkpointing else None,
+        "max_length": config.max_length,
+        "report_to": tracking.report_to,
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+        "log_level": "warning",
+        "use_cpu": device == "cpu",  # under `accelerate launch` on CPUs, this is what makes the ranks use gloo
+    }
+
+
+def sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, device: str) -> Any:
+    """TrainConfig -> TRL's SFTConfig. Packing and padding-free batching only pay off with varlen attention
+    on CUDA (on a CPU packing measured 0.64x), so they are turned on only there."""
+    from trl import SFTConfig
+
+    cuda = device == "cuda"
     return SFTConfig(
-        output_dir=str(output_dir),
-        per_device_train_batch_size=config.micro_batch_size,
-        per_device_eval_batch_size=config.micro_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation,
-        learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_scheduler,
-        warmup_steps=config.warmup_ratio,  # transformers 5: a float below 1 is a ratio of the total steps
-        weight_decay=config.weight_decay,
-        num_train_epochs=config.num_epochs,
-        max_steps=config.max_steps or -1,
-        max_grad_norm=config.max_grad_norm,
-        logging_steps=config.logging_steps,
-        save_strategy="steps",
-        save_steps=config.checkpoint_every_steps,
-        save_total_limit=None,  # retention is Studio's (best K + latest M), applied when sealing
-        eval_strategy="steps" if evaluating else "no",
-        eval_steps=config.eval_every_steps if evaluating else None,
-        seed=config.seed,
-        bf16=config.precision == "bf16" and device != "cpu",
-        fp16=config.precision == "fp16" and cuda,
-        gradient_checkpointing=config.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
+        **trainer_arguments(config, output_dir, has_eval, device),
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         include_num_input_tokens_seen="non_padding",
-        max_length=config.max_length,
         packing=config.packing and cuda,
         padding_free=config.padding_free and cuda,
         assistant_only_loss=False,  # Studio's tokenization already carries the assistant masks
-        report_to=tracking.report_to,
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        log_level="warning",
-        use_cpu=device == "cpu",  # under `accelerate launch` on CPUs, this is what makes the ranks use gloo
     )
+
+
+def preference_config(config: TrainConfig, output_dir: Path, has_eval: bool, device: str) -> Any:
+    """TrainConfig -> the config of TRL's DPO, ORPO or KTO trainer. Each keeps its own sampling order (KTO's
+    must stay sequential: its reference KL term pairs each example with the next one's answer)."""
+    common = trainer_arguments(config, output_dir, has_eval, device)
+    if config.objective == "dpo":
+        from trl import DPOConfig
+
+        return DPOConfig(**common, beta=config.beta, include_num_input_tokens_seen="non_padding")
+    if config.objective == "kto":
+        from trl import KTOConfig
+
+        return KTOConfig(**common, beta=config.beta)
+    from trl.experimental.orpo import ORPOConfig  # TRL ships ORPO as experimental only
+
+    return ORPOConfig(**common, beta=config.beta)
 
 
 def build_sft_trainer(
@@ -117,6 +143,62 @@ def build_sft_trainer(
         processing_class=tokenizer,
         callbacks=callbacks,
     )
+
+
+def build_preference_trainer(
+    model: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    train: Dataset,
+    eval_set: Dataset | None,
+    config: TrainConfig,
+    output_dir: Path,
+    callbacks: list[TrainerCallback],
+) -> Any:
+    """TRL's own DPOTrainer, ORPOTrainer or KTOTrainer on the adapted model, which apply the chat template to
+    the conversational pairs themselves.
+
+    No reference model is passed: TRL then takes it from the model itself, so there is never a second copy
+    of the base in memory. DPO and KTO add a frozen copy of the starting adapter (a few MB) as the reference;
+    for a fresh adapter that starts as a no-op, it is removed, and the reference is the base with the adapter
+    disabled, the same values at no cost. A run continued from an earlier version (init_adapter) keeps the
+    copy, so the reference is that version, the model preference tuning starts from. PiSSA keeps it too: its
+    base is altered, and only the base plus its starting adapter is the original model. ORPO needs no
+    reference at all.
+    """
+    args = preference_config(config, output_dir, eval_set is not None, device_type())
+    common: dict[str, Any] = {
+        "model": model,
+        "args": args,
+        "train_dataset": train,
+        "eval_dataset": eval_set,
+        "processing_class": tokenizer,
+        "callbacks": callbacks,
+    }
+    if config.objective == "orpo":
+        from trl.experimental.orpo import ORPOTrainer
+
+        return ORPOTrainer(**common)
+    from trl import DPOTrainer, KTOTrainer
+
+    trainer = (DPOTrainer if config.objective == "dpo" else KTOTrainer)(**common)
+    fresh = config.init_adapter is None and config.method != "pissa"
+    if fresh and REFERENCE_ADAPTER in getattr(trainer.model, "peft_config", {}):
+        trainer.model.delete_adapter(REFERENCE_ADAPTER)
+    return trainer
+
+
+def build_trainer(
+    model: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    train: Dataset,
+    eval_set: Dataset | None,
+    config: TrainConfig,
+    output_dir: Path,
+    callbacks: list[TrainerCallback],
+) -> Any:
+    """The trainer of the run's objective: SFTTrainer, or a preference trainer."""
+    build = build_sft_trainer if config.objective == "sft" else build_preference_trainer
+    return build(model, tokenizer, train, eval_set, config, output_dir, callbacks)
 
 
 class HFBackend:
@@ -191,7 +273,7 @@ def save_adapter(model: Any, folder: Path) -> None:
     """
     start = getattr(model, PISSA_START, None)
     if start is None:
-        model.save_pretrained(folder)
+        model.save_pretrained(folder, **_trained_adapter_only(model))
         return
     from safetensors.torch import save_file
 
@@ -199,7 +281,16 @@ def save_adapter(model: Any, folder: Path) -> None:
         initial = Path(scratch) / "pissa_start"
         initial.mkdir()
         save_file(start, str(initial / "adapter_model.safetensors"))  # PEFT writes its config beside it
-        model.save_pretrained(folder, path_initial_model_for_weight_conversion=str(initial))
+        model.save_pretrained(
+            folder, path_initial_model_for_weight_conversion=str(initial), **_trained_adapter_only(model)
+        )
+
+
+def _trained_adapter_only(model: Any) -> dict[str, Any]:
+    """What makes save_pretrained leave out TRL's frozen reference copy, when a DPO or KTO run has one."""
+    if REFERENCE_ADAPTER in getattr(model, "peft_config", {}):
+        return {"selected_adapters": [TRAINED_ADAPTER]}
+    return {}
 
 
 def initial_adapter(config: TrainConfig) -> Path:
