@@ -37,6 +37,23 @@ def train_command(
         help="Settings file (JSON/YAML); the output of `studio plan --json` works as-is. Flags override it.",
     ),
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps."),
+    objective: str | None = typer.Option(
+        None,
+        "--objective",
+        help="What the model learns. sft: imitate the answers. dpo: prefer the chosen answer over the rejected "
+        "one (the usual choice for preference pairs). orpo: the same without a reference pass, imitating the "
+        "chosen answer at once (faster, no SFT run needed first). kto: learn from single answers marked good or "
+        "bad. (--method stays the adapter kind: lora, dora, ...) Default: dpo for a file of preference pairs, "
+        "kto for labeled answers, sft otherwise.",
+        case_sensitive=False,
+    ),
+    beta: float | None = typer.Option(
+        None,
+        "--beta",
+        min=0.0,
+        help="Preference tuning: how strongly the preferences count (default 0.1). With dpo and kto, higher "
+        "keeps the model closer to where it started.",
+    ),
     name: str | None = typer.Option(
         None, "--name", help="A name for the run (versions are counted per name)."
     ),
@@ -50,7 +67,7 @@ def train_command(
     """Fine-tune a model on your data. Without --config, Studio plans the settings for this machine."""
     if not parallel and not dry_run:
         refuse_if_training()
-    config = build_config(dataset, model, profile, config_file, max_steps)
+    config = build_config(dataset, model, profile, config_file, max_steps, objective, beta)
     from studio.engine.models.resolve import resolve_model
 
     model_path = resolve_model(config.base_model)  # exit 4 before anything starts
@@ -125,8 +142,11 @@ def build_config(
     profile: str | None,
     config_file: Path | None,
     max_steps: int | None,
+    objective: str | None = None,
+    beta: float | None = None,
 ) -> TrainConfig:
-    """The file's settings (or a fresh plan for this machine), then the flags on top."""
+    """The file's settings (or a fresh plan for this machine), then the flags on top. Without an objective
+    flag, a file of preference data is tuned on its preferences (SFT cannot train on it at all)."""
     config = TrainConfig.load(config_file) if config_file is not None else _planned(dataset, model, profile)
     changes: dict[str, Any] = {}
     if dataset is not None:
@@ -137,6 +157,10 @@ def build_config(
         changes["profile"] = profile
     if max_steps is not None:
         changes["max_steps"] = max_steps
+    if objective is not None:
+        changes["objective"] = objective.lower()
+    if beta is not None:
+        changes["beta"] = beta
     config = config.updated(**changes) if changes else config
     if not config.dataset_path:
         raise StudioError(
@@ -157,7 +181,27 @@ def build_config(
             code="dataset_missing",
             exit_code=ExitCode.DATASET_UNUSABLE,
         )
+    if objective is None and config.objective == "sft":  # SFT cannot learn from preference data at all
+        config = _objective_for_data(config)
     return config
+
+
+def _objective_for_data(config: TrainConfig) -> TrainConfig:
+    """DPO for preference pairs, KTO for labeled answers, said on the console; SFT data stays SFT."""
+    from studio.engine.datasets import inspect_file
+    from studio.engine.objectives import objective_info
+
+    kind = inspect_file(config.dataset_path or "", mapping=config.column_mapping).kind
+    chosen = {"preference": "dpo", "unpaired": "kto"}.get(kind or "")
+    if chosen is None:
+        return config
+    info = objective_info(chosen)
+    console.print(
+        f"The file holds {'preference pairs' if chosen == 'dpo' else 'answers marked good or bad'}: training "
+        f"with {chosen.upper()} (choose another with --objective).\n  {info.name}: {info.suits_when}\n  {info.beta}",
+        highlight=False,
+    )
+    return config.updated(objective=chosen)
 
 
 def check_device(config: TrainConfig) -> None:
@@ -191,10 +235,12 @@ def _dry_run(config: TrainConfig, model_path: Path) -> None:
     from datasets import disable_progress_bars
     from rich.table import Table
 
+    from studio.engine.training.data import check_objective
     from studio.engine.training.worker import prepare_for_config
 
     disable_progress_bars()  # the table below is the output; library progress bars would garble it
     prepared = prepare_for_config(config, model_path)
+    check_objective(config.objective, prepared.train.column_names)
     table = Table(title="Dry run: nothing will be trained")
     table.add_column("Setting", style="bold")
     table.add_column("Value")
