@@ -1,0 +1,118 @@
+"""The GPU providers Studio rents from, what each one offers, and the plain errors they share.
+
+A provider lists its GPU types (name and memory: enough for the planner to say what fits) and then the
+prices of the ones that fit, so a live listing asks only about machines the run could use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Literal, Protocol
+
+from studio.engine.errors import StudioError
+
+# Providers that can list offers today; Lambda and Together AI are decided (docs/cloud.md) but not built yet.
+PROVIDER_NAMES = {"runpod": "RunPod"}
+PLANNED = {"lambda": "Lambda", "together": "Together AI"}
+CLOUD_EXTRA = "pip install 'studio[cloud]'"
+
+Cloud = Literal["secure", "community"]
+
+
+@dataclass(frozen=True)
+class GpuType:
+    id: str  # the provider's own id, used to rent it
+    name: str  # the NVIDIA name, as the planner's speed table knows it
+    vram_gb: float
+
+
+@dataclass(frozen=True)
+class Price:
+    per_hour: float  # US dollars for one GPU
+    spot: bool  # interruptible: cheaper, but the machine can be taken away
+    cloud: Cloud
+
+
+class Provider(Protocol):
+    id: str
+    name: str
+    # The largest dataset Studio sends along with a run (see docs/cloud.md).
+    max_upload_bytes: int
+
+    def gpu_types(self, api_key: str) -> list[GpuType]: ...
+
+    def prices(self, api_key: str, gpu: GpuType) -> list[Price]: ...
+
+
+def provider_name(provider: str) -> str:
+    known = {**PROVIDER_NAMES, **PLANNED}
+    if provider not in known:
+        raise StudioError(
+            what=f"Studio does not know the cloud provider '{provider}'.",
+            actions=[f"Use one of: {', '.join(sorted(PROVIDER_NAMES))}."],
+            code="cloud_unknown_provider",
+        )
+    return known[provider]
+
+
+def get_provider(provider: str) -> Provider:
+    name = provider_name(provider)
+    if provider in PLANNED:
+        raise StudioError(
+            what=f"Renting from {name} is not available in this version of Studio yet.",
+            actions=[f"Use {', '.join(PROVIDER_NAMES.values())} for now: `studio cloud offers --provider runpod`.",
+                     "Or pack the run for a machine you rent yourself: `studio handoff export RUN --out FOLDER`."],
+            code="cloud_provider_not_ready",
+        )
+    from studio.engine.cloud.runpod_api import RunPodProvider
+
+    return RunPodProvider()
+
+
+def import_sdk(module: str) -> ModuleType:
+    """A provider's SDK, imported only when a cloud feature is used (it is the optional `cloud` extra)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise StudioError(
+            what="Renting a GPU needs Studio's cloud libraries, which are not installed.",
+            why=f"The Python package '{module}' could not be imported ({exc}).",
+            actions=[f"Install them: {CLOUD_EXTRA}", "Or pack the run for a machine you rent yourself: "
+                     "`studio handoff export RUN --out FOLDER`."],
+            code="cloud_sdk_missing",
+        ) from None
+
+
+def key_refused(provider: str) -> StudioError:
+    name = provider_name(provider)
+    return StudioError(
+        what=f"{name} refused the API key.",
+        why="The key is wrong, expired or was revoked. Nothing was created and nothing is billed.",
+        actions=[f"Create a new key in your {name} account settings.",
+                 f"Save it with `studio cloud login {provider}` and try again."],
+        code="cloud_key_refused",
+    )
+
+
+def unreachable(provider: str, reason: str) -> StudioError:
+    """The one message for "no provider": no network, or a provider that does not answer."""
+    return StudioError(
+        what=f"Studio cannot reach {provider_name(provider)} right now.",
+        why=reason,
+        actions=["Check your internet connection and try again.",
+                 "Train on this computer instead: the planner says what fits here (`studio plan`).",
+                 "Or pack the run for a machine you rent yourself: `studio handoff export RUN --out FOLDER`."],
+        code="cloud_offline",
+    )
+
+
+def provider_error(provider: str, message: str) -> StudioError:
+    return StudioError(
+        what=f"{provider_name(provider)} answered with an error.",
+        why=message,
+        actions=["Try again in a minute: the provider may be busy.",
+                 "Check the provider's status page if it keeps happening."],
+        code="cloud_provider_error",
+    )
