@@ -1,7 +1,9 @@
 """Examples rendered exactly as the model will see them, with the trained part marked.
 
 Training computes the loss on the assistant's answers only. The preview shows the full chat-template text
-split into segments, each flagged `trained` or not, so a person can see what the model learns to say.
+split into segments, each flagged `trained` or not, so a person can see what the model learns to say. A
+preference pair is shown as its chosen conversation (`segments`) and its rejected one (`rejected`), each
+with the prompt; KTO's labeled answer as its conversation and the label.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from studio.engine.datasets.tokens import TokenCounter
+from studio.engine.datasets.tokens import TokenCounter, conversations
 
 
 @dataclass
@@ -20,6 +22,8 @@ class PreviewExample:
     segments: list[tuple[str, bool]] = field(default_factory=list)
     tokens: int = 0
     error: str = ""  # set when the model's chat template refuses the example
+    rejected: list[tuple[str, bool]] = field(default_factory=list)  # a preference pair's rejected side
+    label: bool | None = None  # KTO: whether the answer is marked good
 
     @property
     def text(self) -> str:
@@ -30,11 +34,16 @@ class PreviewExample:
         return "".join(text for text, trained in self.segments if trained)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "segments": [{"text": text, "trained": trained} for text, trained in self.segments],
             "tokens": self.tokens,
             "error": self.error,
         }
+        if self.rejected:
+            data["rejected"] = [{"text": text, "trained": trained} for text, trained in self.rejected]
+        if self.label is not None:
+            data["label"] = self.label
+        return data
 
 
 def render_preview(examples: Iterable[dict[str, Any]], tokenizer_path: str | Path, n: int = 5) -> list[PreviewExample]:
@@ -47,6 +56,10 @@ def render_preview(examples: Iterable[dict[str, Any]], tokenizer_path: str | Pat
             previews.append(PreviewExample(error=f"The model's chat template refuses this example: {tokens}"))
         elif "messages" in example:
             previews.append(PreviewExample(_conversation_segments(counter, example["messages"]), tokens))
+        elif "prompt" in example:
+            chosen, *rejected = (_conversation_segments(counter, chat) for chat in conversations(example))
+            previews.append(PreviewExample(chosen, tokens, rejected=rejected[0] if rejected else [],
+                                           label=example.get("label")))
         else:
             eos = counter.tokenizer.eos_token or ""
             previews.append(PreviewExample([(example["text"] + eos, True)], tokens))

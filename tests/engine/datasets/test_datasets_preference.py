@@ -150,3 +150,18 @@ def test_a_user_mapping_can_name_preference_columns(write_jsonl):
     half = validate_file(path, mapping=parse_mapping(["q=user", "good=chosen"]), use_cache=False)
     problem = half.issue("bad_mapping")
     assert problem is not None and "both a 'chosen' column and a 'rejected' column" in problem.message
+
+
+def test_a_pair_previews_through_the_chat_template_with_both_answers(write_jsonl, tiny_model_dir):
+    from studio.engine.datasets import render_preview
+
+    pairs = write_jsonl("pairs.jsonl", [{"prompt": "2+2?", "chosen": "Four.", "rejected": "Five."}])
+    (pair,) = render_preview(iter_examples(pairs), tiny_model_dir, n=1)
+    assert not pair.error and pair.label is None
+    assert pair.trained_text.startswith("Four.") and "2+2?" in pair.text and "2+2?" not in pair.trained_text
+    rejected = "".join(text for text, trained in pair.rejected if trained)
+    assert rejected.startswith("Five.") and "rejected" in pair.to_dict()
+    labeled = write_jsonl("kto.jsonl", [{"prompt": "2+2?", "completion": "Five.", "label": False}])
+    (answer,) = render_preview(iter_examples(labeled), tiny_model_dir, n=1)
+    assert answer.trained_text.startswith("Five.") and answer.label is False and not answer.rejected
+    assert answer.to_dict()["label"] is False
