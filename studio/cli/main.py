@@ -52,6 +52,9 @@ def _register() -> None:
 
     queue.register(app)
     hardest.register(app)
+    from studio.cli import cloud
+
+    cloud.register(app)
 
 
 _register()
