@@ -67,11 +67,13 @@ class FakeRunPod:
     key: str = GOOD_KEY
     queries: list[str] = field(default_factory=list)
     url: str = ""
+    gone: set[str] = field(default_factory=set)  # listed, but rented out before its prices are asked
 
     def answer(self, query: str) -> dict[str, Any]:
         one = re.search(r'gpuTypes\(input: \{id: "([^"]+)"\}\)', query)
         if one:
-            return {"data": {"gpuTypes": [gpu.detail() for gpu in self.gpus if gpu.id == one.group(1)]}}
+            found = [gpu.detail() for gpu in self.gpus if gpu.id == one.group(1) and gpu.id not in self.gone]
+            return {"data": {"gpuTypes": found}}
         if "gpuTypes" in query:
             return {"data": {"gpuTypes": [gpu.summary() for gpu in self.gpus]}}
         return {"errors": [{"message": "This fake answers only gpuTypes queries."}]}

@@ -59,6 +59,20 @@ def test_offers_json_lists_the_fitting_offers_cheapest_first_with_intervals(runp
         (False, "secure"), (False, "community"), (True, "secure"), (True, "community")}
 
 
+def test_offers_fit_their_time_to_the_dataset(runpod, tmp_path):
+    login()
+    data = tmp_path / "train.jsonl"
+    rows = [{"messages": [{"role": "user", "content": f"What is {i} plus {i}?"},
+                          {"role": "assistant", "content": f"{i} plus {i} is {2 * i}."}]} for i in range(60)]
+    data.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    assumed = json.loads(invoke(["offers", "--model", "builtin", "--json"]).stdout)["offers"]
+    result = invoke(["offers", "--model", "builtin", "--dataset", str(data), "--json"])
+    assert result.exit_code == 0, result.output
+    fitted = json.loads(result.stdout)["offers"]
+    # 60 short examples train faster than the 1000 assumed without a dataset.
+    assert fitted[0]["total_time_s"]["expected"] < assumed[0]["total_time_s"]["expected"]
+
+
 def test_offers_table_for_people(runpod):
     login()
     result = invoke(["offers", "--model", "builtin"])

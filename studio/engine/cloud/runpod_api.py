@@ -60,6 +60,8 @@ def _call(request: Callable[[], T]) -> T:
         raise provider_error("runpod", f"The answer could not be read ({_first_line(exc)}).") from None
     except requests.RequestException as exc:
         raise unreachable("runpod", f"RunPod's API could not be reached ({_first_line(exc)}).") from None
+    except ValueError as exc:  # get_gpu: a GPU type listed a moment ago is gone
+        raise provider_error("runpod", _first_line(exc)) from None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -3,6 +3,7 @@ estimate, with time and cost intervals, the budget cap and the plain refusals.""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import pytest
@@ -144,6 +145,21 @@ def test_a_dataset_too_large_to_upload_is_refused_with_its_size(runpod, tmp_path
     assert caught.value.code == "cloud_dataset_too_large"
     assert "11.0 GB" in caught.value.what
     assert runpod.queries == []  # refused before asking the provider anything
+
+
+def test_a_gpu_type_gone_between_listing_and_pricing_is_a_provider_error(runpod):
+    runpod.gone.add("NVIDIA A100 80GB PCIe")
+    with pytest.raises(StudioError) as caught:
+        offers("runpod", LLAMA, PROFILE)
+    assert caught.value.code == "cloud_provider_error"
+    assert "No GPU found" in caught.value.why
+
+
+def test_studio_imports_no_cloud_sdk_until_a_cloud_feature_is_used():
+    code = ("import sys, studio.engine.cloud, studio.cli.main; "
+            "print(sorted(m for m in ('runpod', 'together') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_without_the_cloud_extra_studio_says_what_to_install(runpod, monkeypatch):
