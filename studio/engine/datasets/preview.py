@@ -57,8 +57,8 @@ def render_preview(examples: Iterable[dict[str, Any]], tokenizer_path: str | Pat
         elif "messages" in example:
             previews.append(PreviewExample(_conversation_segments(counter, example["messages"]), tokens))
         elif "prompt" in example:
-            chosen, *rejected = (_conversation_segments(counter, chat) for chat in conversations(example))
-            previews.append(PreviewExample(chosen, tokens, rejected=rejected[0] if rejected else [],
+            preferred, *rejected = (_conversation_segments(counter, chat) for chat in conversations(example))
+            previews.append(PreviewExample(preferred, tokens, rejected=rejected[0] if rejected else [],
                                            label=example.get("label")))
         else:
             eos = counter.tokenizer.eos_token or ""
