@@ -15,7 +15,7 @@ from studio.engine.errors import StudioError
 from studio.engine.models.facts import facts_from_config
 from studio.engine.planner import estimate, plan
 from studio.engine.profiles import get_profile
-from tests.cloud_server import GOOD_KEY, LLAMA_8B, LLAMA_70B, closed_port_url, fake_runpod
+from tests.cloud_server import GOOD_KEY, LLAMA_8B, LLAMA_70B, FakeGpu, closed_port_url, fake_runpod
 
 PROFILE = get_profile(None)
 LLAMA = facts_from_config(LLAMA_8B, name="meta-llama/Llama-3.1-8B-Instruct", has_chat_template=True,
@@ -153,6 +153,14 @@ def test_a_gpu_type_gone_between_listing_and_pricing_is_a_provider_error(runpod)
         offers("runpod", LLAMA, PROFILE)
     assert caught.value.code == "cloud_provider_error"
     assert "No GPU found" in caught.value.why
+
+
+def test_fitting_gpus_with_no_machine_free_are_said_to_be_unavailable(runpod):
+    runpod.gpus = [FakeGpu("NVIDIA A100 80GB PCIe", "A100 PCIe", 80, None, None)]  # listed, no price now
+    with pytest.raises(StudioError) as caught:
+        offers("runpod", LLAMA, PROFILE)
+    assert caught.value.code == "cloud_none_available"
+    assert "can be rented right now" in caught.value.what
 
 
 def test_studio_imports_no_cloud_sdk_until_a_cloud_feature_is_used():
