@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from studio.engine.errors import StudioError
+from studio.engine.secrets import load_secret, save_secret
 
 KEYRING_SERVICE = "studio-huggingface"
 KEYRING_USER = "token"
+_LABEL = "the Hugging Face token"
+_ALTERNATIVE = "Or set the HF_TOKEN environment variable, or log in with `hf auth login`: Studio reads both."
 
 TokenSource = Literal["app", "keyring", "HF_TOKEN", "hf auth login"]
 
@@ -30,24 +33,12 @@ class HubToken:
 
 def save_token(token: str) -> None:
     """Store a token in the system keyring (a token typed in the app, or `studio hub-login`)."""
-    import keyring
-    from keyring.errors import KeyringError
-
-    try:
-        keyring.set_password(KEYRING_SERVICE, KEYRING_USER, token.strip())
-    except KeyringError as exc:
-        raise _keyring_error(exc) from None
+    save_secret(KEYRING_SERVICE, KEYRING_USER, token, _LABEL, _ALTERNATIVE)
 
 
 def load_token() -> str | None:
     """The token stored in the system keyring, if any; raises StudioError when there is no usable keyring."""
-    import keyring
-    from keyring.errors import KeyringError
-
-    try:
-        return keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
-    except KeyringError as exc:
-        raise _keyring_error(exc) from None
+    return load_secret(KEYRING_SERVICE, KEYRING_USER, _LABEL, _ALTERNATIVE)
 
 
 def find_token() -> HubToken | None:
@@ -69,13 +60,3 @@ def find_token() -> HubToken | None:
 
     logged_in = get_token()
     return HubToken(logged_in, "hf auth login") if logged_in else None
-
-
-def _keyring_error(exc: Exception) -> StudioError:
-    return StudioError(
-        what="Studio cannot use this system's password store (keyring) for the Hugging Face token.",
-        why=str(exc) or type(exc).__name__,
-        actions=["On Linux, install and unlock a keyring service (GNOME Keyring or KWallet).",
-                 "Or set the HF_TOKEN environment variable, or log in with `hf auth login`: Studio reads both."],
-        code="keyring_unavailable",
-    )
