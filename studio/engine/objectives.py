@@ -39,7 +39,7 @@ def load_objectives() -> dict[str, ObjectiveInfo]:
             actions=["Reinstall Studio to restore its resource files.", "Train with the default objective (sft)."],
             code="objectives_invalid",
         ) from None
-    found = {item.id: item for item in items}
+    found: dict[str, ObjectiveInfo] = {item.id: item for item in items}
     missing = set(get_args(Objective)) - set(found)
     if missing:
         raise StudioError(

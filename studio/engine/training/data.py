@@ -84,13 +84,12 @@ def tokenize_text(tokenizer: PreTrainedTokenizerBase, text: str) -> dict[str, li
 def example_fingerprint(example: Mapping[str, Any]) -> str:
     """A short stable id of a normalized example ({"messages": [...]} or {"text": ...}): the same in every
     process and on every machine, unchanged when other rows of the file change."""
+    messages = example.get("messages")
+    body: dict[str, Any]
     if "prompt" in example:  # preference data: every side of the pair (or the labeled answer) counts
         body = {key: example[key] for key in ("prompt", "chosen", "rejected", "completion", "label") if key in example}
-        canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
-    messages = example.get("messages")
-    if messages is not None:
-        body: dict[str, Any] = {
+    elif messages is not None:
+        body = {
             "messages": [
                 {"role": str(message.get("role") or ""), "content": str(message.get("content") or "")}
                 for message in messages
