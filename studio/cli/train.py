@@ -189,10 +189,9 @@ def build_config(
 def _objective_for_data(config: TrainConfig) -> TrainConfig:
     """DPO for preference pairs, KTO for labeled answers, said on the console; SFT data stays SFT."""
     from studio.engine.datasets import inspect_file
-    from studio.engine.objectives import objective_info
+    from studio.engine.objectives import objective_for_kind, objective_info
 
-    kind = inspect_file(config.dataset_path or "", mapping=config.column_mapping).kind
-    chosen = {"preference": "dpo", "unpaired": "kto"}.get(kind or "")
+    chosen = objective_for_kind(inspect_file(config.dataset_path or "", mapping=config.column_mapping).kind)
     if chosen is None:
         return config
     info = objective_info(chosen)

@@ -53,3 +53,12 @@ def load_objectives() -> dict[str, ObjectiveInfo]:
 
 def objective_info(objective: str) -> ObjectiveInfo:
     return load_objectives()[objective]
+
+
+# The objective a dataset's kind calls for when the user chose none: SFT cannot learn from preference data.
+_FOR_KIND = {"preference": "dpo", "unpaired": "kto"}
+
+
+def objective_for_kind(kind: str | None) -> str | None:
+    """DPO for preference pairs, KTO for answers labeled good or bad; None where SFT (the default) fits."""
+    return _FOR_KIND.get(kind or "")

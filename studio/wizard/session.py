@@ -210,6 +210,11 @@ class WizardSession(QObject):
             "dataset_path": s.dataset_path,
             "column_mapping": s.column_mapping,
         }
+        from studio.engine.objectives import objective_for_kind
+
+        objective = objective_for_kind(getattr(self.report, "kind", None))
+        if objective is not None and "objective" not in s.overrides:  # a preference file trains with DPO/KTO
+            fixed["objective"] = objective
         return self.planned.plan.config.updated(**{**s.overrides, **fixed})
 
     def set_override(self, name: str, value: Any) -> None:

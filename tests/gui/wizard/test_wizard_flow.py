@@ -155,3 +155,22 @@ def test_onboarding_quick_start_offers_the_sample_and_builtin_model(qtbot, make_
     assert wizard.index == 1
     page = wizard.page_at(1)
     qtbot.waitUntil(lambda: page.check is not None or page.error is not None, timeout=CHECK_TIMEOUT_MS)
+
+
+@pytest.mark.slow
+def test_a_preference_file_trains_with_dpo(qtbot, make_wizard, tmp_path, builtin_model_dir):
+    from studio.engine.datasets.validate import MIN_USABLE_EXAMPLES
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"prompt": f"What is {i} plus {i}?", "chosen": f"{i} plus {i} is {2 * i}.",
+                                         "rejected": f"No idea about {i}."}) + "\n"
+                             for i in range(MIN_USABLE_EXAMPLES + 20)), encoding="utf-8")
+    wizard = make_wizard(WizardState(onboarding_done=True, profile_id="chatbot", page=1))
+    drop_file(wizard.page_at(1).drop, pairs)
+    wait_next_enabled(qtbot, wizard)
+    assert wizard.session.report.kind == "preference"
+    click(qtbot, wizard.next_button)
+    qtbot.waitUntil(lambda: wizard.page_at(2).selected() is not None, timeout=60_000)
+    click(qtbot, wizard.next_button)
+    wait_next_enabled(qtbot, wizard, timeout=60_000)
+    assert wizard.session.final_config().objective == "dpo"
