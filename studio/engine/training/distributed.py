@@ -140,6 +140,7 @@ def run_follower(run_dir: Path) -> int:
         trainer.train(resume_from_checkpoint=str(resume.path) if resume else None)
     except TrainingInterrupted as stop:
         code = ExitCode.STOPPED if stop.outcome == "stopped" else ExitCode.OK
+    lockstep.finish()  # with rank 0, which meets it at the same point (worker._train)
     write_rank_record(run_dir, trainer)
     return int(code)
 

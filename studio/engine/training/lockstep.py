@@ -75,6 +75,17 @@ class Lockstep:
 
             dist.barrier()
 
+    def finish(self) -> None:
+        """Once the training loop has ended on every rank (completed, stopped or released): meet a last time,
+        then close the process group on each. A rank that simply exited left its peers' connections to be torn
+        down under them, and gloo then aborted a rank as it exited (SIGABRT after `completed`, exit code 1).
+        After this, rank 0 saves and reports without any collective."""
+        if self.active():
+            import torch.distributed as dist
+
+            dist.barrier()
+            dist.destroy_process_group()
+
     def _collective(self, values: list[bool], *, broadcast: bool) -> list[bool]:
         if not self.active():
             return list(values)

@@ -315,6 +315,7 @@ def _train(
         try:
             trainer.train(resume_from_checkpoint=str(resume.path) if resume else None)
         except TrainingInterrupted as stop:
+            callback.lockstep.finish()  # the loop has ended on every rank: close the process group together
             step = stop.checkpoint.step if stop.checkpoint else trainer.state.global_step
             path = str(stop.checkpoint.path) if stop.checkpoint else None
             if stop.outcome == "released":
@@ -337,6 +338,7 @@ def _train(
         actions = {action.kind: action for action in anomaly_cb.take_recovery()}
         step = trainer.state.global_step
         if "stop_training" in actions:
+            callback.lockstep.finish()
             anomaly_cb.applied(actions["stop_training"], step)
             good = checkpoints.latest_good(run_dir)
             return _stopped(emitter, registry, run_dir, callback, step, str(good.path) if good else None, "anomaly")
@@ -352,6 +354,7 @@ def _train(
         trainer = new_trainer(model if resume else fresh_model())
         anomaly_cb.applied(actions["rollback_and_halve_lr"], step, restored_step=resume.step if resume else 0)
 
+    callback.lockstep.finish()  # no collective after the loop: the followers close the process group with us
     beats.set_phase("saving")
     if callback.early_stopped:
         restored = _restore_best(trainer, run_dir)
