@@ -34,6 +34,7 @@ from studio.engine.config import TrainConfig
 from studio.engine.control import ControlCommand
 from studio.engine.errors import StudioError
 from studio.engine.events import Anomaly, Checkpoint, Event, HardestExamples, Recovery
+from studio.engine.planner.calibration import RunTiming
 from studio.engine.registry import Registry
 from studio.engine.training.control_channel import send_to_run_dir
 from studio.engine.training.supervisor import Supervisor, WorkerOutcome
@@ -42,13 +43,15 @@ from studio.monitor.bridge import EventFileReader, RunBridge
 from studio.monitor.buffers import MetricBuffers
 from studio.monitor.charts import MAX_REDRAWS_PER_S, ChartsPanel
 from studio.monitor.controls import ControlsBar
+from studio.monitor.energy_panel import EnergyPanel
 from studio.monitor.hardest_panel import HardestPanel
 from studio.monitor.lifecycle import CloseChoice, ask_close_choice
 from studio.monitor.notifications import NotificationsButton, Notifier
 from studio.monitor.progress import ProgressPanel
+from studio.monitor.startup_panel import StartupPanel
 from studio.monitor.state import RunState, RunStatus
 from studio.monitor.summary import CompletionCard
-from studio.monitor.system_stats import SystemSampler
+from studio.monitor.system_stats import SystemSample, SystemSampler
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +114,10 @@ class DashboardPage(QWidget):
         self.summary = CompletionCard()
         self.summary.setVisible(False)
         self.hardest = HardestPanel()
+        self.startup = StartupPanel()
+        self.startup.setVisible(False)
+        self.energy = EnergyPanel()
+        self._timing = RunTiming()  # how fast this run goes here, for the next plan's time estimate
         self.charts = ChartsPanel(self.buffers, show_gpu=self.sampler.has_gpu)
 
         content = QWidget()
@@ -124,7 +131,9 @@ class DashboardPage(QWidget):
         top.addWidget(self.progress, 0)
         top.addWidget(self.hardest, 1)
         layout.addLayout(top)
+        layout.addWidget(self.startup)
         layout.addWidget(self.controls)
+        layout.addWidget(self.energy)
         layout.addWidget(self.alerts)
         layout.addWidget(self.summary)
         layout.addWidget(self.charts, 1)
@@ -149,6 +158,7 @@ class DashboardPage(QWidget):
         self.controls.commandRequested.connect(self._on_command)
         self.alerts.commandRequested.connect(self.bridge.send)
         self.sampler.sampled.connect(lambda s: self.buffers.add_system(s.t, dataclasses.asdict(s)))
+        self.sampler.sampled.connect(self._on_sample)
         self.summary.playgroundRequested.connect(self.playgroundRequested)
         self.summary.compareRequested.connect(self.compareRequested)
         self.summary.exportRequested.connect(self.exportRequested)
@@ -249,6 +259,9 @@ class DashboardPage(QWidget):
         self.charts.set_buffers(self.buffers)
         self.alerts.clear()
         self.hardest.clear()
+        self.startup.reset()
+        self.energy.reset(run_dir)
+        self._timing = RunTiming()
         self.summary.setVisible(False)
         self._shown_status = RunStatus.IDLE
         record = Registry().get(run_dir.name)
@@ -280,6 +293,7 @@ class DashboardPage(QWidget):
         self.supervisor = supervisor
         bridge.set_sender(supervisor.send)
         self.state.status = RunStatus.STARTING
+        self.startup.reset()
         self.state.completed = self.state.stopped = self.state.error = None
         self.state.crash = self._crash = ""
         self._dirty = True
@@ -351,6 +365,8 @@ class DashboardPage(QWidget):
         for event in batch:
             self.state.apply(event)
             self.buffers.apply(event)
+            self.startup.observe(event)
+            self._timing.observe(event)
             if isinstance(event, Anomaly):
                 self.alerts.add_anomaly(event, ask_mode=self.state.config.get("anomaly_mode") == "ask")
             elif isinstance(event, Recovery):
@@ -366,8 +382,24 @@ class DashboardPage(QWidget):
         self.bridge.set_sender(None)
         self.supervisor = None
         self.sampler.stop()
+        self.energy.save()
+        self._record_timing()
         self._dirty = True
         self._refresh_if_dirty()
+
+    def _on_sample(self, sample: SystemSample) -> None:
+        """The running energy and cost move with every reading; a starting run's time so far too."""
+        self.energy.add_sample(sample)
+        if self.state.status is RunStatus.STARTING:
+            self._dirty = True
+
+    def _record_timing(self) -> None:
+        """Keep how fast this worker trained on this computer, so the next plan's time estimate uses it."""
+        if self.state.status in {RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.RELEASED}:
+            from studio.engine.hardware import probe
+            from studio.engine.planner.calibration import default_store
+
+            default_store().record(probe(), self._timing)
 
     def _on_silent(self, seconds: float) -> None:
         self.state.phase = f"no word from the training process for {seconds:.0f} s"
@@ -391,6 +423,9 @@ class DashboardPage(QWidget):
         details = [part for part in (model, state.device, state.backend) if part]
         self.subheading.setText(" · ".join(details))
         self.progress.update_from(state)
+        self.startup.setVisible(state.status is RunStatus.STARTING
+                                or (state.status is RunStatus.IDLE and self.startup.stage is not None))
+        self.startup.refresh()
         self.charts.set_total_steps(state.total_steps)
         self.controls.set_status(state.status)
         self.alerts.set_interactive(state.status.alive and self.bridge.can_send)
@@ -398,7 +433,7 @@ class DashboardPage(QWidget):
         if state.status is not self._shown_status:
             self._shown_status = state.status
             if state.status.finished:
-                self.summary.show_for(state)
+                self.summary.show_for(state, self.energy.total(), self.energy.settings)
                 self.summary.setVisible(True)
             self.statusChanged.emit(state.status.value)
 

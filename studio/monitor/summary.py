@@ -9,6 +9,9 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from studio.engine.energy import EnergySettings
+from studio.engine.power_meter import RunEnergy
+from studio.monitor.energy_panel import footprint_texts
 from studio.monitor.progress import human_duration
 from studio.monitor.state import RunState, RunStatus
 
@@ -67,12 +70,15 @@ class CompletionCard(QFrame):
         for index, (key, text) in enumerate((
             ("final_eval", "Final held-out loss"), ("best_eval", "Best held-out loss"),
             ("time", "Training time"), ("memory", "Peak memory"), ("anomalies", "Issues noticed"),
-            ("recoveries", "Corrective actions"),
+            ("recoveries", "Corrective actions"), ("energy", "Energy used"), ("cost", "Electricity cost"),
+            ("co2", "CO2 emitted"),
         )):
             name = QLabel(text)
             name.setStyleSheet("color: #59636e;")
             value = QLabel()
             value.setStyleSheet("font-weight: bold; font-size: 12pt;")
+            value.setWordWrap(True)
+            value.setAccessibleName(text)
             self.facts[key] = value
             grid.addWidget(name, (index // 3) * 2, index % 3)
             grid.addWidget(value, (index // 3) * 2 + 1, index % 3)
@@ -95,7 +101,9 @@ class CompletionCard(QFrame):
         buttons.addStretch(1)
         layout.addLayout(buttons)
 
-    def show_for(self, state: RunState) -> None:
+    def show_for(self, state: RunState, energy: RunEnergy | None = None,
+                 settings: EnergySettings | None = None) -> None:
+        """`energy`: what the dashboard measured (or estimated) while the run trained, at `settings`."""
         self._run_id = state.run_id
         metrics = state.completed.metrics if state.completed else {}
         self.title.setText({
@@ -122,6 +130,9 @@ class CompletionCard(QFrame):
         self.facts["memory"].setText(memory)
         self.facts["anomalies"].setText(str(len(state.anomalies)))
         self.facts["recoveries"].setText(str(len(state.recoveries)))
+        figures = footprint_texts(energy, settings) if energy is not None and settings is not None else {}
+        for key, name in (("energy", "Energy"), ("cost", "Cost"), ("co2", "CO2")):
+            self.facts[key].setText(figures.get(name, "not measured (Studio was not watching this run)"))
         self.verdict.setText(verdict(state))
         usable = state.status is RunStatus.COMPLETED or bool(state.checkpoints)
         for button in self.buttons.values():

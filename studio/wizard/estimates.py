@@ -1,7 +1,8 @@
 """Plain-language estimates and the two alternatives offered at review. No Qt: pure and unit-tested.
 
 Alternatives are small, explainable changes to the chosen config (a person must be able to see what
-differs), and the planner's `estimate` gives each one its own time, memory, cost and carbon.
+differs), and the planner's `estimate` gives each one its own time, memory, cost and carbon. Cost and
+carbon on the user's own computer come from the electricity price and grid intensity in Settings.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from studio.engine.config import TrainConfig
+from studio.engine.energy import EnergySettings, energy_text, grams_text, planned_footprint
 
 
 @dataclass(frozen=True)
@@ -34,11 +36,11 @@ def memory(mb: float) -> str:
     return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.0f} MB"
 
 
-def grams(g: float) -> str:
-    return f"{g / 1000:.2f} kg" if g >= 1000 else f"{g:.0f} g" if g >= 10 else f"{g:.1f} g"
+grams = grams_text
 
 
 def money(amount: float) -> str:
+    """A cloud machine's price, which the providers quote in US dollars."""
     return f"${amount:.2f}"
 
 
@@ -47,17 +49,39 @@ def interval_text(interval: Any, fmt: Any) -> str:
     return f"about {fmt(interval.expected)} ({fmt(interval.low)} to {fmt(interval.high)})"
 
 
-def describe(estimates: Any) -> dict[str, str]:
-    """The four figures the wizard shows, keyed by label."""
+FIGURES = ("Training time", "Peak memory", "Energy", "Cost", "Carbon")
+
+
+def describe(estimates: Any, energy: EnergySettings, device: str = "cpu", measured: bool = False) -> dict[str, str]:
+    """The figures the wizard shows, keyed by label (FIGURES). `measured`: the time comes from an earlier
+    run on this computer rather than from the planner's model of it."""
+    time = interval_text(estimates.total_time_s, duration)
+    if measured:
+        time += ", from your earlier runs on this computer"
+    footprint = planned_footprint(estimates.total_time_s, estimates.power_w, device, energy)
     lines = {
-        "Training time": interval_text(estimates.total_time_s, duration),
+        "Training time": time,
         "Peak memory": interval_text(estimates.peak_memory_mb, memory),
-        "Carbon": interval_text(estimates.carbon_g, grams),
+        "Energy": f"{interval_text(footprint.energy_kwh, energy_text)} at about {estimates.power_w:.0f} W",
+        "Carbon": f"{interval_text(footprint.co2_g, grams)} CO2 at {energy.grid_g_per_kwh:.0f} g per kWh",
     }
-    lines["Cost"] = (
-        interval_text(estimates.cost, money) if estimates.cost is not None else "free (your own computer)"
-    )
-    return lines
+    if estimates.cost is not None:  # a rented machine: its hourly price, electricity included
+        lines["Cost"] = interval_text(estimates.cost, money)
+    elif energy.free:
+        lines["Cost"] = "Free: the electricity price in Settings is zero"
+    else:
+        lines["Cost"] = (f"{interval_text(footprint.cost, energy.money)} of electricity at "
+                         f"{energy.money(energy.price_per_kwh)} per kWh")
+    return {label: lines[label] for label in FIGURES}
+
+
+def describe_for_machine(estimates: Any, config: TrainConfig, hardware: Any, energy: EnergySettings) -> dict[str, str]:
+    """describe() for a config planned on this computer: says when the time comes from a measured run."""
+    from studio.engine.planner.calibration import default_store
+    from studio.engine.planner.estimate import calibration_fields
+
+    measured = default_store().lookup(hardware, calibration_fields(config)) is not None
+    return describe(estimates, energy, hardware.device, measured)
 
 
 def alternatives(config: TrainConfig) -> list[Alternative]:

@@ -22,9 +22,10 @@ from PySide6.QtWidgets import (
 )
 
 from studio.engine.errors import StudioError
+from studio.gui.energy_settings import energy_settings
 from studio.gui.widgets import Banner, wrapped_label
 from studio.wizard.base import WizardPage
-from studio.wizard.estimates import Alternative, alternatives, describe
+from studio.wizard.estimates import Alternative, alternatives, describe_for_machine
 from studio.wizard.session import LOCKED_FIELDS, WizardSession
 
 METHOD_NAMES = {
@@ -167,8 +168,7 @@ class ReviewPage(WizardPage):
                 f"learning rate {config.learning_rate:g}",
             ),
         ]
-        estimates = self.session.estimate(config)
-        rows.extend(describe(estimates).items())
+        rows.extend(self._figures(config).items())
         for label, text in rows:
             value = wrapped_label(text, selectable=True)
             value.setAccessibleName(label)
@@ -196,10 +196,16 @@ class ReviewPage(WizardPage):
             box.deleteLater()
         self.alternative_boxes = []
         for alternative in alternatives(config):
-            box = AlternativeBox(alternative, describe(self.session.estimate(alternative.config)))
+            box = AlternativeBox(alternative, self._figures(alternative.config))
             box.use.clicked.connect(lambda _c=False, a=alternative: self.use_alternative(a))
             self.alternatives_row.addWidget(box, 1)
             self.alternative_boxes.append(box)
+
+    def _figures(self, config: Any) -> dict[str, str]:
+        """Time, memory, energy, cost and carbon for `config`, at the electricity price set in Settings."""
+        assert self.session.planned is not None
+        return describe_for_machine(self.session.estimate(config), config, self.session.planned.hardware,
+                                    energy_settings())
 
     def use_alternative(self, alternative: Alternative) -> None:
         values = alternative.config.model_dump(mode="json")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QLocale, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QInputDialog,
+    QLabel,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -24,12 +25,14 @@ from PySide6.QtWidgets import (
 )
 
 from studio.engine.config import TrainConfig
+from studio.engine.energy import COUNTRIES, WORLD, EnergySettings, save_settings
 from studio.engine.errors import StudioError
 from studio.engine.tracking import TRACKER_NAMES, tracker_installed
+from studio.gui.energy_settings import energy_settings
 from studio.gui.model_form import Choice, ModelForm
 from studio.gui.widgets import Banner, WhyToggle, wrapped_label
 from studio.wizard.base import WizardPage
-from studio.wizard.estimates import describe, memory
+from studio.wizard.estimates import FIGURES, describe_for_machine, memory
 from studio.wizard.session import HIDDEN_FIELDS, LOCKED_FIELDS, WizardSession
 
 QUALITY_LEVELS = (
@@ -55,6 +58,86 @@ def tracker_choice(name: str) -> Choice:
     )
 
 
+def country_name(code: str) -> str:
+    territory = QLocale.codeToTerritory(code)
+    return QLocale.territoryToString(territory) if territory != QLocale.Country.AnyTerritory else code
+
+
+class ElectricityBox(QGroupBox):
+    """The electricity price and how clean the grid is, for the cost and carbon figures; saved at once.
+
+    Signals:
+        changed(EnergySettings): the user changed a figure (already saved).
+    """
+
+    changed = Signal(object)
+    WORLD_LABEL = "Elsewhere (world average)"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Electricity", parent)
+        self.settings = energy_settings()
+        form = QFormLayout(self)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.country = QComboBox()
+        self.country.setAccessibleName("Country or region, for electricity defaults")
+        for code in sorted(COUNTRIES, key=country_name):
+            self.country.addItem(country_name(code), code)
+        self.country.addItem(self.WORLD_LABEL, "")
+        self.price = QDoubleSpinBox()
+        self.price.setRange(0.0, 1000.0)
+        self.price.setDecimals(3)
+        self.price.setSingleStep(0.01)
+        self.price.setAccessibleName("Electricity price per kWh")
+        self.grid = QSpinBox()
+        self.grid.setRange(0, 1500)
+        self.grid.setSingleStep(10)
+        self.grid.setSuffix(" g CO2 per kWh")
+        self.grid.setAccessibleName("Carbon intensity of your electricity")
+        form.addRow("Country or region:", self.country)
+        form.addRow("Price:", self.price)
+        form.addRow("Carbon intensity:", self.grid)
+        note = QLabel(
+            "Studio starts from typical figures for your country (Ember 2023, GlobalPetrolPrices 2024). "
+            "Type your own tariff for an exact cost; 0 means your electricity is free (for example solar)."
+        )
+        note.setWordWrap(True)
+        note.setObjectName("muted")
+        form.addRow(note)
+        self._show(self.settings)
+        self.country.activated.connect(self._on_country)
+        self.price.editingFinished.connect(self._on_edit)
+        self.grid.editingFinished.connect(self._on_edit)
+
+    def _show(self, settings: EnergySettings) -> None:
+        for widget in (self.country, self.price, self.grid):
+            widget.blockSignals(True)
+        index = self.country.findData(settings.country)
+        self.country.setCurrentIndex(index if index >= 0 else self.country.count() - 1)
+        self.price.setSuffix(f" {settings.currency} per kWh")
+        self.price.setValue(settings.price_per_kwh)
+        self.grid.setValue(round(settings.grid_g_per_kwh))
+        for widget in (self.country, self.price, self.grid):
+            widget.blockSignals(False)
+
+    def _on_country(self, index: int) -> None:
+        code = str(self.country.itemData(index) or "")
+        grid, price, currency = COUNTRIES.get(code, WORLD)
+        self._apply(EnergySettings(price, currency, grid, code))
+
+    def _on_edit(self) -> None:
+        current = self.settings
+        self._apply(EnergySettings(round(self.price.value(), 3), current.currency, float(self.grid.value()),
+                                   current.country))
+
+    def _apply(self, settings: EnergySettings) -> None:
+        if settings == self.settings:
+            return
+        self.settings = settings
+        save_settings(settings)
+        self._show(settings)
+        self.changed.emit(settings)
+
+
 class SettingsPage(WizardPage):
     title = "Training settings"
     intro = (
@@ -75,7 +158,7 @@ class SettingsPage(WizardPage):
         self.estimates_box = QGroupBox("Estimates for this computer")
         self.estimates_form = QFormLayout(self.estimates_box)
         self.estimate_labels: dict[str, Any] = {}
-        for label in ("Training time", "Peak memory", "Cost", "Carbon"):
+        for label in FIGURES:
             value = wrapped_label(selectable=True)
             value.setAccessibleName(label)
             self.estimate_labels[label] = value
@@ -83,6 +166,9 @@ class SettingsPage(WizardPage):
         self.fit_note = wrapped_label(name="muted")
         self.estimates_form.addRow(self.fit_note)
         self.body.addWidget(self.estimates_box)
+        self.electricity = ElectricityBox()
+        self.electricity.changed.connect(lambda _settings: self._refresh())
+        self.body.addWidget(self.electricity)
 
         self.basic_box = QGroupBox("The essentials")
         basic = QFormLayout(self.basic_box)
@@ -240,7 +326,8 @@ class SettingsPage(WizardPage):
         self.form.set_values(config.model_dump(mode="json"))
         self.form.set_notes(plan.explanations)
         estimates = self.session.estimate(config)
-        for label, text in describe(estimates).items():
+        figures = describe_for_machine(estimates, config, self.session.planned.hardware, self.electricity.settings)
+        for label, text in figures.items():
             self.estimate_labels[label].setText(text)
         self.fit_note.setText(
             f"Memory available for training: about {memory(estimates.memory_budget_mb)}. "

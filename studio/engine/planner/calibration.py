@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from studio.engine.events import Completed, Error, Eval, Event, Paused, Progress, Started, Stopped
+from studio.engine.events import Completed, Error, Eval, Event, Heartbeat, Paused, Progress, Started, Stopped
 from studio.engine.hardware import HardwareProfile
 from studio.engine.paths import studio_home
 
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 STORE_FILE = "calibration.json"
 STORE_VERSION = 1
 MIN_PROGRESS = 3  # progress reports of one worker before its speed counts as measured
+FIRST_PHASES = frozenset({"starting", "loading_model"})  # only a worker that has just begun says these
 EVAL_COST = 1.0 / 3.0  # an evaluated token costs a third of a trained one (a forward pass only)
 
 
@@ -74,6 +75,8 @@ class RunTiming:
 
     def observe(self, event: Event) -> None:
         ts = _parse_ts(event.ts)
+        if isinstance(event, Heartbeat) and event.phase in FIRST_PHASES and self._started_ts is not None:
+            self._ended = True  # a new worker after one that vanished without a last word (interrupted)
         if self._ended and not isinstance(event, Completed | Stopped | Error):
             self._first_ts, self._started_ts, self._progress = ts, None, []
             self._evals_between, self._completed_ts, self._ended = 0, None, False

@@ -70,6 +70,14 @@ def test_only_the_latest_worker_counts() -> None:
     assert measured is not None and measured.seconds_per_token == pytest.approx(6.0 / 800)
 
 
+def test_a_worker_after_an_interrupted_one_starts_a_new_measurement() -> None:
+    vanished = run_events(20.0)[:-1]  # killed: no completed, stopped or error event
+    later = run_events(6.0, startup=30.0)
+    measured = fold(vanished + later).measurement()
+    assert measured is not None and measured.seconds_per_token == pytest.approx(6.0 / 800)
+    assert measured.startup_s == pytest.approx(30.0)
+
+
 def test_a_real_recorded_run_gives_a_measurement() -> None:
     events = [parse_event(line) for line in RECORDED.read_text(encoding="utf-8").splitlines() if line.strip()]
     measured = fold(events).measurement()

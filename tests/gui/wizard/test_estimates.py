@@ -36,3 +36,23 @@ def test_alternatives_stay_within_limits():
     huge = TrainConfig(num_epochs=90, lora_r=1024, lora_alpha=2048)
     _faster, better = alternatives(huge)
     assert better.config.num_epochs <= 100 and better.config.lora_r <= 1024
+
+
+def test_cost_is_electricity_at_the_set_price_and_free_only_at_zero():
+    from studio.engine.energy import EnergySettings
+    from studio.engine.planner import Estimates
+    from studio.wizard.estimates import FIGURES, describe
+
+    hour = Interval(1800, 3600, 5400)
+    local = Estimates(peak_memory_mb=Interval(900, 1000, 1100), time_per_epoch_s=hour, total_time_s=hour,
+                      cost=None, carbon_g=Interval(1, 2, 3), power_w=100.0)
+    pounds = EnergySettings(0.25, "GBP", 238.0, "GB")
+    figures = describe(local, pounds)
+    assert list(figures) == list(FIGURES)
+    assert figures["Cost"] == "about £0.025 (£0.0062 to £0.056) of electricity at £0.25 per kWh"
+    assert figures["Energy"] == "about 100 Wh (25 Wh to 225 Wh) at about 100 W"
+    assert figures["Carbon"] == "about 24 g (5.9 g to 54 g) CO2 at 238 g per kWh"
+    assert describe(local, EnergySettings(0.0, "GBP", 238.0))["Cost"].startswith("Free")
+    assert describe(local, pounds, measured=True)["Training time"].endswith("earlier runs on this computer")
+    rented = Estimates(**{**local.__dict__, "cost": Interval(1.0, 2.0, 3.0)})
+    assert describe(rented, pounds)["Cost"] == "about $2.00 ($1.00 to $3.00)"

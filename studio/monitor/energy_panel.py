@@ -1,0 +1,93 @@
+"""Energy, cost and CO2 of the run so far, from the machine's own power readings or a labelled estimate.
+
+The sampler's readings go to the engine's EnergyMeter; this panel only shows its total at the electricity
+price and grid intensity set in Settings, and keeps the total in the run folder when the worker ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QWidget
+
+from studio.engine.energy import EnergySettings, energy_text, grams_text, measured_footprint
+from studio.engine.power_meter import ESTIMATE_SPREAD, EnergyMeter, RunEnergy, load_run_energy, save_run_energy
+from studio.gui.energy_settings import energy_settings
+from studio.monitor.system_stats import SystemSample
+
+
+def footprint_texts(energy: RunEnergy, settings: EnergySettings) -> dict[str, str]:
+    """'Energy', 'Cost' and 'CO2' in words; an estimate is marked as one and given its range."""
+    footprint = measured_footprint(energy.energy_kwh, settings, ESTIMATE_SPREAD if energy.estimated else 0.0)
+
+    def shown(interval_kind: str, fmt: Callable[[float], str]) -> str:
+        interval = getattr(footprint, interval_kind)
+        if not energy.estimated:
+            return str(fmt(interval.expected))
+        return f"about {fmt(interval.expected)} ({fmt(interval.low)} to {fmt(interval.high)}), estimated"
+
+    cost = "Free (electricity price set to zero)" if settings.free else shown("cost", settings.money)
+    return {"Energy": shown("energy_kwh", energy_text), "Cost": cost,
+            "CO2": shown("co2_g", grams_text)}
+
+
+class EnergyPanel(QGroupBox):
+    """Power now and energy, cost and CO2 so far for the run on the dashboard."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Energy so far", parent)
+        self.settings = energy_settings()
+        self._cores = psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+        self.meter = EnergyMeter(self._cores)
+        self.run_dir: Path | None = None
+        form = QFormLayout(self)
+        self.labels: dict[str, QLabel] = {}
+        for key in ("Power now", "Energy", "Cost", "CO2", "Source"):
+            label = QLabel("—")
+            label.setWordWrap(True)
+            label.setAccessibleName(f"{key} so far" if key in {"Energy", "Cost", "CO2"} else key)
+            self.labels[key] = label
+            form.addRow(f"{key}:", label)
+        self.labels["Source"].setObjectName("muted")
+
+    def reset(self, run_dir: Path) -> None:
+        """Show this run's kept total (none yet for a new run), and count on from it if it trains again."""
+        self.run_dir = run_dir
+        self.settings = energy_settings()
+        kept = load_run_energy(run_dir)
+        self.meter = EnergyMeter(self._cores, kept.energy_kwh if kept else 0.0, kept.estimated if kept else False)
+        self._show(kept, power=None)
+
+    def add_sample(self, sample: SystemSample) -> None:
+        self.settings = energy_settings()  # a price changed in the settings step counts at once
+        reading = self.meter.add(sample.power())
+        self._show(RunEnergy(reading.energy_kwh, reading.estimated, reading.sources), reading.power_w)
+
+    def total(self) -> RunEnergy | None:
+        reading = self.meter.reading
+        if reading is None:
+            return load_run_energy(self.run_dir) if self.run_dir is not None else None
+        return RunEnergy(reading.energy_kwh, reading.estimated, reading.sources)
+
+    def save(self) -> None:
+        """Keep the total beside the run's events (the worker has ended, or is being left)."""
+        total = self.total()
+        if self.run_dir is not None and total is not None and self.meter.reading is not None:
+            save_run_energy(self.run_dir, total)
+
+    def _show(self, energy: RunEnergy | None, power: float | None) -> None:
+        if energy is None:
+            for label in self.labels.values():
+                label.setText("—")
+            self.labels["Source"].setText("Measured while Studio watches the run.")
+            return
+        estimated = " (estimated)" if energy.estimated and power is not None else ""
+        self.labels["Power now"].setText(f"{power:.0f} W{estimated}" if power is not None else "—")
+        for key, text in footprint_texts(energy, self.settings).items():
+            self.labels[key].setText(text)
+        where = f" at {self.settings.money(self.settings.price_per_kwh)} per kWh" if not self.settings.free else ""
+        self.labels["Source"].setText(
+            f"{energy.sources or 'From the run record'}{where}, "
+            f"{self.settings.grid_g_per_kwh:.0f} g CO2 per kWh (change them in the settings step).")
