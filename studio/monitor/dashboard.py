@@ -426,6 +426,7 @@ class DashboardPage(QWidget):
         self.startup.setVisible(state.status is RunStatus.STARTING
                                 or (state.status is RunStatus.IDLE and self.startup.stage is not None))
         self.startup.refresh()
+        self.energy.setVisible(state.status.alive)  # a finished run's totals are on the completion card
         self.charts.set_total_steps(state.total_steps)
         self.controls.set_status(state.status)
         self.alerts.set_interactive(state.status.alive and self.bridge.can_send)

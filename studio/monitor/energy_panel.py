@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QWidget
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QWidget
 
 from studio.engine.energy import EnergySettings, energy_text, grams_text, measured_footprint
 from studio.engine.power_meter import ESTIMATE_SPREAD, EnergyMeter, RunEnergy, load_run_energy, save_run_energy
@@ -18,15 +18,17 @@ from studio.gui.energy_settings import energy_settings
 from studio.monitor.system_stats import SystemSample
 
 
-def footprint_texts(energy: RunEnergy, settings: EnergySettings) -> dict[str, str]:
-    """'Energy', 'Cost' and 'CO2' in words; an estimate is marked as one and given its range."""
+def footprint_texts(energy: RunEnergy, settings: EnergySettings, mark_estimates: bool = True) -> dict[str, str]:
+    """'Energy', 'Cost' and 'CO2' in words; an estimate gets its range, and is marked as one unless the
+    caller says so once for all three (`mark_estimates` False)."""
     footprint = measured_footprint(energy.energy_kwh, settings, ESTIMATE_SPREAD if energy.estimated else 0.0)
 
     def shown(interval_kind: str, fmt: Callable[[float], str]) -> str:
         interval = getattr(footprint, interval_kind)
         if not energy.estimated:
             return str(fmt(interval.expected))
-        return f"about {fmt(interval.expected)} ({fmt(interval.low)} to {fmt(interval.high)}), estimated"
+        mark = ", estimated" if mark_estimates else ""
+        return f"about {fmt(interval.expected)} ({fmt(interval.low)} to {fmt(interval.high)}){mark}"
 
     cost = "Free (electricity price set to zero)" if settings.free else shown("cost", settings.money)
     return {"Energy": shown("energy_kwh", energy_text), "Cost": cost,
@@ -42,15 +44,25 @@ class EnergyPanel(QGroupBox):
         self._cores = psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
         self.meter = EnergyMeter(self._cores)
         self.run_dir: Path | None = None
-        form = QFormLayout(self)
+        grid = QGridLayout(self)
         self.labels: dict[str, QLabel] = {}
-        for key in ("Power now", "Energy", "Cost", "CO2", "Source"):
-            label = QLabel("—")
-            label.setWordWrap(True)
-            label.setAccessibleName(f"{key} so far" if key in {"Energy", "Cost", "CO2"} else key)
-            self.labels[key] = label
-            form.addRow(f"{key}:", label)
-        self.labels["Source"].setObjectName("muted")
+        for column, key in enumerate(("Power now", "Energy", "Cost", "CO2")):
+            name = QLabel(key)
+            name.setObjectName("muted")
+            value = QLabel("—")
+            value.setWordWrap(True)
+            value.setStyleSheet("font-weight: bold;")
+            value.setAccessibleName(key if key == "Power now" else f"{key} so far")
+            self.labels[key] = value
+            grid.addWidget(name, 0, column)
+            grid.addWidget(value, 1, column)
+            grid.setColumnStretch(column, 1)
+        source = QLabel()
+        source.setWordWrap(True)
+        source.setObjectName("muted")
+        source.setAccessibleName("Where the energy figures come from")
+        self.labels["Source"] = source
+        grid.addWidget(source, 2, 0, 1, 4)
 
     def reset(self, run_dir: Path) -> None:
         """Show this run's kept total (none yet for a new run), and count on from it if it trains again."""
@@ -85,7 +97,9 @@ class EnergyPanel(QGroupBox):
             return
         estimated = " (estimated)" if energy.estimated and power is not None else ""
         self.labels["Power now"].setText(f"{power:.0f} W{estimated}" if power is not None else "—")
-        for key, text in footprint_texts(energy, self.settings).items():
+        self.setTitle("Energy so far, estimated (this computer does not report all of its power)"
+                      if energy.estimated else "Energy so far, measured")
+        for key, text in footprint_texts(energy, self.settings, mark_estimates=False).items():
             self.labels[key].setText(text)
         where = f" at {self.settings.money(self.settings.price_per_kwh)} per kWh" if not self.settings.free else ""
         self.labels["Source"].setText(

@@ -132,7 +132,10 @@ class CompletionCard(QFrame):
         self.facts["recoveries"].setText(str(len(state.recoveries)))
         figures = footprint_texts(energy, settings) if energy is not None and settings is not None else {}
         for key, name in (("energy", "Energy"), ("cost", "Cost"), ("co2", "CO2")):
-            self.facts[key].setText(figures.get(name, "not measured (Studio was not watching this run)"))
+            self.facts[key].setText(figures.get(name, "not measured"))
+            self.facts[key].setToolTip("" if name in figures else
+                                       "Studio measures energy while its dashboard watches a run; this one "
+                                       "trained without it (from the command line or the queue).")
         self.verdict.setText(verdict(state))
         usable = state.status is RunStatus.COMPLETED or bool(state.checkpoints)
         for button in self.buttons.values():

@@ -70,7 +70,7 @@ def describe(estimates: Any, energy: EnergySettings, device: str = "cpu", measur
     elif energy.free:
         lines["Cost"] = "Free: the electricity price in Settings is zero"
     else:
-        lines["Cost"] = (f"{interval_text(footprint.cost, energy.money)} of electricity at "
+        lines["Cost"] = (f"{interval_text(footprint.cost, energy.money)} at "
                          f"{energy.money(energy.price_per_kwh)} per kWh")
     return {label: lines[label] for label in FIGURES}
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication
 from studio.engine.events import Anomaly, Event, Progress, Recovery, Started, parse_event
 from studio.monitor.dashboard import DashboardPage
 from studio.monitor.notifications import NotificationSettings, Notifier
+from studio.monitor.system_stats import SystemSample
 
 RECORDED = Path(__file__).parent / "data" / "recorded-run.jsonl"
 
@@ -41,6 +42,11 @@ def page_with(app: QApplication, events: list[Event], live: bool) -> DashboardPa
             page.buffers.add_system(sample.t, asdict(sample))
             time.sleep(0.05)
     page.bridge.feed_events(events, live=live)
+    if live:  # the energy meter after the run's minutes: a reading a second, the CPU busy as training keeps it
+        elapsed = max((e.elapsed_s for e in events if isinstance(e, Progress)), default=0.0)
+        for second in range(round(elapsed) + 1):
+            page.energy.add_sample(SystemSample(t=float(second), cpu_percent=95.0,
+                                                ram_percent=40.0, ram_used_bytes=4e9))
     page.charts.redraw()
     for _ in range(5):
         app.processEvents()

@@ -49,7 +49,7 @@ def test_cost_is_electricity_at_the_set_price_and_free_only_at_zero():
     pounds = EnergySettings(0.25, "GBP", 238.0, "GB")
     figures = describe(local, pounds)
     assert list(figures) == list(FIGURES)
-    assert figures["Cost"] == "about £0.025 (£0.0062 to £0.056) of electricity at £0.25 per kWh"
+    assert figures["Cost"] == "about £0.025 (£0.0062 to £0.056) at £0.25 per kWh"
     assert figures["Energy"] == "about 100 Wh (25 Wh to 225 Wh) at about 100 W"
     assert figures["Carbon"] == "about 24 g (5.9 g to 54 g) CO2 at 238 g per kWh"
     assert describe(local, EnergySettings(0.0, "GBP", 238.0))["Cost"].startswith("Free")
