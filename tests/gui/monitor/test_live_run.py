@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from studio.engine.config import TrainConfig
+from studio.engine.planner.calibration import default_store
+from studio.engine.power_meter import load_run_energy
 from studio.engine.registry import Registry
 from studio.monitor.state import RunStatus
 
@@ -66,6 +68,11 @@ def test_dashboard_drives_a_real_worker(qtbot, dashboard, tiny_model_dir: Path, 
     qtbot.waitUntil(dashboard.summary.isVisible)
     assert dashboard.summary.title.text() == "Training stopped"
     assert dashboard.state.stopped is not None and dashboard.state.stopped.checkpoint_path
+    # What the run used and how fast it went are kept: for the completion card, and for the next plan's time.
+    assert dashboard.summary.facts["energy"].text().startswith("about ")  # no RAPL here: an estimate
+    assert load_run_energy(dashboard.run_dir) is not None
+    measured = list(default_store().entries().values())
+    assert len(measured) == 1 and measured[0].seconds_per_token > 0 and measured[0].startup_s
 
 
 def test_release_then_resume_starts_a_new_worker(qtbot, dashboard, tiny_model_dir: Path, tiny_chat_file: Path,
