@@ -76,16 +76,13 @@ def train_command(
         _dry_run(config, model_path)
         return
     from studio.engine.registry import Registry
-    from studio.engine.runs import create_run_dir, default_run_name, new_run_id
+    from studio.engine.runs import new_run
 
-    run_name = name or default_run_name(config)
-    run_id = new_run_id(run_name)
-    run_dir = create_run_dir(config, run_id)
-    record = Registry().create_run(run_id, run_name, config, run_dir)
+    record = new_run(Registry(), config, name)
     console.print(
-        f"Run [bold]{record.id}[/] ({escape(record.name)} v{record.version}) in {run_dir}", highlight=False
+        f"Run [bold]{record.id}[/] ({escape(record.name)} v{record.version}) in {record.run_dir}", highlight=False
     )
-    raise typer.Exit(supervise(run_dir))
+    raise typer.Exit(supervise(record.run_dir))
 
 
 def refuse_if_training() -> None:
@@ -205,7 +202,7 @@ def _objective_for_data(config: TrainConfig) -> TrainConfig:
 
 def check_device(config: TrainConfig) -> None:
     """The method and backend against this machine's accelerator, as the worker would check them later."""
-    from studio.engine.backend_choice import choose_backend, unsloth_installed
+    from studio.engine.training.backends.choice import choose_backend, unsloth_installed
     from studio.engine.hardware import probe
     from studio.engine.training.backends.base import check_method_supported
 
@@ -235,7 +232,7 @@ def _dry_run(config: TrainConfig, model_path: Path) -> None:
     from rich.table import Table
 
     from studio.engine.training.data import check_objective
-    from studio.engine.training.worker import prepare_for_config
+    from studio.engine.training.setup import prepare_for_config
 
     disable_progress_bars()  # the table below is the output; library progress bars would garble it
     prepared = prepare_for_config(config, model_path)

@@ -257,18 +257,22 @@ def _import_folder(root: Path, shown: Path) -> ImportResult:
     source_id = manifest.source_run_id if manifest else source_dir.name
     parent = registry.get(source_id)
     name = parent.name if parent else (manifest.run_name if manifest else source_id)
-    run_id = runs.new_run_id(name)
-    run_dir = runs.create_run_dir(config, run_id)
-    with staged_final_adapter(run_dir) as adapter:  # whole or not at all, with a manifest of what was imported
-        for relative in files:
-            if relative.as_posix() in RESULT_FILES:
-                continue
-            in_adapter = relative.parts[:2] == ("final", "adapter")
-            target = adapter.joinpath(*relative.parts[2:]) if in_adapter else run_dir / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source_dir / relative, target, follow_symlinks=False)
-    last = _copy_events(runs.events_file(source_dir), runs.events_file(run_dir), run_id, run_dir)
-    registry.create_run(run_id, name, config, run_dir, parent_id=parent.id if parent else None)
+    record = runs.new_run(registry, config, name, parent_id=parent.id if parent else None)
+    run_id, run_dir = record.id, record.run_dir
+    try:
+        with staged_final_adapter(run_dir) as adapter:  # whole or not at all, with a manifest of what came
+            for relative in files:
+                if relative.as_posix() in RESULT_FILES:
+                    continue
+                in_adapter = relative.parts[:2] == ("final", "adapter")
+                target = adapter.joinpath(*relative.parts[2:]) if in_adapter else run_dir / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source_dir / relative, target, follow_symlinks=False)
+        last = _copy_events(runs.events_file(source_dir), runs.events_file(run_dir), run_id, run_dir)
+    except BaseException:  # as a failed merge: the run is marked failed, and no half-copied folder stays
+        registry.mark_finished(run_id, "failed", 1)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     status, exit_code, metrics = _outcome(last)
     peak = metrics.get("peak_rss")
     registry.mark_finished(run_id, status, exit_code, metrics=metrics or None,

@@ -1,5 +1,7 @@
 """The run registry: one SQLite database (WAL mode, so the GUI can read while a worker writes) listing every
-run with its name, semantic version, parent, status, config, timings, final metrics and peak memory.
+run with its name, semantic version, parent, status, timings, final metrics and peak memory. A run's settings
+live only in its folder's config.json (studio.engine.runs); the registry keeps just the dataset and base model
+it indexes and versions by.
 
 Versioning rules (docs/versioning.md):
   - a run with no parent (a new name) is 1.0.0;
@@ -17,14 +19,15 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from studio.engine.errors import StudioError
 from studio.engine.events import now_iso
 from studio.engine.paths import database_path
-from studio.engine.runs import final_adapter_dir
+from studio.engine.runs import final_adapter_dir, load_run_config, run_settings
 
 if TYPE_CHECKING:  # pydantic stays out of GUI start-up, which lists runs
     from studio.engine.config import TrainConfig
@@ -125,6 +128,9 @@ CREATE TABLE IF NOT EXISTS notices (
     seen INTEGER NOT NULL DEFAULT 0
 );
 """,
+    # 3: the settings live only in each run's config.json: the copy kept here was never updated, and two
+    # copies can only drift apart (SQLite 3.35 or later, as Python 3.10's own builds bring).
+    "ALTER TABLE runs DROP COLUMN config;",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -139,7 +145,6 @@ class RunRecord:
     version: str
     parent_id: str | None
     status: str
-    config: dict[str, Any]
     dataset: str | None
     base_model: str | None
     created_at: str
@@ -151,8 +156,17 @@ class RunRecord:
     pid: int | None
     exit_code: int | None
 
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        """The run's settings, read once from its config.json (the one copy there is)."""
+        return run_settings(self.run_dir)
+
     def to_dict(self) -> dict[str, Any]:
-        data = self.__dict__.copy()
+        data: dict[str, Any] = {}
+        for item in fields(self):
+            data[item.name] = getattr(self, item.name)
+            if item.name == "status":  # where the settings stood when the registry kept a copy
+                data["config"] = self.config
         data["run_dir"] = str(self.run_dir)
         return data
 
@@ -245,7 +259,8 @@ class Registry:
         parent_id: str | None = None,
         kind: VersionKind = "auto",
     ) -> RunRecord:
-        """Register a queued run. The parent defaults to the run whose adapter the config starts from
+        """Register a queued run (studio.engine.runs.new_run, which also writes its folder, is the one caller
+        outside tests). The parent defaults to the run whose adapter the config starts from
         (`init_adapter`, which makes it a continuation), else the latest run of the same name."""
         origin = self.adapter_owner(config.init_adapter) if config.init_adapter else None
         with self.connect() as db:
@@ -266,14 +281,13 @@ class Registry:
             while version in taken:
                 version = bump(version, part)
             db.execute(
-                "INSERT INTO runs (id, name, version, parent_id, status, config, dataset, base_model, created_at, "
-                "run_dir) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (id, name, version, parent_id, status, dataset, base_model, created_at, "
+                "run_dir) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
                 (
                     run_id,
                     name,
                     version,
                     parent.id if parent else None,
-                    config.model_dump_json(),
                     config.dataset_path,
                     config.base_model,
                     now_iso(),
@@ -287,15 +301,16 @@ class Registry:
     def continue_config(self, ref: str) -> tuple[RunRecord, TrainConfig]:
         """The parent run and the config of a run continuing it: the same recipe, starting from the parent's
         final adapter (or, for a run stopped early, its last verified checkpoint). Pass both to the usual run
-        creation (`create_run` then makes it a minor version)."""
+        creation (`runs.new_run`, which makes it a minor version). When the playground added corrected answers
+        to a copy of the parent's dataset, the continuation trains on that copy (a new dataset: a major version)."""
         parent = self.find(ref)
-        from studio.engine.config import TrainConfig
+        from studio.engine.library.conversations import corrected_dataset
         from studio.engine.training.final_adapter import usable_adapter
 
         adapter = usable_adapter(parent.run_dir, f"{parent.name} {parent.version}").path
-
-        recipe = {**parent.config, "init_adapter": str(adapter), "compare_adapter": None}
-        return parent, TrainConfig.from_dict(recipe)
+        config = load_run_config(parent.run_dir).updated(init_adapter=str(adapter), compare_adapter=None)
+        corrected = corrected_dataset(parent.run_dir)
+        return parent, config.updated(dataset_path=str(corrected)) if corrected.is_file() else config
 
     # ---- reading ------------------------------------------------------------------------------------
 
@@ -498,7 +513,6 @@ def _record(row: sqlite3.Row) -> RunRecord:
         version=row["version"],
         parent_id=row["parent_id"],
         status=row["status"],
-        config=json.loads(row["config"]),
         dataset=row["dataset"],
         base_model=row["base_model"],
         created_at=row["created_at"],

@@ -167,14 +167,11 @@ class DashboardPage(QWidget):
 
     def start_run(self, config: TrainConfig, name: str | None = None) -> str:
         """Create the run (folder + registry row, status queued) and start its worker; returns the run id."""
-        name = name or runs.default_run_name(config)
-        run_id = runs.new_run_id(name)
-        run_dir = runs.create_run_dir(config, run_id)
-        Registry().create_run(run_id, name, config, run_dir)
-        self._reset(run_dir)
-        self.state.run_id, self.state.config = run_id, config.model_dump(mode="json")
+        record = runs.new_run(Registry(), config, name)
+        self._reset(record.run_dir)
+        self.state.run_id, self.state.config = record.id, config.model_dump(mode="json")
         self._launch()
-        return run_id
+        return record.id
 
     def open_run(self, run_dir: Path, then: Callable[[], None] | None = None) -> None:
         """Rebuild the dashboard of any run from its events.jsonl (read on a thread, in batches)."""

@@ -15,7 +15,7 @@ from studio.engine.export.progress import CancelFn, ProgressFn, Steps
 from studio.engine.export.run_info import load_run_info
 from studio.engine.models.resolve import resolve_model
 from studio.engine.registry import Registry, RunRecord
-from studio.engine.runs import create_run_dir, final_adapter_dir, new_run_id
+from studio.engine.runs import final_adapter_dir, new_run
 from studio.engine.training.checkpoints import write_manifest
 
 
@@ -48,12 +48,10 @@ def merge_runs(
             actions=["Merge runs that Studio trained (their folders hold config.json)."],
             code="merge_invalid",
         )
-    run_name = name or f"merge-{method}"
-    run_id = new_run_id(run_name)
     registry = Registry()
     parent = registry.get(infos[0].run_id)
-    run_dir = create_run_dir(config, run_id)
-    record = registry.create_run(run_id, run_name, config, run_dir, parent_id=parent.id if parent else None)
+    record = new_run(registry, config, name or f"merge-{method}", parent_id=parent.id if parent else None)
+    run_id, run_dir = record.id, record.run_dir
     try:
         adapter = merge_adapters(base_path, [info.adapter_dir for info in infos], final_adapter_dir(run_dir),
                                  method, weights, density, Steps(progress, should_cancel))

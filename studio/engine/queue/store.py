@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from studio.engine.errors import StudioError
 from studio.engine.events import now_iso
 from studio.engine.registry import Registry, RunRecord
+from studio.engine.runs import new_run
 
 if TYPE_CHECKING:
     from studio.engine.config import TrainConfig
@@ -74,11 +75,7 @@ class RunQueue:
         estimate_s: float | None = None,
     ) -> QueueEntry:
         """Register a new run and put it at the end of the line."""
-        from studio.engine.runs import create_run_dir, new_run_id
-
-        run_id = new_run_id(name)
-        run_dir = create_run_dir(config, run_id)
-        self.registry.create_run(run_id, name, config, run_dir)
+        run_id = new_run(self.registry, config, name).id
         with self.registry.connect() as db:
             (last,) = db.execute("SELECT COALESCE(MAX(position), 0) FROM queue").fetchone()
             cursor = db.execute(
