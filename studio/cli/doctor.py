@@ -85,10 +85,10 @@ def doctor(
     measure: bool = typer.Option(False, "--measure", help="Also measure matrix-multiply speed (about 1 s)."),
 ) -> None:
     """Check this machine: hardware, the training backend Studio will use, and what is missing."""
-    from studio.engine.backend_choice import choose_backend, unsloth_installed
     from studio.engine.hardware import probe
     from studio.engine.models.builtin import is_materialized
     from studio.engine.paths import studio_home
+    from studio.engine.training.backends.choice import choose_backend, unsloth_installed
 
     hardware = probe(use_cache=not refresh, measure_throughput=measure)
     backend = choose_backend(hardware, "auto", unsloth_installed())

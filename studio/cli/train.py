@@ -202,9 +202,9 @@ def _objective_for_data(config: TrainConfig) -> TrainConfig:
 
 def check_device(config: TrainConfig) -> None:
     """The method and backend against this machine's accelerator, as the worker would check them later."""
-    from studio.engine.training.backends.choice import choose_backend, unsloth_installed
     from studio.engine.hardware import probe
     from studio.engine.training.backends.base import check_method_supported
+    from studio.engine.training.backends.choice import choose_backend, unsloth_installed
 
     hardware = probe()
     check_method_supported(config, hardware.device)

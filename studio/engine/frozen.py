@@ -68,6 +68,6 @@ def dispatch(argv: list[str]) -> int | None:
         import multiprocessing
 
         multiprocessing.freeze_support()  # a library that spawns helpers re-enters here, not in the app
-    from studio.engine.training.worker import main as worker_main
+    from studio.engine.training.entry import main as worker_main
 
     return worker_main(argv[1:])

@@ -10,8 +10,8 @@ from studio.cli.main import app
 from studio.engine.config import TrainConfig
 from studio.engine.registry import Registry
 from studio.engine.runs import create_run_dir, events_file, new_run_id
+from studio.engine.training.entry import run_worker
 from studio.engine.training.sinks import FileSink
-from studio.engine.training.worker import run_worker
 from tests.engine.library.factory import write_qa_jsonl
 
 runner = CliRunner()

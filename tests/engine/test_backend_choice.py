@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from studio.engine.backend_choice import choose_backend, unsloth_installed
 from studio.engine.errors import StudioError
 from studio.engine.hardware import GpuInfo, HardwareProfile
+from studio.engine.training.backends.choice import choose_backend, unsloth_installed
 
 
 def _machine(device: str) -> HardwareProfile:

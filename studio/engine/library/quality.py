@@ -130,7 +130,7 @@ def evaluate_quality(run: RunRecord, max_examples: int = 64, qa_examples: int = 
 
     from studio.engine.library.loading import adapter_dir_of, attach_adapter, load_base, use
     from studio.engine.runs import load_run_config
-    from studio.engine.training.worker import load_training_data
+    from studio.engine.training.setup import load_training_data
 
     report_progress = progress or (lambda _m, _f: None)
     is_cancelled = cancelled or (lambda: False)

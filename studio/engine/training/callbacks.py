@@ -3,8 +3,8 @@
 `StudioCallback` turns each logged step into a `progress` event (loss, grad norm, lr, tokens/s, memory),
 acts on commands between optimizer steps (so a pause or stop never cuts a step in half) and seals the
 Trainer's checkpoints. `HardestExamplesCallback` reports the held-out examples the model fits worst after
-each evaluation. Other concerns (the anomaly guard) are separate TrainerCallbacks that the worker adds
-beside them in `build_callbacks`.
+each evaluation. Other concerns (the anomaly guard) are separate TrainerCallbacks that the recipe adds
+beside them in `recipe.build_callbacks`.
 """
 
 from __future__ import annotations
@@ -14,37 +14,32 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psutil
-from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+import torch
+from transformers import (
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
 
 from studio.engine.config import TrainConfig
 from studio.engine.control import ControlCommand
 from studio.engine.events import Checkpoint, Eval, HardestExamples, Paused, Progress, Resumed
 from studio.engine.training import checkpoints
 from studio.engine.training.control_channel import ControlChannel
+from studio.engine.training.data import TokenizedSplit
 from studio.engine.training.example_loss import pad_token_id, pick_positions, preview, render, score_examples
 from studio.engine.training.faults import Faults
+from studio.engine.training.interrupted import TrainingInterrupted
 from studio.engine.training.lockstep import Lockstep, Requests, save_in_lockstep
 from studio.engine.training.sinks import EventEmitter
 
-if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
-
-    from studio.engine.training.data import TokenizedSplit
-
 PAUSE_POLL_S = 0.5
-
-
-class TrainingInterrupted(Exception):  # noqa: N818 - a control-flow signal, not an error
-    """Raised out of the Trainer's loop when the user stops or releases a run; carries what happened."""
-
-    def __init__(self, outcome: str, checkpoint: checkpoints.CheckpointInfo | None, reason: str) -> None:
-        super().__init__(outcome)
-        self.outcome = outcome  # "stopped" | "released"
-        self.checkpoint = checkpoint
-        self.reason = reason
 
 
 def memory_snapshot() -> dict[str, float | None]:
@@ -53,8 +48,6 @@ def memory_snapshot() -> dict[str, float | None]:
         "rss": float(psutil.Process().memory_info().rss),
         "ram_total": float(psutil.virtual_memory().total),
     }
-    import torch
-
     if torch.cuda.is_available():
         snapshot["gpu_used"] = float(torch.cuda.memory_allocated())
         snapshot["gpu_peak"] = float(torch.cuda.max_memory_allocated())
@@ -63,9 +56,12 @@ def memory_snapshot() -> dict[str, float | None]:
 
 
 class StudioCallback(TrainerCallback):
+    """Events, control and checkpoints for rank 0. It keeps no settings of its own: `settings` reads the
+    recipe's one settings object, which a recovery may replace between two Trainers."""
+
     def __init__(
         self,
-        config: TrainConfig,
+        settings: Callable[[], TrainConfig],
         run_dir: Path,
         emitter: EventEmitter,
         channel: ControlChannel,
@@ -75,7 +71,7 @@ class StudioCallback(TrainerCallback):
         save_reason: Callable[[int], str | None] = lambda _step: None,
         lockstep: Lockstep | None = None,
     ) -> None:
-        self.config = config
+        self.settings = settings
         self.run_dir = run_dir
         self.emitter = emitter
         self.channel = channel
@@ -83,7 +79,7 @@ class StudioCallback(TrainerCallback):
         self.set_phase = set_phase
         self.on_pause_change = on_pause_change  # the worker records "paused"/"running" in the registry
         self.save_reason = save_reason  # why a checkpoint outside the schedule was asked for (e.g. "anomaly")
-        self.trainer: Any = None  # set by the worker once the trainer exists (needed to save on request)
+        self.trainer: Trainer | None = None  # set by the recipe once the trainer exists (to save on request)
         self.lockstep = lockstep or Lockstep()  # the other ranks of a distributed run take the same decisions
         self.peak_rss = 0.0
         self.last_eval: tuple[int, float] | None = None
@@ -118,8 +114,6 @@ class StudioCallback(TrainerCallback):
         oom_step = self.faults.get_int("oom_at_step")
         fits = self.faults.get_int("oom_above_micro_batch")
         if oom_step == state.global_step + 1 and (fits is None or args.per_device_train_batch_size > fits):
-            import torch
-
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected by a test)")
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
@@ -196,14 +190,15 @@ class StudioCallback(TrainerCallback):
             metrics={k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float))},
             **rewards(metrics or {}, "eval_"),
         )
-        if self.best_eval is None or loss < self.best_eval[1] - self.config.early_stopping_min_delta:
+        settings = self.settings()
+        if self.best_eval is None or loss < self.best_eval[1] - settings.early_stopping_min_delta:
             self.best_eval = (state.global_step, loss)
             self._evals_without_gain = 0
-            if self.config.early_stopping_patience is not None:
+            if settings.early_stopping_patience is not None:
                 control.should_save = True  # the best state must exist on disk to be restored
         else:
             self._evals_without_gain += 1
-            patience = self.config.early_stopping_patience
+            patience = settings.early_stopping_patience
             if patience is not None and self._evals_without_gain >= patience:
                 self.early_stopped = True
                 control.should_training_stop = True
@@ -211,7 +206,7 @@ class StudioCallback(TrainerCallback):
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         self.lockstep.barrier()  # every rank has written its files (RNG state) into the folder
         reason = self.save_reason(state.global_step) or "scheduled"
-        self.seal(Path(args.output_dir) / f"checkpoint-{state.global_step}", state.global_step, reason)
+        self.seal(Path(str(args.output_dir)) / f"checkpoint-{state.global_step}", state.global_step, reason)
 
     # ---- checkpoints and commands -------------------------------------------------------------------
 
@@ -221,8 +216,9 @@ class StudioCallback(TrainerCallback):
         self.emitter.emit(
             Checkpoint, step=step, path=str(info.path), manifest_sha256=info.manifest_sha256, reason=reason
         )
-        keep_best = max(self.config.keep_best_checkpoints, 1 if self.config.early_stopping_patience else 0)
-        checkpoints.apply_retention(self.run_dir, keep_best, self.config.keep_last_checkpoints)
+        settings = self.settings()
+        keep_best = max(settings.keep_best_checkpoints, 1 if settings.early_stopping_patience else 0)
+        checkpoints.apply_retention(self.run_dir, keep_best, settings.keep_last_checkpoints)
         return info
 
     def save_now(self, state: TrainerState, reason: str) -> checkpoints.CheckpointInfo:
@@ -235,8 +231,9 @@ class StudioCallback(TrainerCallback):
         if not save_in_lockstep(self.trainer, self.lockstep, have_it=have_it):
             self.set_phase("training")
             return existing[-1]
+        assert self.trainer is not None  # save_in_lockstep has just saved through it
         info = self.seal(
-            Path(self.trainer.args.output_dir) / f"checkpoint-{state.global_step}", state.global_step, reason
+            Path(str(self.trainer.args.output_dir)) / f"checkpoint-{state.global_step}", state.global_step, reason
         )
         self.set_phase("training")
         return info

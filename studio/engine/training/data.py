@@ -31,17 +31,13 @@ def assistant_char_spans(
     tokenizer: PreTrainedTokenizerBase, messages: list[Message]
 ) -> tuple[str, list[tuple[int, int]]]:
     """The rendered conversation and the character ranges of the assistant turns (end-of-turn token included)."""
-    text = tokenizer.apply_chat_template(messages, tokenize=False)
-    spans = []
+    text = _rendered(tokenizer, messages)
+    spans: list[tuple[int, int]] = []
     for index, message in enumerate(messages):
         if message.get("role") != "assistant":
             continue
-        before = (
-            tokenizer.apply_chat_template(messages[:index], tokenize=False, add_generation_prompt=True)
-            if index
-            else ""
-        )
-        through = tokenizer.apply_chat_template(messages[: index + 1], tokenize=False)
+        before = _rendered(tokenizer, messages[:index], generation_prompt=True) if index else ""
+        through = _rendered(tokenizer, messages[: index + 1])
         if not text.startswith(through) or not through.startswith(before):
             # A template that rewrites earlier turns (drops past reasoning, moves the system prompt into the
             # last user turn as Mistral's does): fall back to finding the answer, and the end-of-turn text the
@@ -56,6 +52,13 @@ def assistant_char_spans(
             continue
         spans.append((len(before), len(through)))
     return text, spans
+
+
+def _rendered(tokenizer: PreTrainedTokenizerBase, messages: list[Message], generation_prompt: bool = False) -> str:
+    """The conversation as the chat template writes it (text, not tokens)."""
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+    assert isinstance(text, str), "apply_chat_template(tokenize=False) returns the text"
+    return text
 
 
 def tokenize_conversation(

@@ -13,6 +13,8 @@ from pathlib import Path
 from studio.engine.config import TrainConfig
 from studio.engine.errors import StudioError
 from studio.engine.library.disk import format_bytes, tree_size
+from studio.engine.models.facts import read_model_facts
+from studio.engine.planner import disk_needed_bytes
 from studio.engine.training.checkpoints import checkpoints_dir
 
 # The files tokenizer.save_pretrained writes, which every checkpoint and the final adapter carry.
@@ -92,9 +94,6 @@ def check_free_space(folder: Path, run_id: str, needed_bytes: int | None) -> Non
 def run_disk_needed(config: TrainConfig, model_path: Path, run_dir: Path) -> int | None:
     """The planner's estimate of the bytes this run still needs (studio.engine.planner.disk_needed_bytes), or
     None when the model's facts cannot be read (loading it will then say why)."""
-    from studio.engine.models.facts import read_model_facts
-    from studio.engine.planner import disk_needed_bytes
-
     try:
         facts = read_model_facts(model_path)
     except (StudioError, OSError, ValueError) as exc:

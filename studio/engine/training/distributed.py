@@ -4,22 +4,21 @@ Studio never launches processes of its own for this: it builds the `accelerate l
 the user, run by the Supervisor) and lets Accelerate/torchrun start one worker per GPU (DDP, or FSDP from an
 `accelerate config` file), on one machine or several. Rank 0 is the Studio worker as usual: it emits the
 events, writes events.jsonl, seals checkpoints, updates the registry and saves the final adapter. Every
-other rank is a follower: it trains in lockstep (its gradients are averaged with rank 0's) and says nothing.
+other rank is a follower (studio.engine.training.follower): it trains in lockstep (its gradients are averaged
+with rank 0's) and says nothing.
 
 This module imports nothing heavy at module level; the GUI shows `launch_command` output.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from studio.engine.config import AnomalyMode
+from studio.engine.config import AnomalyMode
 
 WORKER_MODULE = "studio.engine.training.worker"
 DEFAULT_PORT = 29500
@@ -85,82 +84,6 @@ def launch_command(
     else:
         command += ["--num_machines", "1", "--main_process_port", "0"]  # 0: a free port, two runs can coexist
     return [*command, "-m", WORKER_MODULE, str(run_dir)]
-
-
-def run_follower(run_dir: Path) -> int:
-    """Train as a non-main rank: the same model, data and seed as rank 0, no events and no side effects;
-    returns the exit code rank 0 has for the same ending (130 stopped, 0 otherwise).
-
-    The Trainer on every rank prepares the model for DDP/FSDP, so gradients are averaged across ranks and
-    all ranks hold the same weights; rank 0 alone saves them. Rank 0's decisions (stop, release, checkpoint,
-    early stop) reach this rank through studio.engine.training.lockstep, so it leaves the loop at the same
-    step. A summary of this rank's view goes to RUN_DIR/logs/rank-N.json, which shows that it took part.
-    """
-    from studio.engine.training.signals import stop_set_up_on_signals
-
-    stop_set_up_on_signals()  # before the heavy imports: torchrun forwards a stop to every rank at once
-    # Whatever libraries print must not land in rank 0's event stream (torchrun shares one stdout).
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    sys.stdout = sys.stderr
-    from transformers import set_seed
-
-    from studio.engine import runs
-    from studio.engine.errors import ExitCode
-    from studio.engine.models.resolve import resolve_model
-    from studio.engine.training import checkpoints
-    from studio.engine.training.backends.hf import build_trainer
-    from studio.engine.training.callbacks import TrainingInterrupted
-    from studio.engine.training.lockstep import FollowerCallback, Lockstep
-    from studio.engine.training.worker import load_training_data, select_backend
-
-    lockstep = Lockstep()
-    lockstep.catch_signals()
-
-    config = runs.load_run_config(run_dir)
-    backend, _reason = select_backend(config)
-    model_path = resolve_model(config.base_model)
-    model, tokenizer = backend.load(config, model_path)
-    train_set, eval_set = load_training_data(config, model_path, tokenizer)
-    set_seed(config.seed)
-    model = backend.apply_adapter(model, config)
-    follower = FollowerCallback(lockstep)
-    trainer = follower.trainer = build_trainer(
-        model,
-        tokenizer,
-        train_set,
-        eval_set,
-        backend.trainer_config(config),
-        runs.trainer_staging_dir(run_dir),
-        [follower],
-    )
-    resume = checkpoints.latest_good(run_dir)  # the same checkpoint rank 0 resumes from
-    code = ExitCode.OK
-    lockstep.training = True
-    try:
-        trainer.train(resume_from_checkpoint=str(resume.path) if resume else None)
-    except TrainingInterrupted as stop:
-        code = ExitCode.STOPPED if stop.outcome == "stopped" else ExitCode.OK
-    lockstep.finish()  # with rank 0, which meets it at the same point (worker._train)
-    write_rank_record(run_dir, trainer)
-    return int(code)
-
-
-def write_rank_record(run_dir: Path, trainer: Any) -> Path:
-    """This rank's world size, steps and a checksum of its trainable weights (equal on every rank)."""
-    weights = sum(
-        float(param.detach().double().sum()) for param in trainer.model.parameters() if param.requires_grad
-    )
-    record = {
-        "rank": rank(),
-        "world_size": int(trainer.args.world_size),
-        "steps": int(trainer.state.global_step),
-        "trainable_sum": weights,
-        "pid": os.getpid(),
-    }
-    path = run_dir / "logs" / f"rank-{rank()}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
-    return path
 
 
 def _env_prefix(cpu: bool, num_processes: int) -> list[str]:

@@ -14,22 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from studio.engine.errors import StudioError
 from studio.engine.export.adapter import check_adapter
 from studio.engine.export.atomic import staged_output
 from studio.engine.runs import CONFIG_FILE, final_adapter_dir
-from studio.engine.training.backends.hf import save_adapter
 from studio.engine.training.checkpoints import MANIFEST, check_manifest, latest_good, write_manifest
-
-
-def save_final_adapter(model: Any, tokenizer: Any, run_dir: Path) -> Path:
-    """Save the trained adapter and its tokenizer as the run's final adapter; returns its folder."""
-    with staged_final_adapter(run_dir) as staging:
-        save_adapter(model, staging)  # a PiSSA adapter is converted to apply to the plain base
-        tokenizer.save_pretrained(staging)
-    return final_adapter_dir(run_dir)
 
 
 @contextmanager

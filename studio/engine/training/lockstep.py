@@ -24,8 +24,11 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+import torch
+import torch.distributed as dist
+from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from studio.engine.training.interrupted import Outcome, TrainingInterrupted
 from studio.engine.training.signals import STOP_SIGNALS, StoppedBeforeTraining
 
 FLAGS = ("should_training_stop", "should_save", "should_evaluate", "should_epoch_stop")
@@ -42,7 +45,7 @@ class Requests:
     hold: bool = False  # rank 0 is paused: after acting, every rank comes back for another round
 
     @property
-    def interrupt(self) -> str | None:
+    def interrupt(self) -> Outcome | None:
         """"stopped" or "released" when the loop must end now (a stop outranks a release)."""
         return "stopped" if self.stop else "released" if self.release else None
 
@@ -56,8 +59,6 @@ class Lockstep:
 
     @staticmethod
     def active() -> bool:
-        import torch.distributed as dist
-
         return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
     def agree(self, requests: Requests) -> Requests:
@@ -71,8 +72,6 @@ class Lockstep:
 
     def barrier(self) -> None:
         if self.active():
-            import torch.distributed as dist
-
             dist.barrier()
 
     def finish(self) -> None:
@@ -81,17 +80,12 @@ class Lockstep:
         down under them, and gloo then aborted a rank as it exited (SIGABRT after `completed`, exit code 1).
         After this, rank 0 saves and reports without any collective."""
         if self.active():
-            import torch.distributed as dist
-
             dist.barrier()
             dist.destroy_process_group()
 
     def _collective(self, values: list[bool], *, broadcast: bool) -> list[bool]:
         if not self.active():
             return list(values)
-        import torch
-        import torch.distributed as dist
-
         device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
         tensor = torch.tensor([float(v) for v in values], device=device)
         if broadcast:
@@ -145,7 +139,7 @@ class FollowerCallback(LockstepCallback):
 
     def __init__(self, lockstep: Lockstep) -> None:
         super().__init__(lockstep)
-        self.trainer: Any = None  # set once the trainer exists (needed to save between steps)
+        self.trainer: Trainer | None = None  # set once the trainer exists (needed to save between steps)
 
     def on_step_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -161,8 +155,6 @@ class FollowerCallback(LockstepCallback):
         self.lockstep.barrier()  # rank 0 seals the folder after this barrier
 
     def _between_steps(self) -> None:
-        from studio.engine.training.callbacks import TrainingInterrupted
-
         while True:
             agreed = self.lockstep.agree(Requests())
             if agreed.interrupt or agreed.checkpoint:
@@ -173,11 +165,12 @@ class FollowerCallback(LockstepCallback):
                 return
 
 
-def save_in_lockstep(trainer: Any, lockstep: Lockstep, *, have_it: bool) -> bool:
+def save_in_lockstep(trainer: Trainer | None, lockstep: Lockstep, *, have_it: bool) -> bool:
     """Write a checkpoint through the Trainer's own save path on every rank, unless rank 0 `have_it` already
     (its answer rules); returns whether one was written. Rank 0 seals it after this returns."""
     if lockstep.follow([have_it])[0]:
         return False
+    assert trainer is not None and trainer.model is not None, "the trainer is set before its loop (and any save)"
     trainer._save_checkpoint(trainer.model, trial=None)
     lockstep.barrier()
     return True

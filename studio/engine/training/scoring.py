@@ -1,6 +1,6 @@
 """After training: every example scored for the hardest-examples report, and the earlier version measured.
 
-The worker calls `score_after_training` once the final adapter is saved, so whatever happens here (a stop,
+The recipe calls `score_after_training` once the final adapter is saved, so whatever happens here (a stop,
 an adapter that cannot be compared, a failure) the run still completes with its adapter. The scores come
 from studio.engine.training.example_loss, the same code as the live top N and `studio hardest`.
 """
@@ -19,6 +19,7 @@ from studio.engine.config import TrainConfig
 from studio.engine.events import Heartbeat
 from studio.engine.registry import Registry
 from studio.engine.training.control_channel import ControlChannel
+from studio.engine.training.data import TokenizedSplit, TrainingData
 from studio.engine.training.distributed import world_size
 from studio.engine.training.example_loss import (
     ScoringCancelled,
@@ -27,10 +28,11 @@ from studio.engine.training.example_loss import (
     pick_positions,
     score_examples,
 )
+from studio.engine.training.hardest_report import ScoredExample, build_report, save_report, score_split
 from studio.engine.training.sinks import EventEmitter
 
 if TYPE_CHECKING:
-    from studio.engine.training.data import TokenizedSplit, TrainingData
+    from transformers import PreTrainedTokenizerBase, Trainer
 
 SCORING_REPORT_S = 2.0  # at most one scoring progress heartbeat this often
 SCORING_MESSAGE = "Scoring each example for the hardest-examples report"
@@ -40,8 +42,8 @@ BASELINE_ADAPTER = "studio_baseline"
 def score_after_training(
     run_dir: Path,
     config: TrainConfig,
-    trainer: Any,
-    tokenizer: Any,
+    trainer: Trainer,
+    tokenizer: PreTrainedTokenizerBase,
     data: TrainingData,
     emitter: EventEmitter,
     channel: ControlChannel,
@@ -51,8 +53,6 @@ def score_after_training(
     """The hardest-examples report and the earlier version's held-out loss, measured once the adapter is
     saved: a stop (or a failure) here ends the run as completed without them, never without its adapter.
     Returns what goes into the final metrics."""
-    from studio.engine.library.hardest import build_report, save_report, score_split
-
     if not config.score_examples and not config.compare_adapter:
         return {}
     metrics: dict[str, Any] = {}
@@ -71,36 +71,9 @@ def score_after_training(
     started = time.monotonic()
     set_phase("scoring")
     emitter.emit(Heartbeat, phase="scoring", message=SCORING_MESSAGE, fraction=0.0)
-    model = trainer.model
-    held = data.held_out
-    limit = config.score_examples_limit
-    sizes = {
-        "eval": min(len(held.data), limit) if held else 0,
-        "baseline": min(len(held.data), limit) if held and config.compare_adapter else 0,
-        "train": min(len(data.train.data), limit) if config.score_examples else 0,
-    }
-    reporter = _ScoringProgress(emitter, sizes)
-
-    def between() -> None:
-        """Stop or release: end scoring; other commands have nothing left to act on once training is over."""
-        while (command := channel.get()) is not None:
-            if command.command in {"stop", "pause_release"}:
-                raise ScoringCancelled
-
-    scored: dict[str, Any] = {}
+    reporter = _ScoringProgress(emitter, _sizes(config, data))
     try:
-        if held is not None:
-            scored["eval"] = score_split(
-                model, tokenizer, held, "eval", config, progress=reporter.part("eval"), between_batches=between
-            )
-            metrics["final_eval_loss"] = mean_loss(scored["eval"][0])
-        if config.compare_adapter and held is not None:
-            metrics.update(_baseline(model, tokenizer, held, config, registry, reporter.part("baseline"), between))
-        if config.score_examples:
-            scored["train"] = score_split(
-                model, tokenizer, data.train, "train", config, progress=reporter.part("train"), between_batches=between
-            )
-            save_report(run_dir, build_report(run_dir.name, trainer.state.global_step, scored))
+        _score_all(run_dir, config, trainer, tokenizer, data, registry, reporter, _stop_checker(channel), metrics)
     except ScoringCancelled:
         emitter.emit(
             Heartbeat,
@@ -123,6 +96,55 @@ def score_after_training(
             metrics.setdefault("baseline_error", f"Not measured: scoring failed ({type(exc).__name__}: {exc}).")
     metrics["scoring_s"] = round(time.monotonic() - started, 2)
     return metrics
+
+
+def _sizes(config: TrainConfig, data: TrainingData) -> dict[str, int]:
+    """How many examples each part of the scoring phase scores (the progress fraction is shared by them)."""
+    held, limit = data.held_out, config.score_examples_limit
+    return {
+        "eval": min(len(held.data), limit) if held else 0,
+        "baseline": min(len(held.data), limit) if held and config.compare_adapter else 0,
+        "train": min(len(data.train.data), limit) if config.score_examples else 0,
+    }
+
+
+def _stop_checker(channel: ControlChannel) -> Callable[[], None]:
+    def between() -> None:
+        """Stop or release: end scoring; other commands have nothing left to act on once training is over."""
+        while (command := channel.get()) is not None:
+            if command.command in {"stop", "pause_release"}:
+                raise ScoringCancelled
+
+    return between
+
+
+def _score_all(
+    run_dir: Path,
+    config: TrainConfig,
+    trainer: Trainer,
+    tokenizer: PreTrainedTokenizerBase,
+    data: TrainingData,
+    registry: Registry,
+    reporter: _ScoringProgress,
+    between: Callable[[], None],
+    metrics: dict[str, Any],
+) -> None:
+    """Score the held-out split, the earlier version and the training split, in that order, putting each
+    result into `metrics` as soon as it is known (a stop or failure keeps what was measured before it)."""
+    model, held = trainer.model, data.held_out
+    scored: dict[str, tuple[list[ScoredExample], dict[str, int]]] = {}
+    if held is not None:
+        scored["eval"] = score_split(
+            model, tokenizer, held, "eval", config, progress=reporter.part("eval"), between_batches=between
+        )
+        metrics["final_eval_loss"] = mean_loss(scored["eval"][0])
+    if config.compare_adapter and held is not None:
+        metrics.update(_baseline(model, tokenizer, held, config, registry, reporter.part("baseline"), between))
+    if config.score_examples:
+        scored["train"] = score_split(
+            model, tokenizer, data.train, "train", config, progress=reporter.part("train"), between_batches=between
+        )
+        save_report(run_dir, build_report(run_dir.name, trainer.state.global_step, scored))
 
 
 class _ScoringProgress:
@@ -154,7 +176,7 @@ class _ScoringProgress:
 
 def _baseline(
     model: Any,
-    tokenizer: Any,
+    tokenizer: PreTrainedTokenizerBase,
     held: TokenizedSplit,
     config: TrainConfig,
     registry: Registry,

@@ -19,10 +19,12 @@ from pathlib import Path
 from studio.engine.control import ControlCommand
 from studio.engine.errors import ExitCode, StudioError
 from studio.engine.events import Event, EventParseError, parse_event
+from studio.engine.frozen import frozen_worker_command, is_frozen
 from studio.engine.runs import load_run_config, logs_dir
+from studio.engine.training.distributed import launch_command
 
 SILENCE_LIMIT_S = 60.0
-# A worker beats every 10 s whatever it does (studio.engine.training.worker.HEARTBEAT_S), so this much silence
+# A worker beats every 10 s whatever it does (studio.engine.training.heartbeats.HEARTBEAT_S), so this much silence
 # means it is frozen: it is killed, so a queue left overnight moves on, and the run resumes from a checkpoint.
 HANG_LIMIT_S = 300.0
 STDERR_TAIL_LINES = 12
@@ -34,14 +36,10 @@ SilenceCallback = Callable[[float], None]
 def worker_command(run_dir: Path) -> list[str]:
     """How to start a worker: `python -m` here, the bundle's own executable in worker mode when frozen, and
     `accelerate launch` (one worker per device) when the run's config asks for several processes."""
-    from studio.engine.frozen import frozen_worker_command, is_frozen
-
     if is_frozen():
         return frozen_worker_command(run_dir)
     processes = _num_processes(run_dir)
     if processes > 1:
-        from studio.engine.training.distributed import launch_command
-
         return launch_command(run_dir, processes)
     return [sys.executable, "-m", "studio.engine.training.worker", str(run_dir)]
 

@@ -35,8 +35,8 @@ from studio.engine.runs import load_run_config
 from studio.engine.training import checkpoints
 from studio.engine.training.disk import is_disk_full, tokenizer_bytes
 from studio.engine.training.faults import ENV_VAR
+from studio.engine.training.heartbeats import Heartbeats
 from studio.engine.training.sinks import EventEmitter, FileSink, MemorySink
-from studio.engine.training.worker import Heartbeats
 from tests.engine.training.worker_runs import read_events, run_worker_process, worker_env
 
 
@@ -228,7 +228,7 @@ def test_the_estimate_counts_every_checkpoint_kept_at_once_and_the_final_adapter
 def test_training_is_refused_before_the_model_loads_when_the_disk_is_too_small(
     make_run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from studio.engine.training import disk, worker
+    from studio.engine.training import disk, entry, recipe
 
     run_dir = make_run("no-room", max_steps=4, checkpoint_every_steps=2)
     config = load_run_config(run_dir)
@@ -243,9 +243,9 @@ def test_training_is_refused_before_the_model_loads_when_the_disk_is_too_small(
         def load(self, *args: object) -> None:
             raise AssertionError("the model was loaded although the disk is too small")
 
-    monkeypatch.setattr(worker, "select_backend", lambda config: (NeverLoads(), "test"))
+    monkeypatch.setattr(recipe, "select_backend", lambda config: (NeverLoads(), "test"))
     sink = MemorySink()
-    assert worker.run_worker(run_dir, [sink]) == 1
+    assert entry.run_worker(run_dir, [sink]) == 1
     error = sink.events[-1]
     assert error.kind == "error" and error.code == "disk_full" and error.exit_code == 1
     assert f"needs about {format_bytes(needed)}" in error.hint

@@ -13,7 +13,8 @@ from studio.engine.export.run_info import load_run_info
 from studio.engine.registry import Registry
 from studio.engine.runs import final_adapter_dir
 from studio.engine.training import checkpoints
-from studio.engine.training.final_adapter import check_final_adapter, save_final_adapter
+from studio.engine.training.backends.hf import save_final_adapter
+from studio.engine.training.final_adapter import check_final_adapter
 from tests.engine.training.worker_runs import run_worker_process
 
 

@@ -162,8 +162,8 @@ def test_a_stop_while_scoring_ends_it_without_the_report(make_run, tiny_model_di
     from studio.engine.training.backends.hf import HFBackend
     from studio.engine.training.control_channel import ControlChannel
     from studio.engine.training.scoring import score_after_training
+    from studio.engine.training.setup import load_training_splits
     from studio.engine.training.sinks import EventEmitter, MemorySink
-    from studio.engine.training.worker import load_training_splits
 
     run_dir = make_run("stop-scoring", compare_adapter="/nowhere")
     config = TrainConfig.load(run_dir / "config.json")

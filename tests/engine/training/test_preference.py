@@ -203,7 +203,7 @@ def test_a_dpo_run_exports_as_an_adapter_that_loads_on_the_base(
 
 def _trainer(config: TrainConfig, model_path: Path, tmp_path: Path) -> object:
     from studio.engine.training.backends.hf import HFBackend, build_preference_trainer
-    from studio.engine.training.worker import load_training_data
+    from studio.engine.training.setup import load_training_data
 
     backend = HFBackend()
     model, tokenizer = backend.load(config, model_path)
@@ -290,7 +290,7 @@ def test_data_that_does_not_suit_the_objective_is_refused_in_plain_words(
 ) -> None:
     from transformers import AutoTokenizer
 
-    from studio.engine.training.worker import load_training_data
+    from studio.engine.training.setup import load_training_data
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     with pytest.raises(StudioError) as refused:

@@ -4,6 +4,9 @@ Methods map onto PEFT's LoraConfig: DoRA is `use_dora`, rsLoRA is `use_rslora`, 
 `init_lora_weights="pissa_niter_4"` (the fast randomized SVD), QLoRA loads the base in 4-bit through
 bitsandbytes (CUDA only; checked before loading). A PiSSA adapter is saved converted to plain LoRA (see
 `save_adapter`), so that it applies to the unchanged base model like every other adapter.
+
+torch, transformers, PEFT and TRL are imported inside the functions that use them: the library, export and
+the GUI import this module (through setup and the adapter checks), and must not pay seconds for them.
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from studio.engine.config import TrainConfig
 from studio.engine.errors import ExitCode, StudioError
+from studio.engine.runs import final_adapter_dir
+from studio.engine.tracking import plan_tracking
 from studio.engine.training.backends.base import device_type
+from studio.engine.training.final_adapter import check_adapter_folder, staged_final_adapter
 
 if TYPE_CHECKING:
     from datasets import Dataset
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainerCallback
 
 PISSA_INIT = "pissa_niter_4"
 PISSA_START = "studio_pissa_start"  # the attribute a PiSSA model keeps its adapter's starting weights in
@@ -46,14 +52,13 @@ def lora_config(config: TrainConfig) -> Any:
         task_type="CAUSAL_LM",
         use_dora=config.method == "dora",
         use_rslora=config.method == "rslora",
-        init_lora_weights=PISSA_INIT if config.method == "pissa" else True,
+        # PEFT's Literal names the fast PiSSA form only as a placeholder ('pissa_niter_[number of iters]').
+        init_lora_weights=PISSA_INIT if config.method == "pissa" else True,  # type: ignore[arg-type]
     )
 
 
 def trainer_arguments(config: TrainConfig, output_dir: Path, has_eval: bool, device: str) -> dict[str, Any]:
     """The Trainer settings every objective shares (batching, schedule, checkpoints, precision, reporting)."""
-    from studio.engine.tracking import plan_tracking
-
     # output_dir is RUN_DIR/.staging; trackers write beside it, inside the run. The environment must be set
     # before the Trainer builds its reporting callbacks.
     tracking = plan_tracking(config.report_to, output_dir.parent, output_dir.parent.name)
@@ -132,7 +137,7 @@ def build_sft_trainer(
     config: TrainConfig,
     output_dir: Path,
     callbacks: list[TrainerCallback],
-) -> Any:
+) -> Trainer:
     from trl import SFTTrainer
 
     return SFTTrainer(
@@ -153,7 +158,7 @@ def build_preference_trainer(
     config: TrainConfig,
     output_dir: Path,
     callbacks: list[TrainerCallback],
-) -> Any:
+) -> Trainer:
     """TRL's own DPOTrainer, ORPOTrainer or KTOTrainer on the adapted model, which apply the chat template to
     the conversational pairs themselves.
 
@@ -178,12 +183,14 @@ def build_preference_trainer(
         from trl.experimental.orpo import ORPOTrainer
 
         return ORPOTrainer(**common)
+    from peft import PeftModel
     from trl import DPOTrainer, KTOTrainer
 
     trainer = (DPOTrainer if config.objective == "dpo" else KTOTrainer)(**common)
     fresh = config.init_adapter is None and config.method != "pissa"
-    if fresh and REFERENCE_ADAPTER in getattr(trainer.model, "peft_config", {}):
-        trainer.model.delete_adapter(REFERENCE_ADAPTER)
+    model = trainer.model
+    if fresh and isinstance(model, PeftModel) and REFERENCE_ADAPTER in model.peft_config:
+        model.delete_adapter(REFERENCE_ADAPTER)
     return trainer
 
 
@@ -195,7 +202,7 @@ def build_trainer(
     config: TrainConfig,
     output_dir: Path,
     callbacks: list[TrainerCallback],
-) -> Any:
+) -> Trainer:
     """The trainer of the run's objective: SFTTrainer, or a preference trainer."""
     build = build_sft_trainer if config.objective == "sft" else build_preference_trainer
     return build(model, tokenizer, train, eval_set, config, output_dir, callbacks)
@@ -222,7 +229,7 @@ class HFBackend:
         if config.quantization != "none":
             from peft import prepare_model_for_kbit_training
 
-            model = prepare_model_for_kbit_training(
+            model = prepare_model_for_kbit_training(  # type: ignore[no-untyped-call]  # PEFT leaves it untyped
                 model, use_gradient_checkpointing=config.gradient_checkpointing
             )
         return model, tokenizer
@@ -286,6 +293,15 @@ def save_adapter(model: Any, folder: Path) -> None:
         )
 
 
+def save_final_adapter(model: Any, tokenizer: PreTrainedTokenizerBase, run_dir: Path) -> Path:
+    """Save the trained adapter and its tokenizer as the run's final adapter (staged with a manifest, then
+    renamed into place); returns its folder."""
+    with staged_final_adapter(run_dir) as staging:
+        save_adapter(model, staging)  # a PiSSA adapter is converted to apply to the plain base
+        tokenizer.save_pretrained(staging)
+    return final_adapter_dir(run_dir)
+
+
 def _trained_adapter_only(model: Any) -> dict[str, Any]:
     """What makes save_pretrained leave out TRL's frozen reference copy, when a DPO or KTO run has one."""
     if REFERENCE_ADAPTER in getattr(model, "peft_config", {}):
@@ -308,8 +324,6 @@ def initial_adapter(config: TrainConfig) -> Path:
             code="init_adapter_missing",
             exit_code=ExitCode.MODEL_NOT_FOUND,
         )
-    from studio.engine.training.final_adapter import check_adapter_folder
-
     check_adapter_folder(folder)
     return folder
 
@@ -319,8 +333,8 @@ def _bitsandbytes_config(config: TrainConfig) -> Any:
     from transformers import BitsAndBytesConfig
 
     if config.quantization == "8bit":
-        return BitsAndBytesConfig(load_in_8bit=True)
-    return BitsAndBytesConfig(
+        return BitsAndBytesConfig(load_in_8bit=True)  # type: ignore[no-untyped-call]  # untyped in transformers
+    return BitsAndBytesConfig(  # type: ignore[no-untyped-call]
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
