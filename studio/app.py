@@ -16,20 +16,27 @@ from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QRect, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QIcon
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QMainWindow,
-    QMessageBox,
+    QMenu,
+    QSizePolicy,
     QStackedWidget,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from studio.engine.errors import StudioError
 from studio.engine.paths import resources_dir
+from studio.gui.error_help import show_error
+from studio.gui.glossary import TermExplainer
+from studio.gui.help import HelpDialog, HelpPanel, set_help_topic, show_help
+from studio.gui.shortcuts import ShortcutsDialog
 from studio.gui.theme import apply_theme
+from studio.gui.tour import TourOverlay, build_stops, mark_tour_seen, tour_seen
 from studio.library.notices_panel import NoticesPanel
 from studio.monitor.resumable import ResumableRunsPanel
 from studio.wizard.wizard import DATASET_PAGE, Wizard
@@ -60,7 +67,8 @@ def fitted_geometry(available: QRect) -> QRect:
 
 
 class MainWindow(QMainWindow):
-    """The wizard, the runs library and the live dashboard, as sections switched from a toolbar.
+    """The wizard, the runs library and the live dashboard, as sections switched from a toolbar, with Help
+    (F1 for the current screen, the shortcut list, the glossary, the tour) at the toolbar's end.
 
     The library (with pyqtgraph) and the dashboard (with the training supervisor) are built on first use;
     every request between them (resume, continue, export, compare, playground, new run, queue) is routed here.
@@ -89,6 +97,7 @@ class MainWindow(QMainWindow):
         self.export_dialogs: list[Any] = []
 
         self.wizard = wizard or Wizard()
+        set_help_topic(self.wizard.onboarding, "welcome")
         self.wizard_action = self.add_section("New training", self.wizard)
         self.runs = QWidget()
         runs_layout = QVBoxLayout(self.runs)
@@ -99,6 +108,15 @@ class MainWindow(QMainWindow):
         runs_layout.addWidget(self.resumable)
         self.runs_action = self.add_section("Runs", self.runs)
         self.runs_action.triggered.connect(self.show_runs)
+        set_help_topic(self.runs, "library")
+        self.help_panel = HelpPanel(self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.help_panel)
+        self.help_menu = self._build_help()
+        self.tour: TourOverlay | None = None
+        self.explainer = TermExplainer(self)  # glossary tooltips on every technical word shown
+        session = self.wizard.session
+        self.explainer.watch(self.wizard, session.stateChanged, session.reportChanged, session.planChanged,
+                             session.configChanged, session.hardwareChanged)
         self.library: Any = None
         self.dashboard: Any = None
         self.dashboard_action: QAction | None = None
@@ -113,9 +131,12 @@ class MainWindow(QMainWindow):
         self.resumable.openRequested.connect(self.watch_run)
 
     def add_section(self, title: str, widget: QWidget) -> QAction:
-        """A top-level section: a page in the stack and a checkable toolbar entry that shows it."""
+        """A top-level section: a page in the stack and a checkable toolbar entry that shows it (Ctrl+1, 2, …
+        in the order the sections appear)."""
         self.stack.addWidget(widget)
         action = QAction(title, self)
+        action.setShortcut(QKeySequence(f"Ctrl+{self.stack.count()}"))
+        action.setToolTip(f"{title} ({action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})")
         self._actions[widget] = action
         action.setCheckable(True)
         action.triggered.connect(lambda _checked=False, w=widget: self.show_section(w))
@@ -124,6 +145,50 @@ class MainWindow(QMainWindow):
         if self.stack.count() == 1:
             action.setChecked(True)
         return action
+
+    def _build_help(self) -> QMenu:
+        """Help at the end of the sections' row: this screen's page (F1, wherever the focus is, dialogs
+        included), the keyboard shortcuts (Ctrl+/), the glossary and the tour. A toolbar menu, not a menu bar,
+        so the window keeps its height on small screens."""
+        bar = QToolBar("Help")
+        bar.setObjectName("help")
+        bar.setMovable(False)
+        self.addToolBar(bar)  # the last toolbar of the row fills it: the spacer puts Help at the far end
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        bar.addWidget(spacer)
+        menu = QMenu("Help", self)
+        entries: tuple[tuple[str, str, Callable[[], object]], ...] = (
+            ("Help on this screen", "F1", lambda: show_help(QApplication.activeWindow() or self)),
+            ("Keyboard shortcuts", "Ctrl+/", self.show_shortcuts),
+            ("Glossary", "", self.show_glossary),
+            ("Take the tour", "", self.start_tour),
+        )
+        for text, keys, handler in entries:
+            action = menu.addAction(text)
+            action.triggered.connect(handler)
+            if keys:
+                action.setShortcut(QKeySequence(keys))
+                action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+                self.addAction(action)  # a shortcut works while the menu is closed only on a shown widget
+        button = QToolButton()
+        button.setText("Help")
+        button.setAccessibleName("Help")
+        button.setToolTip("Help on this screen (F1), keyboard shortcuts (Ctrl+/), the glossary and the tour")
+        button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        button.setMenu(menu)
+        self.help_button = button
+        bar.addWidget(button)
+        return menu
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        dialog = ShortcutsDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def show_glossary(self) -> HelpPanel | HelpDialog:
+        return show_help(self, "glossary")
 
     def show_section(self, widget: QWidget) -> None:
         self.stack.setCurrentWidget(widget)
@@ -137,7 +202,9 @@ class MainWindow(QMainWindow):
             from studio.monitor.dashboard import DashboardPage
 
             self.dashboard = DashboardPage(notifier=self.ensure_notifier())
+            set_help_topic(self.dashboard, "dashboard")
             self.dashboard_action = self.add_section("Training", self.dashboard)
+            self.explainer.watch(self.dashboard, self.dashboard.statusChanged, self.dashboard.historyLoaded)
             self.dashboard.exportRequested.connect(self.open_export)
             self.dashboard.playgroundRequested.connect(lambda run_id: self.open_in_library("playground", run_id))
             self.dashboard.compareRequested.connect(lambda run_id: self.open_in_library("compare", run_id))
@@ -149,6 +216,9 @@ class MainWindow(QMainWindow):
             from studio.library.library_page import LibraryPage
 
             self.library = LibraryPage()
+            for view, topic in (("compare_view", "compare"), ("playground_view", "playground"),
+                                ("hardest_view", "hardest")):
+                set_help_topic(getattr(self.library, view), topic)
             self.runs.layout().addWidget(self.library)
             self.library.show()  # (a layout shows a new child of a visible page only on the next loop)
             self.library.resumeRequested.connect(self.resume_run)
@@ -157,6 +227,7 @@ class MainWindow(QMainWindow):
             self.library.newRunRequested.connect(self.load_into_wizard)
             self.library.runDeleted.connect(lambda _run_id: self.resumable.refresh())
             self.library.watchRequested.connect(self.watch_run)
+            self.explainer.watch(self.library, self.library.refreshed)
         return self.library
 
     def ensure_notifier(self) -> Any:
@@ -228,7 +299,7 @@ class MainWindow(QMainWindow):
 
             parent, config = Registry().continue_config(run_id)
         except StudioError as exc:
-            QMessageBox.warning(self, "Training could not continue", exc.render())
+            show_error(self, "Training could not continue", exc)
             return
         self._start(config, parent.name, fallback=self.runs)
 
@@ -238,7 +309,7 @@ class MainWindow(QMainWindow):
         try:
             dashboard.start_run(config, name)
         except StudioError as exc:
-            QMessageBox.warning(self, "Training could not start", exc.render())
+            show_error(self, "Training could not start", exc)
             self.show_section(fallback)
 
     def resume_run(self, run_id: str) -> None:
@@ -255,7 +326,7 @@ class MainWindow(QMainWindow):
         try:
             action(dashboard)
         except StudioError as exc:
-            QMessageBox.warning(self, failure, exc.render())
+            show_error(self, failure, exc)
 
     def open_in_library(self, view: str, run_id: str) -> None:
         """The dashboard's "Try it" and "Compare" open the library's views, once its rows have loaded."""
@@ -291,10 +362,17 @@ class MainWindow(QMainWindow):
 
         record = Registry().get(run_id)
         if record is None:
-            QMessageBox.warning(self, "Studio", f"The run {run_id} is no longer in the library.")
+            show_error(self, "Studio could not open the export", StudioError(
+                what=f"The run {run_id} is no longer in the library.",
+                why="It was deleted, or its folder was moved, after the list was shown.",
+                actions=["Open Runs to see the runs there are now.", "Export another version of this model."],
+                code="run_not_found",
+            ))
             return None
         dialog = ExportDialog(record.run_dir, f"{record.name} {record.version}", parent=self)
         dialog.setWindowFlag(Qt.WindowType.Window)
+        set_help_topic(dialog, "export")
+        TermExplainer(dialog).watch(dialog)
         self.export_dialogs.append(dialog)
         dialog.finished.connect(lambda _code, d=dialog: self._forget_dialog(d))
         dialog.show()
@@ -304,6 +382,54 @@ class MainWindow(QMainWindow):
         if dialog in self.export_dialogs:
             self.export_dialogs.remove(dialog)
             dialog.deleteLater()
+
+    # ---- the tour -----------------------------------------------------------------------------------------
+
+    def start_tour(self) -> TourOverlay:
+        """The guided tour over this window; where it ends, the window shows what it showed before."""
+        if self.tour is not None:
+            self.tour.end(completed=False)
+        section, onboarding = self.stack.currentWidget(), self.wizard.outer.currentWidget()
+        self.tour = TourOverlay(self, build_stops(self._tour_targets()))
+        self.tour.finished.connect(lambda _completed: self._after_tour(section, onboarding))
+        mark_tour_seen()
+        self.tour.start()
+        return self.tour
+
+    def _after_tour(self, section: QWidget, wizard_screen: QWidget) -> None:
+        self.tour = None
+        self.show_section(section)
+        self.wizard.outer.setCurrentWidget(wizard_screen)
+
+    def _tour_targets(self) -> dict[str, Callable[[], Any]]:
+        """What each stop of resources/help/tour.yaml points at, brought on screen first."""
+
+        def step(row: int) -> Callable[[], Any]:
+            def show() -> Any:
+                self.show_section(self.wizard)
+                self.wizard.outer.setCurrentIndex(1)  # the steps, even before the welcome screen is left
+                steps = self.wizard.steps
+                return steps.viewport(), steps.visualItemRect(steps.item(row))
+            return show
+
+        def on_dashboard(find: Callable[[Any], QWidget]) -> Callable[[], QWidget]:
+            def show() -> QWidget:
+                dashboard = self.ensure_dashboard()
+                self.show_section(dashboard)
+                return find(dashboard)
+            return show
+
+        def export_button() -> QWidget:
+            return self.show_runs().export_button  # type: ignore[no-any-return]
+
+        return {
+            "welcome": lambda: None,
+            **{f"step-{row + 1}": step(row) for row in range(self.wizard.steps.count())},
+            "chart": on_dashboard(lambda dashboard: dashboard.charts),
+            "pause": on_dashboard(lambda dashboard: dashboard.controls),
+            "export": export_button,
+            "help": lambda: self.help_button,
+        }
 
     # ---- closing ------------------------------------------------------------------------------------------
 
@@ -341,11 +467,14 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def open_main_window(wizard: Wizard | None = None) -> MainWindow:
+def open_main_window(wizard: Wizard | None = None, first_run_tour: bool = False) -> MainWindow:
     """The window as a double-click opens it: shown at once; unfinished runs are offered once the engine
-    has loaded in the background, so reading the runs registry never delays the first frame."""
+    has loaded in the background, so reading the runs registry never delays the first frame. With
+    `first_run_tour` (the app, not tests) the tour starts the first time Studio opens."""
     window = MainWindow(wizard)
     window.show()
+    if first_run_tour and not tour_seen():
+        QTimer.singleShot(0, window, window.start_tour)
     if window.wizard.ready:
         QTimer.singleShot(0, window.offer_unfinished_runs)
         QTimer.singleShot(0, window.watch_notices)
@@ -358,5 +487,5 @@ def open_main_window(wizard: Wizard | None = None) -> MainWindow:
 
 def run_app(argv: list[str] | None = None) -> int:
     app = create_app(argv)
-    open_main_window()
+    open_main_window(first_run_tour=True)
     return app.exec()

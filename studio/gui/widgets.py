@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 KINDS = ("ok", "warn", "bad", "info")
 
@@ -36,7 +45,8 @@ class Badge(QLabel):
 
 
 class Banner(QFrame):
-    """A message shown inside a page (never a modal dialog) so the reason Next is blocked stays visible."""
+    """A message shown inside a page (never a modal dialog) so the reason Next is blocked stays visible; an
+    error has a Get Help button, like the error dialogs, that opens the offline page on its kind."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -44,7 +54,17 @@ class Banner(QFrame):
         layout.setContentsMargins(10, 8, 10, 8)
         self.title = wrapped_label(name="sectionTitle")
         self.body = wrapped_label(selectable=True)
-        layout.addWidget(self.title)
+        self.get_help = QPushButton("Get Help")
+        self.get_help.setAccessibleName("Get help on this error")
+        self.get_help.setToolTip("What this error means, why it happens and what to do, on a page that works "
+                                 "offline")
+        self.get_help.hide()
+        self.get_help.clicked.connect(self._open_help)
+        self.error: object = None
+        top = QHBoxLayout()
+        top.addWidget(self.title, 1)
+        top.addWidget(self.get_help, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(top)
         layout.addWidget(self.body)
         self.setAccessibleName("Message")
         self.hide()
@@ -57,6 +77,8 @@ class Banner(QFrame):
         self.body.setText(body)
         self.body.setVisible(bool(body))
         self.setAccessibleDescription(f"{title} {body}".strip())
+        self.error = None
+        self.get_help.hide()
         self.show()
 
     def show_error(self, error: object) -> None:
@@ -67,6 +89,13 @@ class Banner(QFrame):
             lines.append(error.why)  # type: ignore[attr-defined]
         lines.extend(f"• {action}" for action in getattr(error, "actions", []) or [])
         self.show_message("bad", what, "\n".join(lines))
+        self.error = error
+        self.get_help.show()
+
+    def _open_help(self) -> None:
+        from studio.gui.error_help import open_error_help  # (it imports the help pages' module)
+
+        open_error_help(self.error, self)
 
     def text(self) -> str:
         return f"{self.title.text()}\n{self.body.text()}".strip()

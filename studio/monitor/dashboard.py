@@ -22,7 +22,6 @@ from PySide6.QtCore import QEventLoop, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QProgressDialog,
     QScrollArea,
     QVBoxLayout,
@@ -38,6 +37,8 @@ from studio.engine.planner.calibration import RunTiming
 from studio.engine.registry import Registry
 from studio.engine.training.control_channel import send_to_run_dir
 from studio.engine.training.supervisor import Supervisor, WorkerOutcome
+from studio.gui.error_help import show_error
+from studio.gui.help import help_button
 from studio.monitor.alerts import AlertsPanel
 from studio.monitor.bridge import EventFileReader, RunBridge
 from studio.monitor.buffers import MetricBuffers
@@ -124,6 +125,7 @@ class DashboardPage(QWidget):
         layout = QVBoxLayout(content)
         header = QHBoxLayout()
         header.addWidget(self.heading, 1)
+        header.addWidget(help_button("dashboard", "the training dashboard"))
         header.addWidget(self.notifications)
         layout.addLayout(header)
         layout.addWidget(self.subheading)
@@ -449,11 +451,15 @@ class DashboardPage(QWidget):
         self.bridge.workerExited.disconnect(loop.quit)
         dialog.close()
         if self.state.status.alive:
-            QMessageBox.warning(self, "Training is still running",
-                                "The training process did not finish saving in time. It keeps running; "
-                                "close again to choose what to do.")
+            self._show_error(StudioError(
+                what="Training is still running: the training process did not finish saving in time.",
+                why="Saving a checkpoint of a large model can take longer than Studio waited.",
+                actions=["Close the window again to choose what to do.",
+                         "Or keep it open and pause or stop the run from the dashboard."],
+                code="worker_slow_to_save",
+            ))
             return False
         return True
 
     def _show_error(self, error: StudioError) -> None:
-        QMessageBox.warning(self, "Studio", error.render())
+        show_error(self, "Training", error)

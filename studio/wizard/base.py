@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
+from studio.gui.help import help_button, set_help_topic
 from studio.gui.widgets import wrapped_label
 from studio.wizard.session import WizardSession
 
 
 class WizardPage(QWidget):
-    """A page in a scroll area (so nothing is cut at 200% scaling) with a title and an intro line.
+    """A page in a scroll area (so nothing is cut at 200% scaling) with a title, its "?" help button and an
+    intro line. Its help page is resources/help/pages/<module name less _page>.md (F1 shows it too).
 
     Signals:
         completeChanged(): whether Next may be pressed may have changed.
@@ -39,7 +41,12 @@ class WizardPage(QWidget):
         heading = QLabel(self.title)
         heading.setObjectName("pageTitle")
         heading.setAccessibleName(self.title)
-        self.body.addWidget(heading)
+        topic = type(self).__module__.rsplit(".", 1)[-1].removesuffix("_page")
+        set_help_topic(self, topic)
+        title_row = QHBoxLayout()
+        title_row.addWidget(heading, 1)
+        title_row.addWidget(help_button(topic, self.title), 0, Qt.AlignmentFlag.AlignVCenter)
+        self.body.addLayout(title_row)
         if self.intro:
             self.body.addWidget(wrapped_label(self.intro, name="muted"))
 
