@@ -14,7 +14,16 @@ from functools import cache
 
 import yaml
 from PySide6.QtCore import QObject, QTimer, SignalInstance
-from PySide6.QtWidgets import QAbstractButton, QComboBox, QGroupBox, QLabel, QStackedWidget, QTabWidget, QWidget
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QComboBox,
+    QGroupBox,
+    QLabel,
+    QStackedWidget,
+    QTabWidget,
+    QWidget,
+)
 
 from studio.gui.help import help_dir
 
@@ -128,10 +137,13 @@ class TermExplainer(QObject):
         self._pending = False
 
     def watch(self, screen: QWidget, *changes: SignalInstance) -> None:
-        """Explain again whenever `screen` shows another of its pages or tabs, or one of `changes` fires."""
-        for stack in [screen, *screen.findChildren(QWidget)]:
-            if isinstance(stack, QStackedWidget | QTabWidget):
-                stack.currentChanged.connect(self.schedule)
+        """Explain again whenever `screen` shows another of its pages or tabs, a selection in one of its lists
+        changes (details are shown for it), or one of `changes` fires."""
+        for widget in [screen, *screen.findChildren(QWidget)]:
+            if isinstance(widget, QStackedWidget | QTabWidget):
+                widget.currentChanged.connect(self.schedule)
+            elif isinstance(widget, QAbstractItemView) and widget.selectionModel() is not None:
+                widget.selectionModel().selectionChanged.connect(self.schedule)
         for signal in changes:
             signal.connect(self.schedule)
         self.schedule()
