@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from studio.engine.export.lmstudio import lmstudio_models_dir
 from studio.engine.export.pipeline import ExportResult, default_out_dir, export_run
 from studio.engine.export.verify import VerificationReport
+from studio.gui.help import help_button
 from studio.gui.tasks import TaskRunner, TaskState
 from studio.gui.widgets import Banner, wrapped_label
 
@@ -170,8 +171,11 @@ class ExportDialog(QDialog):
 
         heading = QLabel(f"Export {title or self.run_dir.name}")
         heading.setObjectName("sectionTitle")
+        title_row = QHBoxLayout()
+        title_row.addWidget(heading, 1)
+        title_row.addWidget(help_button("export", "exporting"))
         layout = QVBoxLayout(self)
-        layout.addWidget(heading)
+        layout.addLayout(title_row)
         layout.addLayout(form)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)

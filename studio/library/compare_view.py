@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from studio.engine.config import TrainConfig
 from studio.engine.library.compare import Axis, Comparison, compare_runs, run_label
 from studio.engine.registry import RunRecord
+from studio.gui.help import help_button
 from studio.gui.theme import colors
 from studio.gui.widgets import Banner, wrapped_label
 
@@ -67,6 +68,7 @@ class CompareView(QWidget):
         self.axis.currentIndexChanged.connect(self._redraw)
         top.addWidget(self.back_button)
         top.addWidget(self.title, 1)
+        top.addWidget(help_button("compare", "comparing runs"))
         top.addWidget(QLabel("Align curves:"))
         top.addWidget(self.axis)
         layout.addLayout(top)

@@ -45,6 +45,7 @@ from studio.engine.errors import StudioError
 from studio.engine.library.hardest import HardestReport, ScoredExample, load_report
 from studio.engine.registry import RunRecord
 from studio.engine.training.example_loss import preview
+from studio.gui.help import help_button
 from studio.gui.previews import without_shared_start
 from studio.gui.tasks import TaskRunner, TaskState
 from studio.gui.widgets import Banner, wrapped_label
@@ -176,6 +177,7 @@ class HardestView(QWidget):
         self.title.setObjectName("pageTitle")
         top.addWidget(self.back_button)
         top.addWidget(self.title, 1)
+        top.addWidget(help_button("hardest", "the hardest examples"))
         layout.addLayout(top)
         layout.addWidget(wrapped_label(
             "How well the trained model fits each example: the higher the loss, the worse. Rows far above the "

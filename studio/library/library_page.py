@@ -52,6 +52,7 @@ from studio.engine.library.catalog import RESUMABLE, USABLE, LibraryRow, library
 from studio.engine.library.disk import format_bytes
 from studio.engine.library.lineage import LineageNode, lineage_forest
 from studio.engine.registry import Registry
+from studio.gui.help import help_button
 from studio.gui.tasks import TaskRunner
 from studio.gui.theme import colors
 from studio.gui.widgets import Banner, wrapped_label
@@ -166,6 +167,7 @@ class LibraryPage(QWidget):
         self.clean_button.setToolTip("Remove intermediate checkpoints of completed runs; best and last stay.")
         self.clean_button.clicked.connect(self.clean_up)
         top.addWidget(title)
+        top.addWidget(help_button("library", "the runs library"))
         top.addWidget(self.search, 1)
         top.addWidget(self.status_filter)
         top.addWidget(self.tag_filter)

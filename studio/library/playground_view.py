@@ -41,6 +41,7 @@ from studio.engine.library.playground import (
     targets_for,
 )
 from studio.engine.registry import RunRecord
+from studio.gui.help import help_button
 from studio.gui.tasks import TaskRunner, TaskState
 from studio.gui.widgets import Banner, wrapped_label
 
@@ -71,6 +72,7 @@ class PlaygroundView(QWidget):
         self.title.setObjectName("pageTitle")
         top.addWidget(self.back_button)
         top.addWidget(self.title, 1)
+        top.addWidget(help_button("playground", "the playground"))
         layout.addLayout(top)
         self.banner = Banner()
         layout.addWidget(self.banner)
