@@ -105,3 +105,20 @@ def test_a_dialog_gets_its_own_help_window(make_window, qtbot, tiny_run):
     assert isinstance(help_window, HelpDialog) and help_window.parent() is dialog
     assert help_window.browser.topic == "export"
     assert show_help(dialog) is help_window  # one help window per dialog, reused
+    help_window.close()
+    qtbot.mouseClick(dialog.findChild(type(window.help_button), "helpButton"), Qt.MouseButton.LeftButton)
+    assert help_window.isVisible() and help_window.browser.topic == "export"
+
+
+def test_each_library_view_has_its_question_mark(make_window, qtbot, click, tiny_run):
+    window = make_window()
+    library = window.show_runs()
+    qtbot.waitUntil(lambda: tiny_run.id in library.rows and not library.loader.busy, timeout=30_000)
+    for open_view, topic in ((None, "library"), (library.open_playground, "playground"),
+                             (library.open_compare, "compare")):
+        if open_view is not None:
+            open_view([tiny_run.id])
+        button = next(b for b in library.findChildren(type(window.help_button), "helpButton") if b.isVisible())
+        click(button)
+        assert window.help_panel.browser.topic == topic
+        library.show_list()
