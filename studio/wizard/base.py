@@ -44,8 +44,9 @@ class WizardPage(QWidget):
         topic = type(self).__module__.rsplit(".", 1)[-1].removesuffix("_page")
         set_help_topic(self, topic)
         title_row = QHBoxLayout()
-        title_row.addWidget(heading, 1)
+        title_row.addWidget(heading)
         title_row.addWidget(help_button(topic, self.title), 0, Qt.AlignmentFlag.AlignVCenter)
+        title_row.addStretch(1)
         self.body.addLayout(title_row)
         if self.intro:
             self.body.addWidget(wrapped_label(self.intro, name="muted"))
