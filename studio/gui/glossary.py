@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.gui.help import help_dir
+from studio.engine.paths import resources_dir  # not studio.gui.help, which imports this module
 
 _TAG = re.compile(r"<[^>]+>")
 
@@ -46,7 +46,7 @@ class Term:
 @cache
 def glossary() -> tuple[Term, ...]:
     """The entries, in the file's (alphabetical) order; read once."""
-    data = yaml.safe_load((help_dir() / "glossary.yaml").read_text(encoding="utf-8"))
+    data = yaml.safe_load((resources_dir() / "help" / "glossary.yaml").read_text(encoding="utf-8"))
     return tuple(Term(str(e["term"]), " ".join(str(e["text"]).split()), tuple(map(str, e.get("also", []))))
                  for e in data)
 
