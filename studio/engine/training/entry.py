@@ -20,7 +20,7 @@ import sqlite3
 import sys
 import traceback
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from studio.engine import runs
 from studio.engine.config import TrainConfig
@@ -68,9 +68,18 @@ def _follow(run_dir: Path) -> int:
         # torch and transformers take seconds to import: only after the handlers, so a stop is never lost.
         from studio.engine.training.follower import run_follower
 
-        return run_follower(run_dir)
+        _exit_without_teardown(run_follower(run_dir))
     except StoppedBeforeTraining:  # rank 0 ends as well, with the `stopped` event
         return int(ExitCode.STOPPED)
+
+
+def _exit_without_teardown(code: int) -> NoReturn:
+    """A follower's work is done once its rank record is written. Python's normal exit then runs the C++
+    destructors of torch's threads, and one of them sometimes ends the process with "terminate called without
+    an active exception" (SIGABRT), which makes torchrun fail the whole run after `completed`. Leave at once."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _stdout_to_stderr() -> None:
