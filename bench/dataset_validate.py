@@ -1,7 +1,7 @@
 """Benchmark: full validation with token statistics vs the plain way, on 100,000 JSONL conversations.
 
-Studio's way: `validate_file(path, tokenizer_path=..., max_length=...)` (read, normalize, check every row,
-duplicates, personal data, token statistics through the chat template).
+Studio's way: `validate_file(path, DatasetOptions(tokenizer_path=..., max_length=...))` (read, normalize, check
+every row, duplicates, personal data, token statistics through the chat template).
 The plain way: `datasets.load_dataset("json")`, then one batched tokenizer call on the same rows rendered
 through the chat template.
 
@@ -111,13 +111,13 @@ def make_rows(path: Path, count: int, seed: int = 0) -> None:
 
 
 def run_studio(data: Path, model: Path, max_length: int) -> dict[str, object]:
-    from studio.engine.datasets import validate_file
+    from studio.engine.datasets import DatasetOptions, validate_file
     from studio.engine.datasets.tokens import load_tokenizer
 
     load_tokenizer(str(model))
     baseline = _peak_mb()
     started = time.perf_counter()
-    report = validate_file(data, tokenizer_path=model, max_length=max_length, use_cache=False)
+    report = validate_file(data, DatasetOptions(tokenizer_path=model, max_length=max_length), use_cache=False)
     seconds = time.perf_counter() - started
     assert report.stats is not None
     return {

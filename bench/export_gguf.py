@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from studio.engine.export.pipeline import ExportResult, export_run
+from studio.engine.progress import Callbacks
 
 Stages = list[tuple[str, float]]
 
@@ -55,7 +56,7 @@ def timed_export(run_dir: Path, fmt: str, out: Path, quant: str | None) -> tuple
         if not stages or stages[-1][0] != stage:
             stages.append((stage, time.perf_counter() - start))
 
-    result = export_run(run_dir, fmt, quant=quant, out_dir=out, progress=progress)  # type: ignore[arg-type]
+    result = export_run(run_dir, fmt, quant=quant, out_dir=out, task=Callbacks(progress))  # type: ignore[arg-type]
     return time.perf_counter() - start, stages, result
 
 

@@ -23,10 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def tokenized_rows(dataset: Path, tokenizer: Any, model_path: Path, max_length: int, rows: int) -> Any:
-    from studio.engine.datasets import prepare_dataset
+    from studio.engine.datasets import DatasetOptions, prepare_dataset
     from studio.engine.training.data import tokenize_split
 
-    prepared = prepare_dataset(dataset, eval_fraction=0.0, tokenizer_path=model_path, max_length=max_length)
+    options = DatasetOptions(eval_fraction=0.0, tokenizer_path=model_path, max_length=max_length)
+    prepared = prepare_dataset(dataset, options)
     split = tokenize_split(prepared.train, tokenizer, assistant_only=True)
     return split.data.select(range(min(rows, len(split.data))))
 

@@ -27,17 +27,14 @@ def offers_command(
     json_output: bool = typer.Option(False, "--json", help="Print machine-readable JSON (docs/cloud.md)."),
 ) -> None:
     """List the rented GPUs the run fits on, cheapest first, each with its time and cost estimate."""
-    from studio.cli.plan import dataset_stats
     from studio.engine.cloud import check_budget, offers
     from studio.engine.models.facts import read_model_facts
+    from studio.engine.planner import measure_dataset
     from studio.engine.profiles import get_profile
 
     use_case = get_profile(profile)
     facts = read_model_facts(model)
-    stats = None
-    if dataset is not None:
-        stats, _ = dataset_stats(dataset, Path(facts.path or ""), min(use_case.max_length_hint, facts.context_length),
-                                 use_case.id)
+    stats = measure_dataset(dataset, facts, use_case)[0] if dataset is not None else None
     report = offers(provider, facts, use_case, stats, dataset=dataset)
     shown = report.estimates if budget is None else check_budget(report, budget)
     if json_output:

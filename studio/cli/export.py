@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from studio.cli.output import console, err_console, friendly_errors, print_json
 from studio.engine.errors import ExitCode, StudioError
-from studio.engine.export.progress import ProgressFn
+from studio.engine.progress import QUIET, Callbacks, TaskContext
 
 FORMAT_HELP = ("hf (merged model), adapter, gguf, ollama or lmstudio; gguf-adapter or ollama-adapter for the "
                "adapter as a small GGUF applied on top of the base model's GGUF.")
@@ -24,16 +24,16 @@ QUANT_HELP = "GGUF type: f16, q8_0, Q4_K_M, Q5_K_M ... Default: f16 below 1B par
 
 
 @contextmanager
-def progress_bar(enabled: bool) -> Iterator[ProgressFn]:
-    """A (message, fraction) callback that drives a bar on stderr, or does nothing."""
+def progress_bar(enabled: bool) -> Iterator[TaskContext]:
+    """A task context whose reports drive a bar on stderr, or go nowhere."""
     if not enabled:
-        yield lambda _message, _fraction: None
+        yield QUIET
         return
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task("Starting", total=1.0)
-        yield lambda message, fraction: bar.update(task, description=escape(message), completed=fraction)
+        yield Callbacks(lambda message, fraction: bar.update(task, description=escape(message), completed=fraction))
 
 
 @friendly_errors
@@ -51,7 +51,7 @@ def export_command(
 
     run_dir = find_run(run)
     with progress_bar(not json_output) as progress:
-        result = export_run(run_dir, fmt, quant=quant, out_dir=out, progress=progress)  # type: ignore[arg-type]
+        result = export_run(run_dir, fmt, quant=quant, out_dir=out, task=progress)  # type: ignore[arg-type]
     url = None
     if hub:
         from studio.engine.export.hub_upload import upload_folder
@@ -97,7 +97,7 @@ def merge_command(
                           code="merge_invalid") from None
     with progress_bar(not json_output) as progress:
         record = merge_runs([find_run(r) for r in runs], method, parsed, density, name,  # type: ignore[arg-type]
-                            progress=progress)
+                            task=progress)
     if json_output:
         print_json(record.to_dict())
     else:

@@ -83,6 +83,7 @@ def _score(run_dir: Path) -> Any:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from studio.engine.library.hardest import score_run
+    from studio.engine.progress import Callbacks
 
     err_console.print("This run has no hardest-examples report yet; scoring every example now.")
     with Progress(
@@ -90,7 +91,7 @@ def _score(run_dir: Path) -> Any:
     ) as progress:
         task = progress.add_task("Loading the model", total=1.0)
         return score_run(
-            run_dir, progress=lambda message, fraction: progress.update(task, description=message, completed=fraction)
+            run_dir, Callbacks(lambda message, fraction: progress.update(task, description=message, completed=fraction))
         )
 
 

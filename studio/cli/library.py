@@ -166,8 +166,10 @@ def quality(run: RunRef, as_json: JsonFlag = False) -> None:
     from studio.engine.library.quality import evaluate_quality
 
     record = _registry().find(run)
-    report = evaluate_quality(record, progress=lambda message, _f: console.print(f"[dim]{message}…[/]")
-                              if not as_json else None)
+    from studio.engine.progress import QUIET, Callbacks
+
+    shown = Callbacks(lambda message, _f: console.print(f"[dim]{message}…[/]"))
+    report = evaluate_quality(record, task=QUIET if as_json else shown)
     if as_json:
         print_json(report.to_dict())
         return

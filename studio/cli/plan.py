@@ -27,46 +27,21 @@ def plan_command(
 
     Exits with 3 (after printing the plan) when the training would not fit in this machine's memory.
     """
-    from studio.engine.hardware import probe
-    from studio.engine.models.facts import read_model_facts
-    from studio.engine.planner import plan
-    from studio.engine.profiles import get_profile
+    from studio.engine.planner import plan_for
 
-    use_case = get_profile(profile)
-    facts = read_model_facts(model)
-    hardware = probe()
-    overrides: dict[str, Any] = {}
-    stats = None
-    notes: list[str] = []
-    if dataset is not None:
-        overrides["dataset_path"] = str(dataset.resolve())
-        stats, notes = dataset_stats(dataset, Path(facts.path or ""),
-                                     min(use_case.max_length_hint, facts.context_length), use_case.id)
-    result = plan(hardware, facts, use_case, stats, hourly_price=price_per_hour, grid_g_per_kwh=grid_intensity,
-                  overrides=overrides)
+    planned = plan_for(model, profile, dataset, hourly_price=price_per_hour, grid_g_per_kwh=grid_intensity)
+    result, facts, hardware = planned.plan, planned.facts, planned.hardware
     if json_output:
         data = result.to_dict()
-        data["warnings"] = notes + data["warnings"]
+        data["warnings"] = planned.notes + data["warnings"]
         data["hardware"] = hardware.to_dict()
         data["model"] = facts.to_dict()
         data["launch_command"] = launch_preview(result.config.num_processes)
         print_json(data)
     else:
-        _render(result, facts, hardware, notes)
+        _render(result, facts, hardware, planned.notes)
     if not result.fits:
         raise typer.Exit(int(ExitCode.OUT_OF_MEMORY))
-
-
-def dataset_stats(path: Path, tokenizer_path: Path, max_length: int, profile: str) -> tuple[Any, list[str]]:
-    """Token statistics from the dataset validator (exit 2 when the file is unusable)."""
-    from studio.engine.datasets import unusable_error, validate_file
-
-    report = validate_file(path, tokenizer_path=tokenizer_path, max_length=max_length, profile=profile)
-    if not report.usable:
-        raise unusable_error(report)
-    if report.stats is None:
-        return None, ["The dataset's token statistics could not be measured; the plan ignores them."]
-    return report.stats.to_planner(), []
 
 
 def _render(result: Any, facts: Any, hardware: Any, notes: list[str]) -> None:

@@ -212,19 +212,10 @@ def check_device(config: TrainConfig) -> None:
 
 
 def _planned(dataset: Path | None, model: str | None, profile: str | None) -> TrainConfig:
-    from studio.cli.plan import dataset_stats
-    from studio.engine.hardware import probe
-    from studio.engine.models.facts import read_model_facts
-    from studio.engine.planner import plan
-    from studio.engine.profiles import get_profile
+    from studio.engine.planner import plan_for
 
-    use_case = get_profile(profile)
-    facts = read_model_facts(model or "builtin")
-    stats = None
-    if dataset is not None and dataset.exists():
-        length = min(use_case.max_length_hint, facts.context_length)
-        stats, _notes = dataset_stats(dataset, Path(facts.path or ""), length, use_case.id)
-    return plan(probe(), facts, use_case, stats).config
+    measured = dataset if dataset is not None and dataset.exists() else None
+    return plan_for(model, profile, measured).plan.config
 
 
 def _dry_run(config: TrainConfig, model_path: Path) -> None:

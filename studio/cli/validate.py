@@ -40,11 +40,11 @@ def validate_command(
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON (see docs/datasets.md)."),
 ) -> None:
     """Check a dataset: what Studio understood, what is wrong and how to fix it, and token statistics."""
-    from studio.engine.datasets import parse_mapping, validate_file
+    from studio.engine.datasets import DatasetOptions, check, parse_mapping
     from studio.engine.profiles import get_profile
+    from studio.engine.progress import QUIET, Callbacks
 
     use_case = get_profile(profile) if profile else None
-    columns = parse_mapping(mapping) if mapping else None
     tokenizer_path = None
     if model is not None:
         from studio.engine.models.resolve import resolve_model
@@ -52,19 +52,18 @@ def validate_command(
         tokenizer_path = resolve_model(model)
         if max_length is None:
             max_length = (use_case or get_profile(None)).max_length_hint
+    options = DatasetOptions(
+        mapping=parse_mapping(mapping) if mapping else None,
+        tokenizer_path=tokenizer_path,
+        max_length=max_length,
+        profile=use_case.id if use_case else None,
+    )
     with err_console.status("Reading the file…") as status:
 
         def progress(message: str, fraction: float) -> None:
             status.update(f"{message} ({fraction:.0%})")
 
-        report = validate_file(
-            path,
-            mapping=columns,
-            tokenizer_path=tokenizer_path,
-            max_length=max_length,
-            profile=use_case.id if use_case else None,
-            progress=None if json_output else progress,
-        )
+        report = check(path, options, task=QUIET if json_output else Callbacks(progress), preview=0).report
     if json_output:
         print_json(report.to_dict())
     else:

@@ -245,8 +245,7 @@ class ExportDialog(QDialog):
         self.status.setText("Starting the export…")
 
         def work(task: TaskState) -> Any:
-            return export_run(run_dir, fmt, quant=quant, out_dir=folder,  # type: ignore[arg-type]
-                              progress=task.report, should_cancel=task.is_cancelled)
+            return export_run(run_dir, fmt, quant=quant, out_dir=folder, task=task)  # type: ignore[arg-type]
 
         self.runner.start(work, "exporting the model")
 

@@ -75,4 +75,5 @@ class ShortcutsDialog(QDialog):
         layout.addWidget(buttons)
 
     def shown_keys(self) -> list[str]:
-        return [self.table.item(row, 0).text() for row in range(self.table.rowCount())]
+        items = (self.table.item(row, 0) for row in range(self.table.rowCount()))
+        return [item.text() if item is not None else "" for item in items]

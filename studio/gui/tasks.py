@@ -1,7 +1,8 @@
 """Cancellable background tasks for short jobs (validation, model search, planning), in the Orange3 style.
 
-A task is a plain function that receives a TaskState. It reports progress and status through it and
-checks `is_cancelled()`; the GUI hears about all of it through queued signals, so no widget is ever
+A task is a plain function that receives a TaskState, the GUI's engine TaskContext (studio.engine.progress):
+it reports progress and status through it and calls `check()`, which raises the one Cancelled error once
+the GUI asked it to stop. The GUI hears about all of it through queued signals, so no widget is ever
 touched from a worker thread and the GUI thread never waits on the engine.
 
 All tasks share one worker thread. Tasks import heavy libraries on first use, and two threads importing
@@ -20,6 +21,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from studio.engine.errors import StudioError
+from studio.engine.progress import Cancelled
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +40,8 @@ def worker_pool() -> QThreadPool:
     return _pool
 
 
-class TaskCancelledError(Exception):
-    """Raised by a task (or by TaskState.check) to stop early; the runner reports it as cancelled."""
-
-
 class TaskState(QObject):
-    """What a running task may tell the GUI, and how the GUI asks it to stop. Thread-safe.
+    """What a running task may tell the GUI, and how the GUI asks it to stop: a TaskContext. Thread-safe.
 
     Signals:
         progressChanged(float): fraction done in [0, 1], emitted only when the value really changes.
@@ -75,7 +73,7 @@ class TaskState(QObject):
             self.statusChanged.emit(text)
 
     def report(self, text: str, fraction: float) -> None:
-        """Matches the engine's `progress(message, fraction)` callbacks."""
+        """TaskContext.report: the step in words and the fraction done."""
         self.set_status(text)
         self.set_progress(fraction)
 
@@ -85,13 +83,13 @@ class TaskState(QObject):
     def cancel(self) -> None:
         self._cancel.set()
 
-    def is_cancelled(self) -> bool:
+    def cancelled(self) -> bool:
         return self._cancel.is_set()
 
     def check(self) -> None:
-        """Stop here if the GUI asked to cancel."""
+        """Stop here if the GUI asked to cancel (the runner reports Cancelled as `cancelled`)."""
         if self._cancel.is_set():
-            raise TaskCancelledError
+            raise Cancelled()
 
 
 class _Job(QRunnable):
@@ -101,12 +99,12 @@ class _Job(QRunnable):
 
     def run(self) -> None:
         state = self._state
-        if state.is_cancelled():  # dropped while it waited for the thread
+        if state.cancelled():  # dropped while it waited for the thread
             state._failed.emit(None)
             return
         try:
             result = self._fn(state)
-        except TaskCancelledError:
+        except Cancelled:
             state._failed.emit(None)
         except StudioError as exc:
             state._failed.emit(exc)
@@ -224,7 +222,7 @@ class TaskRunner(QObject):
     def _on_done(self, result: object) -> None:
         state = self._finish()
         if state is not None:
-            if state.is_cancelled():
+            if state.cancelled():
                 self.cancelled.emit()
             else:
                 self.finished.emit(result)
@@ -233,7 +231,7 @@ class TaskRunner(QObject):
     def _on_failed(self, error: object) -> None:
         state = self._finish()
         if state is not None:
-            if error is None or state.is_cancelled():
+            if error is None or state.cancelled():
                 self.cancelled.emit()
             else:
                 self.failed.emit(error)

@@ -70,6 +70,7 @@ class TourOverlay(QWidget):
 
     def __init__(self, window: QWidget, stops: list[TourStop]) -> None:
         super().__init__(window)
+        self.host = window
         self.setObjectName("tour")
         self.setAccessibleName("Guided tour")
         self.stops = stops
@@ -112,7 +113,7 @@ class TourOverlay(QWidget):
         return self.stops[self.index]
 
     def start(self) -> None:
-        self.setGeometry(self.parentWidget().rect())
+        self.setGeometry(self.host.rect())
         self.show()
         self.raise_()
         self.go(0)
@@ -141,7 +142,7 @@ class TourOverlay(QWidget):
         self.next_button.setFocus()
 
     def end(self, completed: bool) -> None:
-        self.parentWidget().removeEventFilter(self)
+        self.host.removeEventFilter(self)
         self.hide()
         self.finished.emit(completed)
         self.deleteLater()
@@ -156,7 +157,7 @@ class TourOverlay(QWidget):
         widget, rect = found if isinstance(found, tuple) else (found, None)
         if widget is None or not widget.isVisible():
             return QRect()
-        window = self.parentWidget()
+        window = self.host
         area = rect if rect is not None else widget.rect()
         shown = QRect(widget.mapTo(window, area.topLeft()), area.size())
         parent = widget.parentWidget()
@@ -217,7 +218,7 @@ class TourOverlay(QWidget):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         """Follow the window's size, so the ring and the callout stay on their control."""
-        if watched is self.parentWidget() and event.type() == QEvent.Type.Resize and self.index >= 0:
-            self.setGeometry(self.parentWidget().rect())
+        if watched is self.host and event.type() == QEvent.Type.Resize and self.index >= 0:
+            self.setGeometry(self.host.rect())
             self._place()
         return False

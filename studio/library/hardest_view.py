@@ -307,7 +307,7 @@ class HardestView(QWidget):
         self.progress.setValue(0)
 
         def work(state: TaskState) -> HardestReport:
-            return score_run(run_dir, progress=state.report, should_cancel=state.is_cancelled)
+            return score_run(run_dir, task=state)
 
         self.runner.start(work, "scoring every example")
 

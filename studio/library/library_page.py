@@ -636,9 +636,7 @@ class LibraryPage(QWidget):
         from studio.engine.library.quality import evaluate_quality
 
         run = self.rows[ids[0]].run
-        self.jobs.start(lambda state: evaluate_quality(run, progress=state.report,
-                                                       cancelled=state.is_cancelled),
-                        "checking the model's quality")
+        self.jobs.start(lambda state: evaluate_quality(run, task=state), "checking the model's quality")
         self._update_actions()
 
     def _on_job_done(self, result: object) -> None:

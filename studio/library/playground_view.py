@@ -40,6 +40,7 @@ from studio.engine.library.playground import (
     load_history,
     targets_for,
 )
+from studio.engine.progress import Callbacks
 from studio.engine.registry import RunRecord
 from studio.gui.help import help_button
 from studio.gui.tasks import TaskRunner, TaskState
@@ -226,7 +227,7 @@ class PlaygroundView(QWidget):
         playground, cancel = self._playground, self._cancel
 
         def task(state: TaskState) -> dict[str, str]:
-            playground.load(lambda message, _fraction: state.set_status(message + "…"))
+            playground.load(Callbacks(lambda message, _fraction: state.set_status(message + "…")))
             state.set_status("Answering…")
             return playground.ask(prompt, settings, lambda key, text: state.set_partial_result((key, text)),
                                   cancel)

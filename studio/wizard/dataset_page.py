@@ -6,10 +6,8 @@ will actually be trained on.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
@@ -35,8 +33,10 @@ from studio.gui.widgets import Badge, Banner, wrapped_label
 from studio.wizard.base import WizardPage
 from studio.wizard.session import WizardSession
 
+if TYPE_CHECKING:
+    from studio.engine.datasets import DatasetCheck
+
 FILE_FILTER = "Data files (*.jsonl *.json *.csv *.tsv *.txt *.parquet);;All files (*)"
-PREVIEW_EXAMPLES = 3
 ROLE_LABELS = (
     ("", "Not used"),
     ("user", "The request (prompt, question)"),
@@ -48,47 +48,21 @@ ROLE_LABELS = (
 )
 
 
-@dataclass(frozen=True)
-class DatasetCheck:
-    """What the background check hands back to the page."""
-
-    inspection: Any
-    report: Any
-    preview: list[Any]
-
-
 def _check_dataset(
     task: TaskState, path: str, mapping: dict[str, str] | None, model_ref: str | None, profile_id: str | None
 ) -> DatasetCheck:
-    from studio.engine.datasets import inspect_file, iter_examples, render_preview, validate_file
+    from studio.engine.datasets import DatasetOptions, check
     from studio.engine.errors import StudioError
     from studio.engine.models.resolve import resolve_model
+    from studio.engine.progress import Span
 
-    task.report("Reading the file", 0.01)
-    inspection = inspect_file(path, mapping=mapping)
-    task.check()
-    task.report("Preparing the model's tokenizer", 0.05)
+    task.report("Preparing the model's tokenizer", 0.01)
     try:
         tokenizer_path: Path | None = resolve_model(model_ref)
     except StudioError:
         tokenizer_path = None  # still validate; token statistics need the model and come later
-    task.check()
-    report = validate_file(
-        path,
-        mapping=mapping,
-        tokenizer_path=tokenizer_path,
-        profile=profile_id,
-        progress=lambda message, fraction: task.report(message, 0.05 + 0.9 * fraction),
-        should_cancel=task.is_cancelled,
-    )
-    task.check()
-    preview: list[Any] = []
-    if report.usable and tokenizer_path is not None:
-        task.report("Rendering a preview", 0.97)
-        examples = list(islice(iter_examples(path, mapping=mapping), PREVIEW_EXAMPLES))
-        preview = list(render_preview(examples, tokenizer_path, n=PREVIEW_EXAMPLES))
-    task.report("Done", 1.0)
-    return DatasetCheck(inspection, report, preview)
+    options = DatasetOptions(mapping=mapping, tokenizer_path=tokenizer_path, profile=profile_id)
+    return check(path, options, task=Span(task, 0.05, 1.0))
 
 
 class DropZone(QFrame):

@@ -212,7 +212,7 @@ def _download(task: TaskState, repo_id: str, token: str | None, remember: bool, 
 
     task.set_status("Asking Hugging Face for the files")
     result = download_model(repo_id, token=token, allow_remote_code=allow_code, progress=report,
-                            should_cancel=task.is_cancelled)
+                            should_cancel=task.cancelled)
     notes = [without_commands(note) for note in result.notes]
     if token and remember:
         try:

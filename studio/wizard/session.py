@@ -6,28 +6,20 @@ napari view listens to its model. The hardware probe starts as soon as the wizar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
 from studio.gui.tasks import TaskRunner, TaskState
 from studio.wizard.state import WizardState
 
+if TYPE_CHECKING:
+    from studio.engine.planner import Planned
+
 LOCKED_FIELDS = frozenset({"schema_version", "base_model", "profile", "dataset_path", "column_mapping"})
 # Set by Studio itself, never typed (examples left out from the hardest-examples view, the version an automatic
 # retrain is compared with): kept when a run's settings are loaded, but not offered among the settings.
 HIDDEN_FIELDS = frozenset({"exclude_examples", "compare_adapter"})
-
-
-@dataclass(frozen=True)
-class Planned:
-    """The planner's answer together with the inputs it used, so estimates can be redone live."""
-
-    plan: Any
-    facts: Any
-    stats: Any
-    hardware: Any
 
 
 def _warm_up(task: TaskState) -> Any:
@@ -57,38 +49,9 @@ def _probe_hardware(_task: TaskState) -> Any:
 def _make_plan(
     task: TaskState, model_ref: str | None, profile_id: str | None, report: Any, hardware: Any
 ) -> Planned:
-    from studio.engine.hardware import probe
-    from studio.engine.models.facts import read_model_facts
-    from studio.engine.planner import plan
-    from studio.engine.profiles import get_profile
+    from studio.engine.planner import plan_for
 
-    task.report("Reading the model's facts", 0.1)
-    facts = read_model_facts(model_ref)
-    task.check()
-    task.report("Checking this computer", 0.3)
-    hardware = hardware or probe()
-    stats = dataset_stats(report)
-    task.report("Choosing settings", 0.6)
-    result = plan(hardware, facts, get_profile(profile_id), dataset_stats=stats)
-    task.report("Done", 1.0)
-    return Planned(result, facts, stats, hardware)
-
-
-def dataset_stats(report: Any) -> Any:
-    """The planner's view of a validation report's token statistics (None without a tokenizer)."""
-    from studio.engine.planner import DatasetStats
-
-    stats = report.stats if report is not None else None
-    if stats is None:
-        return None
-    return DatasetStats(
-        n_examples=stats.examples,
-        p50_tokens=stats.p50,
-        p90_tokens=stats.p90,
-        p99_tokens=stats.p99,
-        max_tokens=stats.max,
-        total_tokens=stats.total_tokens,
-    )
+    return plan_for(model_ref, profile_id, report, hardware=hardware, task=task)
 
 
 class WizardSession(QObject):

@@ -22,9 +22,11 @@ from studio.engine.datasets.cache import (
     tokenizer_identity,
     write_atomic,
 )
+from studio.engine.datasets.options import DatasetOptions
 from studio.engine.datasets.report import ValidationReport
 from studio.engine.datasets.validate import CHECKS_VERSION, scan
 from studio.engine.errors import ExitCode, StudioError
+from studio.engine.progress import QUIET, TaskContext
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -45,15 +47,9 @@ class PreparedDataset:
 
 def prepare_dataset(
     path: str | Path,
+    options: DatasetOptions = DatasetOptions(),
     *,
-    mapping: dict[str, str] | None = None,
-    eval_fraction: float = 0.1,
-    seed: int = 42,
-    tokenizer_path: str | Path | None = None,
-    max_length: int | None = None,
-    profile: str | None = None,
-    progress: Callable[[str, float], None] | None = None,
-    should_cancel: Callable[[], bool] | None = None,
+    task: TaskContext = QUIET,
 ) -> PreparedDataset:
     """Validate and normalize `path` once; later calls with an unchanged file load the cached result."""
     path = Path(path)
@@ -64,37 +60,26 @@ def prepare_dataset(
     key = cache_key(
         "prepared",
         digest,
-        mapping,
-        eval_fraction,
-        seed,
-        tokenizer_identity(tokenizer_path),
-        max_length,
-        profile,
+        options.mapping,
+        options.eval_fraction,
+        options.seed,
+        tokenizer_identity(options.tokenizer_path),
+        options.max_length,
+        options.profile,
         CHECKS_VERSION,  # a file read differently (a new layout) is prepared again
     )
     folder = datasets_cache() / "prepared" / key
     if digest is not None:
-        cached = _cached(folder, progress)
+        cached = _cached(folder, task)
         if cached is not None:
             return cached
     # Two runs may prepare the same file at once: one prepares, the other waits for the lock and reuses.
     with _lock(folder):
-        prepared = _cached(folder, progress) if digest is not None else None
+        prepared = _cached(folder, task) if digest is not None else None
         if prepared is None:
             _build(
                 folder,
-                lambda sink: scan(
-                    path,
-                    mapping=mapping,
-                    tokenizer_path=tokenizer_path,
-                    max_length=max_length,
-                    profile=profile,
-                    progress=progress,
-                    should_cancel=should_cancel,
-                    sink=sink,
-                    eval_fraction=eval_fraction,
-                    seed=seed,
-                ),
+                lambda sink: scan(path, options, task=task, sink=sink),
             )
             prepared = _load(folder)
     if prepared is None:
@@ -107,12 +92,12 @@ def prepare_dataset(
     return prepared
 
 
-def _cached(folder: Path, progress: Callable[[str, float], None] | None) -> PreparedDataset | None:
+def _cached(folder: Path, task: TaskContext) -> PreparedDataset | None:
     if not (folder / _COMPLETE).is_file():
         return None
     cached = _load(folder)
-    if cached is not None and progress:
-        progress("Dataset ready (unchanged since last time)", 1.0)
+    if cached is not None:
+        task.report("Dataset ready (unchanged since last time)", 1.0)
     return cached
 
 

@@ -37,19 +37,6 @@ class TokenStats:
     def from_dict(cls, data: dict[str, Any]) -> TokenStats:
         return cls(**data)
 
-    def to_planner(self) -> Any:
-        """The planner's view of these numbers (its DatasetStats)."""
-        from studio.engine.planner import DatasetStats
-
-        return DatasetStats(
-            n_examples=self.examples,
-            p50_tokens=self.p50,
-            p90_tokens=self.p90,
-            p99_tokens=self.p99,
-            max_tokens=self.max,
-            total_tokens=self.total_tokens,
-        )
-
 
 def summarize(lengths: array[int], tokenizer: str, max_length: int | None) -> TokenStats | None:
     """Percentiles, a histogram and the share over `max_length` of the given lengths."""

@@ -27,15 +27,15 @@ from studio.engine.datasets.detect import FileProblem, detect
 from studio.engine.datasets.inspection import choose_schema, head_rows
 from studio.engine.datasets.issues import IssueCollector, make_issue
 from studio.engine.datasets.normalize import normalize_row
+from studio.engine.datasets.options import DatasetOptions
 from studio.engine.datasets.readers import RowReader
 from studio.engine.datasets.report import SplitProposal, ValidationReport
 from studio.engine.datasets.schemas import Schema
 from studio.engine.datasets.stats import summarize
 from studio.engine.errors import ExitCode, StudioError
 from studio.engine.profiles import get_profile
+from studio.engine.progress import QUIET, Cancelled, Span, TaskContext
 
-Progress = Callable[[str, float], None]
-ShouldCancel = Callable[[], bool]
 Sink = Callable[[dict[str, Any]], None]
 
 TOKEN_BATCH = 1024
@@ -51,33 +51,20 @@ CHECKS_VERSION = 4  # part of the report cache key: bump when a check changes, s
 
 def validate_file(
     path: str | Path,
+    options: DatasetOptions = DatasetOptions(),
     *,
-    mapping: dict[str, str] | None = None,
-    tokenizer_path: str | Path | None = None,
-    max_length: int | None = None,
-    profile: str | None = None,
-    progress: Progress | None = None,
-    should_cancel: ShouldCancel | None = None,
+    task: TaskContext = QUIET,
     use_cache: bool = True,
 ) -> ValidationReport:
-    """Validate a dataset file; an unchanged file with the same settings returns its cached report."""
+    """Validate a dataset file; an unchanged file with the same options returns its cached report."""
     path = Path(path)
-    key = _report_key(path, mapping, tokenizer_path, max_length, profile) if use_cache else None
+    key = _report_key(path, options) if use_cache else None
     if key is not None:
         cached = read_json(datasets_cache() / "reports" / f"{key}.json")
         if cached is not None:
-            if progress:
-                progress("Validated (unchanged since last time)", 1.0)
+            task.report("Validated (unchanged since last time)", 1.0)
             return ValidationReport.from_dict(cached)
-    report = scan(
-        path,
-        mapping=mapping,
-        tokenizer_path=tokenizer_path,
-        max_length=max_length,
-        profile=profile,
-        progress=progress,
-        should_cancel=should_cancel,
-    )
+    report = scan(path, options, task=task)
     if key is not None and report.content_hash:
         write_atomic(datasets_cache() / "reports" / f"{key}.json", _dumps(report))
     return report
@@ -104,28 +91,18 @@ def iter_examples(path: str | Path, *, mapping: dict[str, str] | None = None) ->
 
 
 def scan(
-    path: Path,
-    *,
-    mapping: dict[str, str] | None = None,
-    tokenizer_path: str | Path | None = None,
-    max_length: int | None = None,
-    profile: str | None = None,
-    progress: Progress | None = None,
-    should_cancel: ShouldCancel | None = None,
-    sink: Sink | None = None,
-    eval_fraction: float = 0.1,
-    seed: int = 42,
+    path: Path, options: DatasetOptions, *, task: TaskContext = QUIET, sink: Sink | None = None
 ) -> ValidationReport:
     """The uncached pass behind validate_file and prepare_dataset; `sink` receives each kept example."""
     started = time.monotonic()
-    report = ValidationReport(path=str(path), profile=profile)
-    scanner = _Scanner(report, tokenizer_path, max_length, progress, should_cancel, sink)
+    report = ValidationReport(path=str(path), profile=options.profile)
+    scanner = _Scanner(report, options, Span(task, error=_cancelled), sink)
     try:
         detection = detect(path)
         report.format = detection.format
         report.encoding = detection.encoding.label if detection.encoding else None
         report.issues.extend(detection.issues)
-        schema, _, issue = choose_schema(head_rows(detection), mapping)
+        schema, _, issue = choose_schema(head_rows(detection), options.mapping)
         if issue is not None:
             report.issues.append(issue)
         if schema is not None:
@@ -140,7 +117,7 @@ def scan(
         report.issues.append(problem.issue)
     scanner.finish()
     _profile_checks(report)
-    report.split = propose_split(report.rows_usable, eval_fraction, seed)
+    report.split = propose_split(report.rows_usable, options.eval_fraction, options.seed)
     report.sort_issues()
     report.seconds = time.monotonic() - started
     return report
@@ -149,25 +126,17 @@ def scan(
 class _Scanner:
     """Per-row checks and running totals for one validation pass."""
 
-    def __init__(
-        self,
-        report: ValidationReport,
-        tokenizer_path: str | Path | None,
-        max_length: int | None,
-        progress: Progress | None,
-        should_cancel: ShouldCancel | None,
-        sink: Sink | None,
-    ) -> None:
+    def __init__(self, report: ValidationReport, options: DatasetOptions, task: Span, sink: Sink | None) -> None:
         from studio.engine.datasets.neardup import NearDuplicates
         from studio.engine.datasets.tokens import TokenCounter
 
         self.report = report
         self.rows = IssueCollector()
+        tokenizer_path = options.tokenizer_path
         self.counter = TokenCounter(tokenizer_path) if tokenizer_path is not None else None
         self.tokenizer_name = str(tokenizer_path) if tokenizer_path is not None else ""
-        self.max_length = max_length
-        self.progress = progress
-        self.should_cancel = should_cancel
+        self.max_length = options.max_length
+        self.task = task
         self.sink = sink
         self.lengths = array("I")
         self.pending: list[tuple[int, dict[str, Any]]] = []
@@ -245,17 +214,11 @@ class _Scanner:
         self.pending.clear()
 
     def _tick(self, reader: RowReader) -> None:
-        if self.should_cancel is not None and self.should_cancel():
-            raise StudioError(
-                what="Validation was cancelled.",
-                actions=["Start the validation again when you are ready."],
-                code="cancelled",
-                exit_code=ExitCode.STOPPED,
-            )
+        self.task.check()
         now = time.monotonic()
-        if self.progress is not None and now - self._last_progress >= _PROGRESS_INTERVAL_S:
+        if now - self._last_progress >= _PROGRESS_INTERVAL_S:
             self._last_progress = now
-            self.progress(f"Checked {self.report.rows_read:,} rows", 0.97 * reader.progress())
+            self.task.report(f"Checked {self.report.rows_read:,} rows", 0.97 * reader.progress())
 
     def finish(self) -> None:
         report = self.report
@@ -285,8 +248,7 @@ class _Scanner:
                 )
         if self.counter is not None:
             report.stats = summarize(self.lengths, self.tokenizer_name, self.max_length)
-        if self.progress is not None:
-            self.progress("Validation finished", 1.0)
+        self.task.parent.report("Validation finished", 1.0)  # the work is done: too late to cancel it
 
 
 def _sides(example: dict[str, Any]) -> tuple[str, str]:
@@ -364,18 +326,20 @@ def propose_split(n_examples: int, eval_fraction: float = 0.1, seed: int = 42) -
     )
 
 
-def _report_key(
-    path: Path,
-    mapping: dict[str, str] | None,
-    tokenizer_path: str | Path | None,
-    max_length: int | None,
-    profile: str | None,
-) -> str | None:
+def _report_key(path: Path, options: DatasetOptions) -> str | None:
     digest = _hash_or_none(path) if path.is_file() else None
     if digest is None:
         return None
     return cache_key(
-        "report", digest, mapping, tokenizer_identity(tokenizer_path), max_length, profile, CHECKS_VERSION
+        "report",
+        digest,
+        options.mapping,
+        tokenizer_identity(options.tokenizer_path),
+        options.max_length,
+        options.profile,
+        options.eval_fraction,
+        options.seed,
+        CHECKS_VERSION,
     )
 
 
@@ -388,6 +352,10 @@ def _hash_or_none(path: Path) -> str | None:
 
 def _dumps(report: ValidationReport) -> str:
     return json.dumps(report.to_dict(), ensure_ascii=False)
+
+
+def _cancelled() -> Cancelled:
+    return Cancelled(what="Validation was cancelled.", actions=["Start the validation again when you are ready."])
 
 
 def _unusable(path: Path, message: str, suggestion: str) -> StudioError:

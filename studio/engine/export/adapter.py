@@ -8,7 +8,7 @@ from pathlib import Path
 
 from studio.engine.errors import StudioError
 from studio.engine.export.atomic import staged_output
-from studio.engine.export.progress import Steps
+from studio.engine.progress import Span
 
 WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 # What a PEFT adapter folder holds besides its weights; a checkpoint also holds optimizer and trainer state.
@@ -56,9 +56,9 @@ def _belongs_to_adapter(name: str) -> bool:
     return name.startswith(("adapter_", "tokenizer")) or name in _SHARED_FILES
 
 
-def export_adapter(adapter_path: Path, out_dir: Path, card: str, steps: Steps | None = None) -> Path:
+def export_adapter(adapter_path: Path, out_dir: Path, card: str, steps: Span | None = None) -> Path:
     """Copy the adapter's files (config, weights, tokenizer if saved) with a model card into `out_dir`."""
-    steps = steps or Steps()
+    steps = steps or Span()
     check_adapter(adapter_path)
     files = sorted(p for p in adapter_path.iterdir() if p.is_file() and _belongs_to_adapter(p.name))
     with staged_output(out_dir) as staging:

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from studio.engine.export.progress import Steps
+from studio.engine.progress import Span
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class ChildResult:
 
 
 def run_child(
-    command: list[str], env: dict[str, str] | None, steps: Steps, on_line: Callable[[str], None] | None = None
+    command: list[str], env: dict[str, str] | None, steps: Span, on_line: Callable[[str], None] | None = None
 ) -> ChildResult:
     """Run `command`, passing each output line to `on_line`; cancel (via `steps`) kills it and re-raises."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

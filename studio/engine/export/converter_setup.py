@@ -22,7 +22,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from studio.engine.errors import StudioError
-from studio.engine.export.progress import ProgressFn, no_progress
+from studio.engine.progress import QUIET, Callbacks, TaskContext
 
 PACKAGE = "llama-cpp-python"
 MARKER = "studio-converter.json"
@@ -97,23 +97,23 @@ def converter_env(folder: Path) -> dict[str, str]:
     return env
 
 
-def ensure_converter(sdist: Path | None = None, progress: ProgressFn = no_progress) -> Path:
+def ensure_converter(sdist: Path | None = None, task: TaskContext = QUIET) -> Path:
     """Install the converter if missing, downloading the source distribution unless `sdist` is given."""
     target = converter_dir()
     if is_installed(target):
-        progress(f"The GGUF converter is already set up in {target}", 1.0)
+        task.report(f"The GGUF converter is already set up in {target}", 1.0)
         return target
     ver = llama_cpp_version()
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix="studio-llama-sdist-") as tmp:
         if sdist is None:
-            progress(f"Downloading the {PACKAGE} {ver} source (about 77 MB, once)", 0.05)
+            task.report(f"Downloading the {PACKAGE} {ver} source (about 77 MB, once)", 0.05)
             sdist = _download_sdist(ver, Path(tmp))
-        progress(f"Extracting the converter from {sdist.name}", 0.6)
+        task.report(f"Extracting the converter from {sdist.name}", 0.6)
         try:
             _extract(sdist, staging)
-            progress("Checking that the converter runs", 0.8)
+            task.report("Checking that the converter runs", 0.8)
             architectures = _registered_architectures(staging)
             info = {"llama_cpp_python": ver, "source": sdist.name, "architectures": architectures}
             (staging / MARKER).write_text(json.dumps(info, indent=1), encoding="utf-8")
@@ -121,7 +121,7 @@ def ensure_converter(sdist: Path | None = None, progress: ProgressFn = no_progre
             staging.rename(target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    progress(f"GGUF converter ready in {target} ({len(architectures)} architectures)", 1.0)
+    task.report(f"GGUF converter ready in {target} ({len(architectures)} architectures)", 1.0)
     return target
 
 
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sdist", type=Path, help="use this source archive, no download")
     args = parser.parse_args(argv)
     try:
-        ensure_converter(args.sdist, progress=lambda message, _fraction: print(message, flush=True))
+        ensure_converter(args.sdist, task=Callbacks(lambda message, _fraction: print(message, flush=True)))
     except StudioError as error:
         print(error.render(), file=sys.stderr)
         return int(error.exit_code)

@@ -28,9 +28,9 @@ from studio.engine.export.converter_setup import (
     supported_architectures,
 )
 from studio.engine.export.pretokenizer import UNRECOGNIZED, candidates, tokenization_agreement
-from studio.engine.export.progress import Steps
 from studio.engine.frozen import module_command, script_command
 from studio.engine.paths import cache_dir
+from studio.engine.progress import Span
 
 CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")
 BASE_GGUF_CACHE = "gguf-base"  # under Studio's cache folder: base models as f16 GGUF, for adapter GGUFs
@@ -98,7 +98,7 @@ def check_architecture(model_dir: Path, allow_remote_code: bool = False) -> str:
 
 
 def convert_to_gguf(
-    model_dir: Path, out_file: Path, outtype: str = "f16", steps: Steps | None = None, *,
+    model_dir: Path, out_file: Path, outtype: str = "f16", steps: Span | None = None, *,
     allow_remote_code: bool = False,
 ) -> Path:
     """Write `out_file` from the HF folder `model_dir`; cancel ends the converter and removes its output."""
@@ -106,7 +106,7 @@ def convert_to_gguf(
         raise ValueError(f"outtype must be one of {CONVERTER_TYPES}")
     folder = require_converter()
     check_architecture(model_dir, allow_remote_code)
-    steps = steps or Steps()
+    steps = steps or Span()
     args = (str(model_dir), "--outtype", outtype, "--outfile", str(out_file), *_model_name_args(model_dir))
     failure = StudioError(
         what="llama.cpp's converter could not turn this model into a GGUF file.",
@@ -126,7 +126,7 @@ def convert_to_gguf(
                           steps)
 
 
-def proven_pretokenizer(model_dir: Path, folder: Path, out_file: Path, steps: Steps) -> str:
+def proven_pretokenizer(model_dir: Path, folder: Path, out_file: Path, steps: Span) -> str:
     """The llama.cpp pre-tokenizer that tokenizes like the model's own tokenizer, for a BPE tokenizer the
     converter did not recognise; each candidate is tried on a vocabulary-only GGUF (seconds, no weights)."""
     from transformers import AutoTokenizer
@@ -182,7 +182,7 @@ def _named_pre_command(name: str, folder: Path, *args: str) -> list[str]:
 
 
 def convert_adapter_to_gguf(
-    adapter_dir: Path, base_model_dir: Path, out_file: Path, steps: Steps | None = None, *,
+    adapter_dir: Path, base_model_dir: Path, out_file: Path, steps: Span | None = None, *,
     allow_remote_code: bool = False,
 ) -> Path:
     """Write the PEFT adapter in `adapter_dir` as an f16 GGUF adapter for the base model in `base_model_dir`.
@@ -202,20 +202,20 @@ def convert_adapter_to_gguf(
     )
     try:
         return _run_converter(command, folder, out_file, _layer_count(base_model_dir), "GGUF adapter (f16)",
-                              failure, steps or Steps())
+                              failure, steps or Span())
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def base_gguf(model_dir: Path, steps: Steps | None = None, *, allow_remote_code: bool = False) -> Path:
+def base_gguf(model_dir: Path, steps: Span | None = None, *, allow_remote_code: bool = False) -> Path:
     """The unmerged base model as an f16 GGUF, the file adapter GGUFs are applied to.
 
     Made once per base model (keyed by its folder and weight files) and kept in Studio's cache, so the
     second adapter export of the same base costs nothing; written under a temporary name and renamed,
     so a cancelled conversion never leaves a file that looks complete.
     """
-    steps = steps or Steps()
+    steps = steps or Span()
     target = cache_dir() / BASE_GGUF_CACHE / _model_key(model_dir) / f"{_safe_name(model_dir.name)}-f16.gguf"
     if target.is_file():
         steps.report("Using the base model's GGUF made earlier", 1.0)
@@ -243,7 +243,7 @@ def require_base_gguf(path: Path) -> Path:
 
 def _run_converter(
     command: list[str], folder: Path, out_file: Path, layers: int, label: str, failure: StudioError,
-    steps: Steps,
+    steps: Span,
 ) -> Path:
     """Run one of llama.cpp's converter scripts with progress from its output; `failure` gets its last error."""
     seen_layers: set[str] = set()

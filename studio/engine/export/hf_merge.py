@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from studio.engine.errors import StudioError
 from studio.engine.export.adapter import check_adapter
 from studio.engine.export.atomic import staged_output
-from studio.engine.export.progress import Steps
+from studio.engine.progress import Span
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -24,10 +24,10 @@ SENTENCEPIECE_FILE = "tokenizer.model"
 
 
 def load_merged(
-    base_model_path: Path, adapter_path: Path, steps: Steps | None = None
+    base_model_path: Path, adapter_path: Path, steps: Span | None = None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """The base model with the adapter folded in (fp32, eval mode) and the tokenizer the run trained with."""
-    steps = steps or Steps()
+    steps = steps or Span()
     check_adapter(adapter_path)
     import torch
     from peft import PeftModel
@@ -119,10 +119,10 @@ def complete_tokenizer_files(folder: Path, sources: list[Path]) -> None:
 
 
 def export_merged(
-    base_model_path: Path, adapter_path: Path, out_dir: Path, card: str, steps: Steps | None = None
+    base_model_path: Path, adapter_path: Path, out_dir: Path, card: str, steps: Span | None = None
 ) -> Path:
     """The merged model as a complete folder at `out_dir`, or nothing at all."""
-    steps = steps or Steps()
+    steps = steps or Span()
     model, tokenizer = load_merged(base_model_path, adapter_path, steps.sub(0.0, 0.5))
     with staged_output(out_dir) as staging:
         steps.report("Saving the merged model", 0.55)

@@ -10,15 +10,15 @@ import os
 from pathlib import Path
 
 from studio.engine.errors import StudioError
-from studio.engine.export.progress import Steps
 from studio.engine.models.hub_auth import find_token, save_token
+from studio.engine.progress import Span
 
 __all__ = ["save_token", "upload_folder"]  # `studio hub-login` saves its token through here
 
 
-def upload_folder(folder: Path, repo_id: str, private: bool = True, steps: Steps | None = None) -> str:
+def upload_folder(folder: Path, repo_id: str, private: bool = True, steps: Span | None = None) -> str:
     """Create `repo_id` if needed and upload `folder`; returns the repository's URL."""
-    steps = steps or Steps()
+    steps = steps or Span()
     if _offline():
         raise _offline_error("Studio is set to work offline (HF_HUB_OFFLINE is set).")
     found = find_token()

@@ -13,7 +13,7 @@ from typing import Literal
 from studio.engine.errors import StudioError
 from studio.engine.export.adapter import check_adapter
 from studio.engine.export.atomic import staged_output
-from studio.engine.export.progress import Steps
+from studio.engine.progress import Span
 
 MergeMethod = Literal["linear", "ties", "dare", "dare_linear"]
 # Studio's names -> PEFT combination types (equal ranks, and the SVD variant used when ranks differ).
@@ -33,10 +33,10 @@ def merge_adapters(
     method: MergeMethod = "ties",
     weights: list[float] | None = None,
     density: float = 0.5,
-    steps: Steps | None = None,
+    steps: Span | None = None,
 ) -> Path:
     """Write a new PEFT adapter at `out_dir` that combines `adapter_paths`; nothing is written on failure."""
-    steps = steps or Steps()
+    steps = steps or Span()
     if method not in _COMBINATIONS:
         raise _merge_error(f"'{method}' is not a merge method.", f"Use one of: {', '.join(MERGE_METHODS)}.",
                            "Pick one of the methods listed above.")

@@ -11,9 +11,10 @@ from pathlib import Path
 
 from studio.engine.errors import StudioError
 from studio.engine.export.merge_adapters import MergeMethod, merge_adapters
-from studio.engine.export.progress import CancelFn, ProgressFn, Steps
+from studio.engine.export.progress import export_steps
 from studio.engine.export.run_info import load_run_info
 from studio.engine.models.resolve import resolve_model
+from studio.engine.progress import QUIET, TaskContext
 from studio.engine.registry import Registry, RunRecord
 from studio.engine.runs import final_adapter_dir, new_run
 from studio.engine.training.checkpoints import write_manifest
@@ -26,8 +27,7 @@ def merge_runs(
     density: float = 0.5,
     name: str | None = None,
     *,
-    progress: ProgressFn | None = None,
-    should_cancel: CancelFn | None = None,
+    task: TaskContext = QUIET,
 ) -> RunRecord:
     """A new completed run whose adapter merges those of `run_dirs` (which must share a base model)."""
     infos = [load_run_info(run_dir) for run_dir in run_dirs]
@@ -54,7 +54,7 @@ def merge_runs(
     run_id, run_dir = record.id, record.run_dir
     try:
         adapter = merge_adapters(base_path, [info.adapter_dir for info in infos], final_adapter_dir(run_dir),
-                                 method, weights, density, Steps(progress, should_cancel))
+                                 method, weights, density, export_steps(task))
         write_manifest(adapter)  # as a trained run's final adapter has, so export and continue can check it
     except BaseException:
         registry.mark_finished(run_id, "failed", 1)

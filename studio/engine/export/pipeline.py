@@ -35,12 +35,13 @@ from studio.engine.export.ollama import (
     prove_on_gguf,
     render_modelfile,
 )
-from studio.engine.export.progress import CancelFn, ProgressFn, Steps
+from studio.engine.export.progress import export_steps
 from studio.engine.export.quantize import CONVERTER_QUANTS, normalize_quant, quantize_gguf
 from studio.engine.export.run_info import RunInfo, load_run_info
 from studio.engine.export.verify import VerificationReport, verify_gguf
 from studio.engine.models.resolve import resolve_model
 from studio.engine.profiles import Profile, get_profile
+from studio.engine.progress import QUIET, Span, TaskContext
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -98,8 +99,7 @@ def export_run(
     *,
     quant: str | None = None,
     out_dir: Path | None = None,
-    progress: ProgressFn | None = None,
-    should_cancel: CancelFn | None = None,
+    task: TaskContext = QUIET,
 ) -> ExportResult:
     """Export the run in `run_dir` as `fmt`. For lmstudio, `out_dir` is the models folder to install into.
 
@@ -114,7 +114,7 @@ def export_run(
             actions=["Pick one of the formats listed above."],
             code="export_format_unknown",
         )
-    steps = Steps(progress, should_cancel)
+    steps = export_steps(task)
     steps.report("Reading the run", 0.0)
     info = load_run_info(run_dir)
     if fmt == "adapter":
@@ -194,11 +194,10 @@ def export_gguf(
     *,
     name: str = "model",
     profile_id: str | None = None,
-    progress: ProgressFn | None = None,
-    should_cancel: CancelFn | None = None,
+    task: TaskContext = QUIET,
 ) -> tuple[Path, VerificationReport]:
     """Lower-level GGUF export from explicit paths (no run folder): the verified file and its report."""
-    steps = Steps(progress, should_cancel)
+    steps = export_steps(task)
     chosen = normalize_quant(quant)
     check_architecture(base_model_path)
     model, tokenizer = load_merged(base_model_path, adapter_path, steps.sub(0.0, 0.15))
@@ -216,7 +215,7 @@ def _build_gguf(
     name: str,
     quant: str,
     profile: Profile,
-    steps: Steps,
+    steps: Span,
     *,
     allow_remote_code: bool = False,
 ) -> tuple[Path, VerificationReport]:
@@ -247,7 +246,7 @@ def _build_adapter_gguf(
     staging: Path,
     name: str,
     profile: Profile,
-    steps: Steps,
+    steps: Span,
     *,
     allow_remote_code: bool = False,
 ) -> tuple[Path, VerificationReport]:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from studio.engine.errors import StudioError
 from studio.engine.export.child import run_child
-from studio.engine.export.progress import Steps
 from studio.engine.frozen import module_command
+from studio.engine.progress import Span
 
 # The converter writes these itself; everything else goes through llama_model_quantize from f16.
 CONVERTER_QUANTS = ("f16", "q8_0")
@@ -42,9 +42,9 @@ def normalize_quant(quant: str | None) -> str:
     )
 
 
-def quantize_gguf(source: Path, target: Path, quant: str, steps: Steps | None = None) -> Path:
+def quantize_gguf(source: Path, target: Path, quant: str, steps: Span | None = None) -> Path:
     """Write `target` as `quant` from the f16 GGUF `source`."""
-    steps = steps or Steps()
+    steps = steps or Span()
     if quant not in QUANTIZER_FTYPES:
         raise ValueError(f"quant must be one of {tuple(QUANTIZER_FTYPES)}")
 

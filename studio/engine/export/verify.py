@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio.engine.errors import StudioError
-from studio.engine.export.progress import Steps
 from studio.engine.export.tokenization import compare_tokenization
+from studio.engine.progress import Span
 
 if TYPE_CHECKING:
     import numpy as np
@@ -120,7 +120,7 @@ def verify_gguf(
     quant: str,
     example_prompts: list[str],
     system_prompt: str = "",
-    steps: Steps | None = None,
+    steps: Span | None = None,
     threshold: float = PASS_THRESHOLD,
     lora_path: Path | None = None,
 ) -> VerificationReport:
@@ -129,7 +129,7 @@ def verify_gguf(
     With `lora_path`, `gguf_file` is the base model and the adapter GGUF is applied on top of it, and
     `model` is the base model with the PEFT adapter merged in.
     """
-    steps = steps or Steps()
+    steps = steps or Span()
     answer_steps, effect_steps = (steps.sub(0.0, 0.85), steps.sub(0.85, 1.0)) if lora_path else (steps, None)
     started = time.perf_counter()
     prompts = list(dict.fromkeys([*example_prompts, *EXTRA_PROMPTS]))

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio.engine.errors import StudioError
+from studio.engine.progress import QUIET, Cancelled, Span, TaskContext
 from studio.engine.training.data import example_fingerprint
-from studio.engine.training.example_loss import ScoringCancelled
 from studio.engine.training.hardest_report import (
     REPORT_FILE,
     REPORT_VERSION,
@@ -40,9 +40,6 @@ __all__ = [
     "score_run",
     "score_split",
 ]
-
-Progress = Callable[[str, float], None]
-
 
 # ---- the report file ----------------------------------------------------------------------------------
 
@@ -88,17 +85,14 @@ def _damaged(path: Path, run_id: str, why: str) -> StudioError:
 # ---- scoring ------------------------------------------------------------------------------------------
 
 
-def score_run(
-    run_dir: Path,
-    progress: Progress | None = None,
-    should_cancel: Callable[[], bool] | None = None,
-) -> HardestReport:
+def score_run(run_dir: Path, task: TaskContext = QUIET) -> HardestReport:
     """Build and save the report of a finished run that has none (an older run, or scoring was off): the base
-    model with the run's final adapter, on the data prepared exactly as the worker prepared it."""
+    model with the run's final adapter, on the data prepared exactly as the worker prepared it. A cancel
+    saves nothing."""
     from studio.engine.runs import final_adapter_dir, load_run_config
     from studio.engine.training.setup import load_training_splits
 
-    report_progress = progress or (lambda _message, _fraction: None)
+    steps = Span(task, error=_cancelled)
     config = load_run_config(run_dir)
     adapter = final_adapter_dir(run_dir)
     if not (adapter / "adapter_config.json").is_file():
@@ -108,44 +102,35 @@ def score_run(
             actions=[f"Finish it first: `studio resume {run_dir.name}`.", "Pick a completed run."],
             code="adapter_missing",
         )
-    report_progress("Loading the model", 0.0)
+    steps.report("Loading the model", 0.0)
     model, tokenizer, model_path = _load_trained(config, adapter)
-    report_progress("Preparing the dataset", 0.05)
+    steps.report("Preparing the dataset", 0.05)
     data = load_training_splits(config, model_path, tokenizer)
     splits = [("eval", data.held_out), ("train", data.train)]
     sizes = {name: min(len(split.data), config.score_examples_limit) for name, split in splits if split}
     total = max(sum(sizes.values()), 1)
-
-    def check() -> None:
-        if should_cancel is not None and should_cancel():
-            raise ScoringCancelled
-
     scored: dict[str, tuple[list[ScoredExample], dict[str, int]]] = {}
     done = 0
-    try:
-        for name, split in splits:
-            if split is None:
-                continue
-            message = f"Scoring the {'held-out' if name == 'eval' else 'training'} examples"
-            share = _share(report_progress, message, done, sizes[name], total)
-            scored[name] = score_split(model, tokenizer, split, name, config, progress=share, between_batches=check)
-            done += sizes[name]
-    except ScoringCancelled:
-        raise StudioError(
-            what="Scoring the examples was cancelled.",
-            why="Nothing was saved.",
-            actions=["Start it again when you are ready."],
-            code="cancelled",
-        ) from None
+    for name, split in splits:
+        if split is None:
+            continue
+        message = f"Scoring the {'held-out' if name == 'eval' else 'training'} examples"
+        part = steps.sub(0.1 + 0.9 * done / total, 0.1 + 0.9 * (done + sizes[name]) / total)
+        shown = _reporting(part, message)
+        scored[name] = score_split(model, tokenizer, split, name, config, progress=shown, between_batches=steps.check)
+        done += sizes[name]
     report = build_report(run_dir.name, _final_step(run_dir), scored)
     save_report(run_dir, report)
-    report_progress("Done", 1.0)
+    steps.report("Done", 1.0)
     return report
 
 
-def _share(report: Progress, message: str, offset: int, size: int, total: int) -> Callable[[float], None]:
-    """One split's own progress as its share of the whole job (loading and preparing take the first tenth)."""
-    return lambda fraction: report(message, 0.1 + 0.9 * (offset + fraction * size) / total)
+def _reporting(part: Span, message: str) -> Callable[[float], None]:
+    return lambda fraction: part.report(message, fraction)
+
+
+def _cancelled() -> Cancelled:
+    return Cancelled(what="Scoring the examples was cancelled.", why="Nothing was saved.")
 
 
 def _load_trained(config: TrainConfig, adapter: Path) -> tuple[Any, Any, Path]:

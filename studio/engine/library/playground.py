@@ -18,6 +18,7 @@ from typing import Any
 from studio.engine.errors import StudioError
 from studio.engine.events import now_iso
 from studio.engine.library.loading import LoadedBase, adapter_dir_of, attach_adapter, load_base, use
+from studio.engine.progress import QUIET, TaskContext
 from studio.engine.registry import RunRecord
 
 HISTORY_FILE = "playground.jsonl"
@@ -70,8 +71,8 @@ def targets_for(runs: Sequence[RunRecord], include_base: bool = True) -> list[Ta
     return found
 
 
-class _Cancelled:
-    """A StoppingCriteria (duck-typed) that ends generation once the cancel flag is set."""
+class _StopWhenSet:
+    """A StoppingCriteria (duck-typed) that ends generation once the stop flag is set (Stop, or a new prompt)."""
 
     def __init__(self, flag: threading.Event) -> None:
         self._flag = flag
@@ -89,11 +90,10 @@ class Playground:
         self.targets = list(targets)
         self._bases: dict[str, LoadedBase] = {}
 
-    def load(self, progress: Callable[[str, float], None] | None = None) -> None:
+    def load(self, task: TaskContext = QUIET) -> None:
         """Load every needed base model and adapter; slow once (seconds), instant afterwards."""
-        report = progress or (lambda _m, _f: None)
         for index, target in enumerate(self.targets):
-            report(f"Loading {target.label}", index / max(1, len(self.targets)))
+            task.report(f"Loading {target.label}", index / max(1, len(self.targets)))
             loaded = self._bases.get(target.base_model)
             if loaded is None:
                 loaded = self._bases[target.base_model] = load_base(target.base_model)
@@ -115,7 +115,7 @@ class Playground:
         kwargs: dict[str, Any] = {
             "input_ids": ids, "attention_mask": torch.ones_like(ids), "streamer": streamer,
             "max_new_tokens": settings.max_new_tokens, "do_sample": sampling,
-            "stopping_criteria": StoppingCriteriaList([_Cancelled(cancel)]),
+            "stopping_criteria": StoppingCriteriaList([_StopWhenSet(cancel)]),
             "pad_token_id": _pad_id(tokenizer),
         }
         if sampling:

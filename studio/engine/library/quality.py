@@ -14,22 +14,19 @@ import re
 import statistics
 import string
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from studio.engine.errors import StudioError
 from studio.engine.events import now_iso
+from studio.engine.progress import QUIET, Cancelled, Span, TaskContext
 from studio.engine.registry import RunRecord
 
 REPORT_FILE = "quality.json"
 REPORT_MARKDOWN = "quality.md"
 QA_PROFILES = frozenset({"qa"})
 SHORT_ANSWER_TOKENS = 48  # median reference length up to which data counts as question-answer-like
-
-Progress = Callable[[str, float], None]
-Cancelled = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -124,7 +121,7 @@ def split_prompt_answer(input_ids: list[int], masks: list[int]) -> tuple[list[in
 
 
 def evaluate_quality(run: RunRecord, max_examples: int = 64, qa_examples: int = 16,
-                     progress: Progress | None = None, cancelled: Cancelled | None = None) -> QualityReport:
+                     task: TaskContext = QUIET) -> QualityReport:
     """Score base and tuned on up to `max_examples` held-out examples and save the report into the run."""
     import torch
 
@@ -132,14 +129,13 @@ def evaluate_quality(run: RunRecord, max_examples: int = 64, qa_examples: int = 
     from studio.engine.runs import load_run_config
     from studio.engine.training.setup import load_training_data
 
-    report_progress = progress or (lambda _m, _f: None)
-    is_cancelled = cancelled or (lambda: False)
+    stop = Span(task, error=_cancelled)
     adapter = adapter_dir_of(run)
     config = load_run_config(run.run_dir)
-    report_progress("Loading the model", 0.05)
+    task.report("Loading the model", 0.05)
     loaded = load_base(config.base_model)
     attach_adapter(loaded, "tuned", adapter)
-    report_progress("Rebuilding the held-out split", 0.15)
+    task.report("Rebuilding the held-out split", 0.15)
     _train, held_out = load_training_data(config, loaded.model_path, loaded.tokenizer)
     if held_out is None or len(held_out) == 0:
         raise StudioError(
@@ -154,9 +150,9 @@ def evaluate_quality(run: RunRecord, max_examples: int = 64, qa_examples: int = 
              "assistant_masks": r["assistant_masks"][: config.max_length]} for r in rows]
     scores: dict[str | None, LossScore] = {}
     for index, name in enumerate((None, "tuned")):
-        report_progress(f"Scoring the {'base' if name is None else 'tuned'} model", 0.2 + 0.3 * index)
+        task.report(f"Scoring the {'base' if name is None else 'tuned'} model", 0.2 + 0.3 * index)
         with use(loaded, name), torch.no_grad():
-            scores[name] = _loss(loaded.model, rows, is_cancelled)
+            scores[name] = _loss(loaded.model, rows, stop)
     pairs = [p for p in (split_prompt_answer(r["input_ids"], r["assistant_masks"]) for r in rows) if p]
     qa_like = bool(pairs) and (config.profile in QA_PROFILES or
                                statistics.median(len(a) for _p, a in pairs) <= SHORT_ANSWER_TOKENS)
@@ -167,10 +163,10 @@ def evaluate_quality(run: RunRecord, max_examples: int = 64, qa_examples: int = 
         answers: dict[str | None, list[str]] = {}
         for index, name in enumerate((None, "tuned")):
             who = "base" if name is None else "tuned"
-            report_progress(f"Answering with the {who} model", 0.8 + 0.1 * index)
+            task.report(f"Answering with the {who} model", 0.8 + 0.1 * index)
             with use(loaded, name), torch.no_grad():
                 answers[name] = _greedy(loaded, [prompt for prompt, _r in pairs],
-                                        max(len(ref) for _p, ref in pairs) + 8, is_cancelled)
+                                        max(len(ref) for _p, ref in pairs) + 8, stop)
         refs = [loaded.tokenizer.decode(ref, skip_special_tokens=True).strip() for _p, ref in pairs]
         for name in (None, "tuned"):
             qa[name] = AnswerScore(
@@ -187,19 +183,17 @@ def evaluate_quality(run: RunRecord, max_examples: int = 64, qa_examples: int = 
     report = QualityReport(run.id, now_iso(), len(rows), scores[None], scores["tuned"],
                            qa.get(None), qa.get("tuned"), tuple(samples))
     save_report(run.run_dir, report)
-    report_progress("Done", 1.0)
+    task.report("Done", 1.0)
     return report
 
 
-def _loss(model: Any, rows: list[dict[str, list[int]]], cancelled: Cancelled) -> LossScore:
+def _loss(model: Any, rows: list[dict[str, list[int]]], stop: TaskContext) -> LossScore:
     """Mean loss per learned token (the same tokens training learned from), one example at a time."""
     import torch
 
     total, count = 0.0, 0
     for row in rows:
-        if cancelled():
-            raise StudioError(what="The quality check was cancelled.", code="cancelled",
-                              actions=["Start it again when you are ready."])
+        stop.check()
         ids = torch.tensor([row["input_ids"]])
         labels = ids.clone()
         labels[0, torch.tensor(row["assistant_masks"]) == 0] = -100
@@ -213,13 +207,11 @@ def _loss(model: Any, rows: list[dict[str, list[int]]], cancelled: Cancelled) ->
     return LossScore(loss=round(loss, 5), perplexity=round(math.exp(min(loss, 50.0)), 3), tokens=count)
 
 
-def _greedy(loaded: Any, prompts: list[list[int]], max_new_tokens: int, cancelled: Cancelled) -> list[str]:
+def _greedy(loaded: Any, prompts: list[list[int]], max_new_tokens: int, stop: TaskContext) -> list[str]:
     """Greedy answers to all prompts in one left-padded batch (one forward pass per new token, not per row)."""
     import torch
 
-    if cancelled():
-        raise StudioError(what="The quality check was cancelled.", code="cancelled",
-                          actions=["Start it again when you are ready."])
+    stop.check()
     tokenizer = loaded.tokenizer
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     width = max(len(prompt) for prompt in prompts)
@@ -228,6 +220,10 @@ def _greedy(loaded: Any, prompts: list[list[int]], max_new_tokens: int, cancelle
     out = loaded.model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
                                 max_new_tokens=max_new_tokens, pad_token_id=pad)
     return [str(tokenizer.decode(row[width:], skip_special_tokens=True)).strip() for row in out]
+
+
+def _cancelled() -> Cancelled:
+    return Cancelled(what="The quality check was cancelled.")
 
 
 # ---- the report file ------------------------------------------------------------------------------------

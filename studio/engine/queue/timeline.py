@@ -50,24 +50,24 @@ def timeline(entries: list[QueueEntry], now: datetime | None = None) -> list[Slo
 def estimate_duration(config: TrainConfig) -> float | None:
     """The planner's expected training time for a config on this machine, for the queue's timeline; None when
     the model or the data cannot be read now (the worker will say why when the run starts)."""
-    from studio.engine.datasets import validate_file
+    from studio.engine.datasets import DatasetOptions, validate_file
     from studio.engine.errors import StudioError
     from studio.engine.hardware import probe
     from studio.engine.models.facts import read_model_facts
-    from studio.engine.planner.estimate import estimate
+    from studio.engine.planner import estimate, token_stats
 
     try:
         facts = read_model_facts(config.base_model)
         stats = None
         if config.dataset_path and Path(config.dataset_path).is_file():
-            report = validate_file(
-                config.dataset_path,
+            options = DatasetOptions(
                 mapping=config.column_mapping,
                 tokenizer_path=facts.path,
                 max_length=config.max_length,
                 profile=config.profile,
             )
-            stats = report.stats.to_planner() if report.stats is not None else None
+            report = validate_file(config.dataset_path, options)
+            stats = token_stats(report)
         return estimate(config, probe(), facts, stats).total_time_s.expected
     except (StudioError, OSError, ValueError):
         return None

@@ -26,10 +26,6 @@ _SPECIAL_MARKER = re.compile(r"<\|[^|<>]{1,40}\|>")  # <|im_start|>, <|eot_id|>,
 Row = tuple[int, list[int], list[int]]  # (position in the split, input ids, assistant mask)
 
 
-class ScoringCancelled(Exception):  # noqa: N818 - a control-flow signal, not an error
-    """Raised between batches when whoever asked for the scores no longer wants them."""
-
-
 @dataclass(frozen=True)
 class ExampleLoss:
     position: int  # row of the tokenized split

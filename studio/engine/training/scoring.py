@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 from studio.engine import runs
 from studio.engine.config import TrainConfig
 from studio.engine.events import Heartbeat
+from studio.engine.progress import Cancelled
 from studio.engine.registry import Registry
 from studio.engine.training.control_channel import ControlChannel
 from studio.engine.training.data import TokenizedSplit, TrainingData
 from studio.engine.training.distributed import world_size
 from studio.engine.training.example_loss import (
-    ScoringCancelled,
     mean_loss,
     pad_token_id,
     pick_positions,
@@ -74,7 +74,7 @@ def score_after_training(
     reporter = _ScoringProgress(emitter, _sizes(config, data))
     try:
         _score_all(run_dir, config, trainer, tokenizer, data, registry, reporter, _stop_checker(channel), metrics)
-    except ScoringCancelled:
+    except Cancelled:
         emitter.emit(
             Heartbeat,
             phase="scoring",
@@ -113,7 +113,7 @@ def _stop_checker(channel: ControlChannel) -> Callable[[], None]:
         """Stop or release: end scoring; other commands have nothing left to act on once training is over."""
         while (command := channel.get()) is not None:
             if command.command in {"stop", "pause_release"}:
-                raise ScoringCancelled
+                raise Cancelled()
 
     return between
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio.engine.config import TrainConfig
-from studio.engine.datasets import PreparedDataset, prepare_dataset
+from studio.engine.datasets import DatasetOptions, PreparedDataset, prepare_dataset
 from studio.engine.errors import ExitCode, StudioError
 from studio.engine.hardware import probe
 from studio.engine.models.resolve import resolve_model
@@ -124,12 +124,12 @@ def _preference_splits(
 
 def prepare_for_config(config: TrainConfig, model_path: Path) -> PreparedDataset:
     """The run's dataset prepared (and cached) exactly as its config asks; shared with `studio train --dry-run`."""
-    return prepare_dataset(
-        config.dataset_path or "",
+    options = DatasetOptions(
         mapping=config.column_mapping,
-        eval_fraction=config.eval_fraction,
-        seed=config.seed,
         tokenizer_path=model_path,
         max_length=config.max_length,
         profile=config.profile,
+        eval_fraction=config.eval_fraction,
+        seed=config.seed,
     )
+    return prepare_dataset(config.dataset_path or "", options)

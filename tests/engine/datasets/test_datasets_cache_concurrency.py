@@ -12,12 +12,13 @@ PREPARE = """
 import sys, time
 from pathlib import Path
 from studio.engine.datasets import prepare_dataset
+from studio.engine.progress import Callbacks
 
 go = Path(sys.argv[2])
 while not go.exists():
     time.sleep(0.01)
 messages = []
-prepared = prepare_dataset(sys.argv[1], progress=lambda text, _share: messages.append(text))
+prepared = prepare_dataset(sys.argv[1], task=Callbacks(lambda text, _share: messages.append(text)))
 reused = any("unchanged" in text for text in messages)
 print(prepared.folder, len(prepared.train), "reused" if reused else "built")
 """

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.engine.datasets import inspect_file, iter_examples, prepare_dataset, validate_file
+from studio.engine.datasets import DatasetOptions, inspect_file, iter_examples, prepare_dataset, validate_file
 from studio.engine.datasets import readers as readers_module
 from studio.engine.errors import ExitCode, StudioError
 
@@ -303,10 +303,10 @@ def test_a_file_vanishing_while_read_is_reported(write, monkeypatch):
 
 def test_user_mapping_errors_are_explained(write):
     path = write("m.jsonl", jsonl([{"q": "a", "r": "b"}] * 3))
-    report = validate_file(path, mapping={"q": "user", "nope": "assistant"}, use_cache=False)
+    report = validate_file(path, DatasetOptions(mapping={"q": "user", "nope": "assistant"}), use_cache=False)
     assert not report.usable
     assert "no column 'nope'" in report.issue("bad_mapping").message
-    report = validate_file(path, mapping={"q": "asker", "r": "assistant"}, use_cache=False)
+    report = validate_file(path, DatasetOptions(mapping={"q": "asker", "r": "assistant"}), use_cache=False)
     assert "'asker'" in report.issue("bad_mapping").message
 
 

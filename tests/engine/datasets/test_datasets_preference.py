@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from studio.engine.datasets import inspect_file, iter_examples, parse_mapping, validate_file
+from studio.engine.datasets import DatasetOptions, inspect_file, iter_examples, parse_mapping, validate_file
 from studio.engine.datasets.normalize import normalize_row
 from studio.engine.datasets.schemas import match_layout
 
@@ -105,7 +105,8 @@ def test_malformed_preference_rows_are_reported_not_crashed_on(write_jsonl, tiny
         {"chosen": "a", "rejected": "b"},  # no prompt at all
         "not a row",
     ]
-    report = validate_file(write_jsonl("pairs.jsonl", rows), tokenizer_path=tiny_model_dir, use_cache=False)
+    options = DatasetOptions(tokenizer_path=tiny_model_dir)
+    report = validate_file(write_jsonl("pairs.jsonl", rows), options, use_cache=False)
     assert report.usable and report.kind == "preference"
     assert report.rows_usable == 12 and report.rows_skipped == 9
     counts = {issue.code: issue.count for issue in report.issues}
@@ -131,7 +132,7 @@ def test_token_statistics_count_the_longer_side_with_its_prompt(write_jsonl, tin
 
     rows = [{"prompt": f"Question {i}", "chosen": "yes", "rejected": "no, " + "and no " * (i + 1)} for i in range(12)]
     path = write_jsonl("pairs.jsonl", rows)
-    report = validate_file(path, tokenizer_path=tiny_model_dir, use_cache=False)
+    report = validate_file(path, DatasetOptions(tokenizer_path=tiny_model_dir), use_cache=False)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     exact = [
         max(len(tokenizer.apply_chat_template([*pair["prompt"], *pair[side]])["input_ids"])
@@ -145,9 +146,10 @@ def test_token_statistics_count_the_longer_side_with_its_prompt(write_jsonl, tin
 def test_a_user_mapping_can_name_preference_columns(write_jsonl):
     rows = [{"q": f"Q{i}", "good": f"g{i}", "bad": f"b{i}"} for i in range(12)]
     path = write_jsonl("custom.jsonl", rows)
-    report = validate_file(path, mapping=parse_mapping(["q=user", "good=chosen", "bad=rejected"]), use_cache=False)
+    pairs = DatasetOptions(mapping=parse_mapping(["q=user", "good=chosen", "bad=rejected"]))
+    report = validate_file(path, pairs, use_cache=False)
     assert report.kind == "preference" and report.rows_usable == 12
-    half = validate_file(path, mapping=parse_mapping(["q=user", "good=chosen"]), use_cache=False)
+    half = validate_file(path, DatasetOptions(mapping=parse_mapping(["q=user", "good=chosen"])), use_cache=False)
     problem = half.issue("bad_mapping")
     assert problem is not None and "both a 'chosen' column and a 'rejected' column" in problem.message
 

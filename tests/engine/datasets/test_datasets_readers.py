@@ -17,6 +17,7 @@ from studio.engine.datasets.encoding import CP1252, UTF8, UTF8_BOM, UTF16, UTF16
 from studio.engine.datasets.jsonstream import JsonStream, JsonStreamError
 from studio.engine.datasets.readers import CHUNK_CHARS, RowReader
 from studio.engine.datasets.schemas import RECORD_KEYS
+from studio.engine.progress import Callbacks
 
 # Sentences with the same number of commas on every line: the sniffer sees a 7-column table.
 PROSE = "".join(f"On day {i}, we walked, talked, ate, read, slept, and rested. Then home.\n" for i in range(8))
@@ -150,12 +151,12 @@ def test_parquet_is_read_in_batches(tmp_path):
 def test_progress_is_reported_and_cancellation_stops(write):
     path = write("big.jsonl", "".join(json.dumps({"text": f"row {i}"}) + "\n" for i in range(20000)))
     seen: list[float] = []
-    validate_file(path, progress=lambda _m, f: seen.append(f), use_cache=False)
+    validate_file(path, task=Callbacks(lambda _m, f: seen.append(f)), use_cache=False)
     assert seen[-1] == 1.0 and all(0.0 <= f <= 1.0 for f in seen)
     from studio.engine.errors import StudioError
 
     with pytest.raises(StudioError) as caught:
-        validate_file(path, should_cancel=lambda: True, use_cache=False)
+        validate_file(path, task=Callbacks(stop_requested=lambda: True), use_cache=False)
     assert caught.value.code == "cancelled"
 
 

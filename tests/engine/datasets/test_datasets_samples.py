@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from studio.engine.datasets import SAMPLE_DATASETS, iter_examples, sample_path, validate_file
+from studio.engine.datasets import SAMPLE_DATASETS, DatasetOptions, iter_examples, sample_path, validate_file
 from studio.engine.errors import StudioError
 from studio.engine.profiles import load_profiles
 
@@ -24,7 +24,7 @@ def test_every_profile_has_a_sample():
 
 @pytest.mark.parametrize("profile", sorted(SAMPLE_DATASETS))
 def test_sample_is_clean_for_its_profile(profile):
-    report = validate_file(sample_path(profile), profile=profile, use_cache=False)
+    report = validate_file(sample_path(profile), DatasetOptions(profile=profile), use_cache=False)
     assert report.usable, report.render()
     assert not report.warnings and not report.errors, report.render()
     assert (report.format, report.schema) == LAYOUTS[profile]

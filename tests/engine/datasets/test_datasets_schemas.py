@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from studio.engine.datasets import inspect_file, iter_examples, parse_mapping, validate_file
+from studio.engine.datasets import DatasetOptions, inspect_file, iter_examples, parse_mapping, validate_file
 from studio.engine.datasets.normalize import normalize_row
 from studio.engine.datasets.schemas import match_layout, propose_schema
 
@@ -70,7 +70,8 @@ def test_ambiguous_columns_get_a_proposed_mapping_that_can_be_overridden(write_j
     assert any(issue.code == "guessed_mapping" for issue in inspection.issues)
     swapped = list(iter_examples(path, mapping={"response": "user", "query": "assistant"}))
     assert swapped[0] == conv((U, "r0"), (A, "q0"))
-    report = validate_file(path, mapping=parse_mapping(["response=user", "query=assistant"]), use_cache=False)
+    swapped_roles = DatasetOptions(mapping=parse_mapping(["response=user", "query=assistant"]))
+    report = validate_file(path, swapped_roles, use_cache=False)
     assert report.usable and report.schema == "custom"
 
 
@@ -98,13 +99,13 @@ def test_numbers_become_text_with_a_note():
 
 def test_text_profile_mismatch_and_few_examples_are_explained(write, write_jsonl):
     text = write("notes.txt", "".join(f"Document number {i}.\n\n" for i in range(12)))
-    report = validate_file(text, profile="chatbot", use_cache=False)
+    report = validate_file(text, DatasetOptions(profile="chatbot"), use_cache=False)
     assert report.usable and report.kind == "text"
     assert "plain text" in report.issue("profile_mismatch").message
     assert "weak for Chatbot" in report.issue("few_examples").message
     assert "200" in report.issue("few_examples").suggestion
     pairs = write_jsonl("pairs.jsonl", [{"prompt": f"p{i}", "completion": f"c{i}"} for i in range(60)])
-    report = validate_file(pairs, profile="domain", use_cache=False)
+    report = validate_file(pairs, DatasetOptions(profile="domain"), use_cache=False)
     assert report.issue("profile_mismatch") is not None
 
 
@@ -121,7 +122,8 @@ def test_columns_of_only_numbers_are_not_guessed_as_messages_unless_mapped(write
     assert propose_schema([{"query": i, "response": -i} for i in range(12)])[0] is None
     path = write_jsonl("numbers.jsonl", rows)
     assert validate_file(path, use_cache=False).issue("unknown_schema") is not None  # the mapping hint
-    explicit = validate_file(path, mapping=parse_mapping(["question=user", "answer=assistant"]), use_cache=False)
+    roles = DatasetOptions(mapping=parse_mapping(["question=user", "answer=assistant"]))
+    explicit = validate_file(path, roles, use_cache=False)
     assert explicit.mapping == {"question": "user", "answer": "assistant"} and explicit.rows_usable == 12
     mixed, guessed = propose_schema([{"query": f"q{i}", "response": f"a{i}", "id": i} for i in range(3)])
     assert guessed and mixed is not None and mixed.mapping == {"query": "user", "response": "assistant"}

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from studio.engine.datasets import (
+    DatasetOptions,
     estimate_steps_per_epoch,
     iter_examples,
     prepare_dataset,
@@ -17,6 +18,7 @@ from studio.engine.datasets import (
 )
 from studio.engine.datasets.stats import suggest_max_length, summarize
 from studio.engine.errors import ExitCode, StudioError
+from studio.engine.progress import Callbacks
 
 
 def test_summary_percentiles_and_histogram():
@@ -51,7 +53,7 @@ def test_token_lengths_match_the_chat_template_exactly(tiny_model_dir, write_jso
         for i in range(30)
     ]
     path = write_jsonl("t.jsonl", rows)
-    report = validate_file(path, tokenizer_path=tiny_model_dir, max_length=40, use_cache=False)
+    report = validate_file(path, DatasetOptions(tokenizer_path=tiny_model_dir, max_length=40), use_cache=False)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     normalized = list(iter_examples(path))  # stripped contents, as training sees them
     exact = [len(tokenizer.apply_chat_template(r["messages"])["input_ids"]) for r in normalized]
@@ -98,8 +100,9 @@ def test_preview_falls_back_to_chatml_without_a_template(tiny_model_dir, tmp_pat
 def test_prepare_splits_dedupes_and_caches(tiny_model_dir, write_jsonl):
     rows = [{"prompt": f"p{i}", "completion": f"c{i}"} for i in range(120)] + [{"prompt": "p1", "completion": "c1"}]
     path = write_jsonl("d.jsonl", rows)
+    options = DatasetOptions(eval_fraction=0.1, seed=1, tokenizer_path=tiny_model_dir, max_length=64)
     started = time.monotonic()
-    first = prepare_dataset(path, eval_fraction=0.1, seed=1, tokenizer_path=tiny_model_dir, max_length=64)
+    first = prepare_dataset(path, options)
     cold = time.monotonic() - started
     assert len(first.train) == 108 and len(first.eval) == 12
     assert first.train.column_names == ["messages"]
@@ -113,12 +116,12 @@ def test_prepare_splits_dedupes_and_caches(tiny_model_dir, write_jsonl):
     }
     assert len(everything) == 120
     started = time.monotonic()
-    again = prepare_dataset(path, eval_fraction=0.1, seed=1, tokenizer_path=tiny_model_dir, max_length=64)
+    again = prepare_dataset(path, options)
     assert time.monotonic() - started < max(0.5, cold / 2)
     assert again.folder == first.folder and again.content_hash == first.content_hash
     assert again.eval["messages"] == first.eval["messages"]
     path.write_text(path.read_text() + '{"prompt": "new", "completion": "row"}\n')
-    changed = prepare_dataset(path, eval_fraction=0.1, seed=1, tokenizer_path=tiny_model_dir, max_length=64)
+    changed = prepare_dataset(path, options)
     assert changed.content_hash != first.content_hash and len(changed.train) + len(changed.eval) == 121
 
 
@@ -136,15 +139,16 @@ def test_validation_cache_is_keyed_by_content_and_settings(write_jsonl):
     path = write_jsonl("c.jsonl", [{"text": f"t{i}"} for i in range(50)])
     first = validate_file(path)
     calls = []
-    second = validate_file(path, progress=lambda m, f: calls.append(m))
+    second = validate_file(path, task=Callbacks(lambda m, f: calls.append(m)))
     assert second.to_dict() == first.to_dict() and calls == ["Validated (unchanged since last time)"]
-    assert validate_file(path, profile="chatbot").profile == "chatbot"
+    assert validate_file(path, DatasetOptions(profile="chatbot")).profile == "chatbot"
 
 
 @pytest.mark.slow
 def test_real_model_statistics_on_the_chatbot_sample(builtin_model_dir):
     """The built-in SmolLM2 tokenizer: the Pip sample is short enough for fast CPU training."""
-    report = validate_file(sample_path("chatbot"), tokenizer_path=builtin_model_dir, max_length=256, use_cache=False)
+    options = DatasetOptions(tokenizer_path=builtin_model_dir, max_length=256)
+    report = validate_file(sample_path("chatbot"), options, use_cache=False)
     assert report.usable and report.rows_usable >= 300
     assert report.stats.over_max_length == 0 and report.stats.p99 < 200
     previews = render_preview(iter_examples(sample_path("chatbot")), builtin_model_dir, n=3)
@@ -175,7 +179,7 @@ def test_conversations_a_strict_template_refuses_are_skipped_not_fatal(tiny_mode
         for i in range(10)
     ]
     path = write_jsonl("mixed.jsonl", [good, bad, {"messages": [*good["messages"], *good["messages"]]}, *more])
-    report = validate_file(path, tokenizer_path=strict, use_cache=False)
+    report = validate_file(path, DatasetOptions(tokenizer_path=strict), use_cache=False)
     assert report.usable and report.rows_usable == 12 and report.stats.examples == 12
     issue = report.issue("template_rejected")
     assert issue.count == 1 and issue.examples[0]["line"] == 2 and "alternate" in issue.message

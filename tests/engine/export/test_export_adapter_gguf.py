@@ -12,8 +12,8 @@ from studio.engine.errors import StudioError
 from studio.engine.export.gguf import BASE_GGUF_CACHE, base_gguf, require_base_gguf
 from studio.engine.export.ollama import model_name_for
 from studio.engine.export.pipeline import export_run
-from studio.engine.export.progress import Steps
 from studio.engine.paths import cache_dir
+from studio.engine.progress import Callbacks, Span
 from tests.engine.export.test_export_real_model import parse_modelfile
 
 
@@ -65,7 +65,7 @@ def test_cancel_during_adapter_conversion_leaves_nothing_that_looks_complete(tin
         return any(m.startswith("Converting to GGUF adapter") for m in messages)
 
     with pytest.raises(StudioError) as caught:
-        export_run(tiny_run, "gguf-adapter", progress=lambda m, _f: messages.append(m), should_cancel=should_cancel)
+        export_run(tiny_run, "gguf-adapter", task=Callbacks(lambda m, _f: messages.append(m), should_cancel))
     assert caught.value.code == "export_cancelled"
     assert not (tiny_run / "exports").exists() or not list((tiny_run / "exports").rglob("*"))
     assert not list(tiny_run.rglob("*.gguf"))
@@ -73,7 +73,7 @@ def test_cancel_during_adapter_conversion_leaves_nothing_that_looks_complete(tin
     assert base.name == "tiny-llama-test-f16.gguf"
 
     made, messages[:] = base.stat().st_mtime_ns, []
-    assert base_gguf(tiny_model_dir, Steps(lambda message, _fraction: messages.append(message))) == base
+    assert base_gguf(tiny_model_dir, Span(Callbacks(lambda message, _fraction: messages.append(message)))) == base
     assert base.stat().st_mtime_ns == made and messages == ["Using the base model's GGUF made earlier"]
 
 

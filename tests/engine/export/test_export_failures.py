@@ -18,6 +18,7 @@ from studio.engine.export.pipeline import export_run
 from studio.engine.export.quantize import normalize_quant
 from studio.engine.export.run_info import find_run
 from studio.engine.paths import cache_dir
+from studio.engine.progress import Callbacks
 
 
 def leftovers(folder: Path) -> list[Path]:
@@ -125,7 +126,7 @@ def test_cancel_during_conversion_stops_it_and_leaves_nothing(tiny_run):
         return any(m.startswith(("Converting", "Writing the GGUF")) for m in messages)
 
     with pytest.raises(StudioError) as caught:
-        export_run(tiny_run, "gguf", quant="f16", progress=progress, should_cancel=should_cancel)
+        export_run(tiny_run, "gguf", quant="f16", task=Callbacks(progress, should_cancel))
     assert caught.value.code == "export_cancelled"
     assert caught.value.exit_code == ExitCode.STOPPED
     assert leftovers(tiny_run / "exports") == []
@@ -133,7 +134,7 @@ def test_cancel_during_conversion_stops_it_and_leaves_nothing(tiny_run):
 
 def test_progress_is_monotonic_and_reaches_the_end(tiny_run):
     fractions: list[float] = []
-    export_run(tiny_run, "adapter", progress=lambda _m, f: fractions.append(f))
+    export_run(tiny_run, "adapter", task=Callbacks(lambda _m, f: fractions.append(f)))
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
 
 

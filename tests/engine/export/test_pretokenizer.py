@@ -9,8 +9,8 @@ import pytest
 
 from studio.engine.export.gguf import convert_to_gguf
 from studio.engine.export.pretokenizer import candidates, signature, tokenization_agreement
-from studio.engine.export.progress import Steps
 from studio.engine.export.tokenization import SAMPLE_TEXTS
+from studio.engine.progress import Callbacks, Span
 
 
 def test_the_definition_is_read_from_tokenizer_json(tmp_path: Path) -> None:
@@ -34,7 +34,8 @@ def test_a_qwen2_model_with_the_smollm2_tokenizer_converts_with_a_proven_pretoke
 
     model = family_models.path("qwen2")  # Qwen2-shaped, carrying SmolLM2's tokenizer: not in llama.cpp's list
     messages: list[str] = []
-    out = convert_to_gguf(model, tmp_path / "qwen2.gguf", "f16", Steps(lambda message, _f: messages.append(message)))
+    steps = Span(Callbacks(lambda message, _f: messages.append(message)))
+    out = convert_to_gguf(model, tmp_path / "qwen2.gguf", "f16", steps)
     assert any("trying llama.cpp's 'smollm'" in message for message in messages), messages
     agreement = tokenization_agreement(out, AutoTokenizer.from_pretrained(model))
     assert agreement.agreeing == agreement.total == len(SAMPLE_TEXTS), agreement.mismatches

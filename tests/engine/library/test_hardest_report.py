@@ -20,6 +20,7 @@ from studio.engine.library.hardest import (
     save_report,
     score_run,
 )
+from studio.engine.progress import Callbacks
 from studio.engine.runs import create_run_dir
 from studio.engine.training.example_loss import preview
 
@@ -128,5 +129,5 @@ def test_cancelling_score_run_saves_nothing(library):
     report = library.parent.run_dir / "hardest.json"
     before = report.read_text(encoding="utf-8")
     with pytest.raises(StudioError) as caught:
-        score_run(library.parent.run_dir, should_cancel=lambda: True)
+        score_run(library.parent.run_dir, Callbacks(stop_requested=lambda: True))
     assert caught.value.code == "cancelled" and report.read_text(encoding="utf-8") == before

@@ -16,6 +16,7 @@ from studio.engine.library.quality import (
     split_prompt_answer,
     token_f1,
 )
+from studio.engine.progress import Callbacks
 
 
 def test_answer_metrics():
@@ -33,7 +34,7 @@ def test_prompt_and_reference_come_from_the_learned_span():
 
 def test_quality_report_on_a_trained_run(library):
     steps: list[float] = []
-    report = evaluate_quality(library.parent, progress=lambda _m, f: steps.append(f))
+    report = evaluate_quality(library.parent, task=Callbacks(lambda _m, f: steps.append(f)))
     assert steps[-1] == 1.0 and steps == sorted(steps)
     assert report.base and report.tuned
     assert report.eval_examples > 0 and report.base.tokens == report.tuned.tokens > 0

@@ -13,6 +13,7 @@ import pytest
 from studio.engine.config import TrainConfig
 from studio.engine.control import ControlCommand
 from studio.engine.library.hardest import example_fingerprint, load_report, next_version_config, score_run
+from studio.engine.progress import Callbacks
 from studio.engine.registry import Registry
 from studio.engine.runs import create_run_dir, final_adapter_dir
 from tests.engine.training.worker_runs import read_events, run_worker_process, write_chat_jsonl
@@ -90,7 +91,7 @@ def test_hardest_events_follow_each_evaluation_and_score_run_builds_the_report(m
                    for example in hardest["examples"])
 
     seen: list[tuple[str, float]] = []
-    report = score_run(run_dir, progress=lambda message, fraction: seen.append((message, fraction)))
+    report = score_run(run_dir, Callbacks(lambda message, fraction: seen.append((message, fraction))))
     assert seen[-1] == ("Done", 1.0) and [f for _m, f in seen] == sorted(f for _m, f in seen)
     assert load_report(run_dir) == report and report.step == 4
     assert set(report.splits) == {"train", "eval"} and report.splits["eval"]["total"] == eval_size
