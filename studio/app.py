@@ -246,8 +246,8 @@ class MainWindow(QMainWindow):
 
     def check_notices(self) -> None:
         """Unseen notices from the queue runner and the schedules: listed in Runs and shown on the desktop."""
-        from studio.engine.notices import unseen_notices
-        from studio.engine.registry import Registry
+        from studio.engine.runs.notices import unseen_notices
+        from studio.engine.runs.registry import Registry
 
         try:
             self._registry = self._registry or Registry()
@@ -286,7 +286,7 @@ class MainWindow(QMainWindow):
     def queue_run(self, config: Any, not_before: datetime | None = None, when_idle: bool = False) -> None:
         """"Add to queue": the run joins the queue at once (its training time is estimated in the background),
         shown at the top of Runs."""
-        from studio.engine.runs import default_run_name
+        from studio.engine.runs.creation import default_run_name
 
         library = self.show_runs()
         library.show_list()
@@ -295,7 +295,7 @@ class MainWindow(QMainWindow):
     def continue_run(self, run_id: str) -> None:
         """Train on from a completed run's adapter: the same recipe, registered as its next minor version."""
         try:
-            from studio.engine.registry import Registry
+            from studio.engine.runs.registry import Registry
 
             parent, config = Registry().continue_config(run_id)
         except StudioError as exc:
@@ -357,7 +357,7 @@ class MainWindow(QMainWindow):
 
     def open_export(self, run_id: str) -> Any:
         """A non-modal export dialog for one run; several may run one after another."""
-        from studio.engine.registry import Registry
+        from studio.engine.runs.registry import Registry
         from studio.exporting.export_dialog import ExportDialog
 
         record = Registry().get(run_id)

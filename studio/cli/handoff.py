@@ -22,7 +22,7 @@ def export_command(
 ) -> None:
     """Pack a run's settings, data, Studio's training code and a launch script into one folder or zip."""
     from studio.engine.handoff import export_bundle
-    from studio.engine.registry import Registry
+    from studio.engine.runs.registry import Registry
 
     record = Registry().find(run)
     bundle = export_bundle(record.run_dir, out)
@@ -38,7 +38,7 @@ def import_command(
 ) -> None:
     """Bring a run trained elsewhere (its events and adapter) into the library as a new run."""
     from studio.engine.handoff import import_results
-    from studio.engine.registry import Registry
+    from studio.engine.runs.registry import Registry
 
     result = import_results(path)
     record = Registry().find(result.run_id)

@@ -37,7 +37,7 @@ def hardest(
     """The examples with the highest loss after training, worst first: often mislabeled or broken rows.
     Pick some with --exclude, then --queue (or --save-config) to train the next version without them."""
     from studio.engine.library.hardest import load_report, next_version_config
-    from studio.engine.registry import Registry
+    from studio.engine.runs.registry import Registry
 
     if split not in SPLITS:
         raise StudioError(

@@ -19,7 +19,7 @@ YesFlag = Annotated[bool, typer.Option("--yes", "-y", help="Go ahead without ask
 
 
 def _registry() -> Any:
-    from studio.engine.registry import Registry
+    from studio.engine.runs.registry import Registry
 
     return Registry()
 
@@ -28,8 +28,8 @@ def _registry() -> Any:
 def show(run: RunRef, as_json: JsonFlag = False) -> None:
     """Everything about one run: version, lineage, results, quality check, disk use, tags and notes."""
     from studio.engine.library.disk import format_bytes, run_usage
-    from studio.engine.library.lineage import ancestors, children
     from studio.engine.library.quality import load_report
+    from studio.engine.runs.lineage import ancestors, children
 
     registry = _registry()
     record = registry.find(run)
@@ -124,8 +124,8 @@ def chat(
     max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 128,
 ) -> None:
     """Talk to a trained run in the terminal (an empty line or Ctrl-D ends the chat)."""
-    from studio.engine.active import default_run
     from studio.engine.library.playground import GenerationSettings, Playground, targets_for
+    from studio.engine.runs.active import default_run
 
     record = default_run(_registry(), run)
     settings = GenerationSettings(temperature, top_p, max_tokens)

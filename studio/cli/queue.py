@@ -38,7 +38,7 @@ def _checked_config(
     """The run's settings, checked now (a missing model or dataset is reported before anything is queued)."""
     from studio.cli.train import build_config, check_device
     from studio.engine.models.resolve import resolve_model
-    from studio.engine.runs import default_run_name
+    from studio.engine.runs.creation import default_run_name
 
     config = build_config(dataset, model, profile, config_file, max_steps)
     resolve_model(config.base_model)
@@ -105,8 +105,8 @@ def queue_list(
     as_json: JsonFlag = False,
 ) -> None:
     """The queue in order, with estimated start and finish times."""
-    from studio.engine.notices import unseen_notices
     from studio.engine.queue import RunQueue, runner_busy, timeline
+    from studio.engine.runs.notices import unseen_notices
 
     queue = RunQueue()
     queue.registry.reconcile()
@@ -343,8 +343,8 @@ def activate_command(
     run: Annotated[str, typer.Argument(help="Run id (or a unique start of it), or name@version.")],
 ) -> None:
     """Make a finished run the active version of its model line (export and the playground start from it)."""
-    from studio.engine.active import activate, active_run
-    from studio.engine.registry import Registry
+    from studio.engine.runs.active import activate, active_run
+    from studio.engine.runs.registry import Registry
 
     registry = Registry()
     before = active_run(registry, registry.find(run).name)

@@ -17,8 +17,8 @@ def runs_command(
     json_output: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """List training runs, newest first."""
-    from studio.engine.active import active_ids
-    from studio.engine.registry import Registry
+    from studio.engine.runs.active import active_ids
+    from studio.engine.runs.registry import Registry
 
     registry = Registry()
     records = registry.list_runs()
@@ -50,7 +50,7 @@ def runs_command(
 
 def _send(run: str, command: str, verb: str) -> None:
     from studio.engine.control import ControlCommand
-    from studio.engine.registry import Registry
+    from studio.engine.runs.registry import Registry
     from studio.engine.training.control_channel import send_to_run_dir
 
     registry = Registry()

@@ -75,8 +75,8 @@ def train_command(
     if dry_run:
         _dry_run(config, model_path)
         return
-    from studio.engine.registry import Registry
-    from studio.engine.runs import new_run
+    from studio.engine.runs.creation import new_run
+    from studio.engine.runs.registry import Registry
 
     record = new_run(Registry(), config, name)
     console.print(
@@ -88,7 +88,7 @@ def train_command(
 def refuse_if_training() -> None:
     """Two trainings at once on one machine share its memory and cores, and both crawl (or run out of
     memory): the second is refused and pointed at the queue, unless the user asks for it."""
-    from studio.engine.registry import Registry
+    from studio.engine.runs.registry import Registry
 
     busy = Registry().training_runs()
     if busy:
@@ -111,7 +111,7 @@ def resume_command(
     run: str = typer.Argument(..., help="Run id (or a unique start of it) or run name."),
 ) -> None:
     """Continue a paused, stopped or interrupted run from its last good checkpoint."""
-    from studio.engine.registry import Registry
+    from studio.engine.runs.registry import Registry
     from studio.engine.training.control_channel import send_to_run_dir
 
     registry = Registry()
@@ -246,7 +246,7 @@ def supervise(run_dir: Path) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from studio.engine.events import Event
-    from studio.engine.registry import Registry
+    from studio.engine.runs.registry import Registry
     from studio.engine.training.supervisor import Supervisor
 
     progress = Progress(

@@ -28,13 +28,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from studio.engine import runs
 from studio.engine.config import TrainConfig
 from studio.engine.errors import ExitCode, StudioError
 from studio.engine.events import now_iso
 from studio.engine.models.builtin import is_builtin
 from studio.engine.models.resolve import looks_like_hub_id
-from studio.engine.registry import Registry, Status
+from studio.engine.runs.creation import new_run, new_run_id
+from studio.engine.runs.folders import CONFIG_FILE, EVENTS_FILE, events_file, final_adapter_dir, load_run_config
+from studio.engine.runs.registry import Registry, Status
 from studio.engine.training.final_adapter import check_final_adapter, staged_final_adapter
 
 MANIFEST = "manifest.json"
@@ -54,10 +55,10 @@ def export_bundle(source: Path | TrainConfig, out_path: Path, dataset: Path | No
     """Pack a run folder (or a config plus its dataset) into `out_path`: a folder, or a zip when the name
     ends in .zip. Returns the path written."""
     if isinstance(source, TrainConfig):
-        config, run_id, name = source, runs.new_run_id(source.profile), source.profile
+        config, run_id, name = source, new_run_id(source.profile), source.profile
     else:
         record = Registry().get(source.name)
-        config, run_id, name = runs.load_run_config(source), source.name, record.name if record else source.name
+        config, run_id, name = load_run_config(source), source.name, record.name if record else source.name
     data = _dataset_file(dataset or (Path(config.dataset_path) if config.dataset_path else None))
     out_path = Path(out_path)
     if out_path.suffix.lower() == ".zip":
@@ -104,7 +105,7 @@ def _write_bundle(folder: Path, config: TrainConfig, run_id: str, name: str, dat
         remote = remote.updated(base_model="model")
     run_dir = folder / "run" / run_id
     run_dir.mkdir(parents=True)
-    remote.save(run_dir / runs.CONFIG_FILE)
+    remote.save(run_dir / CONFIG_FILE)
     manifest = {
         "format": BUNDLE_FORMAT,
         "source_run_id": run_id,
@@ -202,7 +203,7 @@ When it has finished, copy this whole folder back and bring the results into Stu
 # results are taken, never through a link, within a size budget, and nothing in it can switch remote code on.
 
 IMPORT_BUDGET_BYTES = 4 * 1024**3  # an adapter with its record; a base model or dataset is never brought back
-RESULT_FILES = (runs.CONFIG_FILE, runs.EVENTS_FILE)
+RESULT_FILES = (CONFIG_FILE, EVENTS_FILE)
 RESULT_FOLDERS = ("final/adapter", "logs")
 ADAPTER_SUFFIXES = frozenset({".safetensors", ".json", ".jinja", ".txt", ".md", ".model"})
 PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz"})
@@ -245,7 +246,7 @@ def _import_folder(root: Path, shown: Path) -> ImportResult:
     source_dir, manifest = _find_trained_run(root, shown)
     files = _result_files(source_dir, shown)
     check_final_adapter(source_dir)  # an adapter cut short or changed on its way back is refused, not imported
-    config = runs.load_run_config(source_dir)
+    config = load_run_config(source_dir)
     notes = []
     if config.trust_remote_code:
         notes.append("The bundle's settings allowed running code shipped with the model (trust_remote_code); "
@@ -257,7 +258,7 @@ def _import_folder(root: Path, shown: Path) -> ImportResult:
     source_id = manifest.source_run_id if manifest else source_dir.name
     parent = registry.get(source_id)
     name = parent.name if parent else (manifest.run_name if manifest else source_id)
-    record = runs.new_run(registry, config, name, parent_id=parent.id if parent else None)
+    record = new_run(registry, config, name, parent_id=parent.id if parent else None)
     run_id, run_dir = record.id, record.run_dir
     try:
         with staged_final_adapter(run_dir) as adapter:  # whole or not at all, with a manifest of what came
@@ -268,7 +269,7 @@ def _import_folder(root: Path, shown: Path) -> ImportResult:
                 target = adapter.joinpath(*relative.parts[2:]) if in_adapter else run_dir / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source_dir / relative, target, follow_symlinks=False)
-        last = _copy_events(runs.events_file(source_dir), runs.events_file(run_dir), run_id, run_dir)
+        last = _copy_events(events_file(source_dir), events_file(run_dir), run_id, run_dir)
     except BaseException:  # as a failed merge: the run is marked failed, and no half-copied folder stays
         registry.mark_finished(run_id, "failed", 1)
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -289,7 +290,7 @@ def _find_trained_run(path: Path, shown: Path) -> tuple[Path, BundleManifest | N
         manifest = _read_manifest(path / MANIFEST, shown)
         run_dir = path / "run" / manifest.source_run_id
     _refuse_link(path, run_dir, shown)
-    if not (runs.final_adapter_dir(run_dir) / "adapter_config.json").is_file() or not runs.events_file(
+    if not (final_adapter_dir(run_dir) / "adapter_config.json").is_file() or not events_file(
         run_dir
     ).is_file():
         raise StudioError(
@@ -446,7 +447,7 @@ def _copy_events(source: Path, target: Path, run_id: str, run_dir: Path) -> dict
                 continue
             event["run_id"] = run_id
             if event.get("event") == "completed":
-                event["adapter_path"] = str(runs.final_adapter_dir(run_dir))
+                event["adapter_path"] = str(final_adapter_dir(run_dir))
             if event.get("event") in {"completed", "stopped", "error"}:
                 last = event
             out.write(json.dumps(event, separators=(",", ":")) + "\n")

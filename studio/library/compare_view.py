@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from studio.engine.config import TrainConfig
 from studio.engine.library.compare import Axis, Comparison, compare_runs, run_label
-from studio.engine.registry import RunRecord
+from studio.engine.runs.registry import RunRecord
 from studio.gui.help import help_button
 from studio.gui.theme import colors
 from studio.gui.widgets import Banner, wrapped_label

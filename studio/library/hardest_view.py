@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
 
 from studio.engine.errors import StudioError
 from studio.engine.library.hardest import HardestReport, ScoredExample, load_report
-from studio.engine.registry import RunRecord
+from studio.engine.runs.registry import RunRecord
 from studio.engine.training.example_loss import preview
 from studio.gui.help import help_button
 from studio.gui.previews import without_shared_start

@@ -46,12 +46,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.engine.active import NOT_ACTIVATED_TAG, activate, activation_history, active_ids
 from studio.engine.errors import StudioError
 from studio.engine.library.catalog import RESUMABLE, USABLE, LibraryRow, library_rows, remove_tag
 from studio.engine.library.disk import format_bytes
-from studio.engine.library.lineage import LineageNode, lineage_forest
-from studio.engine.registry import Registry
+from studio.engine.runs.active import NOT_ACTIVATED_TAG, activate, activation_history, active_ids
+from studio.engine.runs.lineage import LineageNode, lineage_forest
+from studio.engine.runs.registry import Registry
 from studio.gui.help import help_button
 from studio.gui.tasks import TaskRunner
 from studio.gui.theme import colors

@@ -15,7 +15,7 @@ from studio.gui.widgets import wrapped_label
 from studio.library.times import clock_iso
 
 if TYPE_CHECKING:  # built with the window: the registry is read later, after start-up
-    from studio.engine.notices import Notice
+    from studio.engine.runs.notices import Notice
 
 KIND = {"error": "bad", "warning": "warn", "info": "ok"}
 RANK = ("info", "warning", "error")

@@ -41,7 +41,7 @@ from studio.engine.library.playground import (
     targets_for,
 )
 from studio.engine.progress import Callbacks
-from studio.engine.registry import RunRecord
+from studio.engine.runs.registry import RunRecord
 from studio.gui.help import help_button
 from studio.gui.tasks import TaskRunner, TaskState
 from studio.gui.widgets import Banner, wrapped_label

@@ -39,7 +39,7 @@ from studio.engine.errors import StudioError
 from studio.engine.frozen import module_command
 from studio.engine.paths import studio_home
 from studio.engine.queue import QueueEntry, RunQueue, Schedules, Slot, runner_busy, stop_runner, timeline
-from studio.engine.registry import Registry
+from studio.engine.runs.registry import Registry
 from studio.gui.tables import fit_rows
 from studio.gui.tasks import TaskRunner
 from studio.gui.widgets import Badge, Banner, wrapped_label

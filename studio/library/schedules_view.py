@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from studio.engine.errors import StudioError
 from studio.engine.queue import Schedule, Schedules
-from studio.engine.registry import Registry, RunRecord
+from studio.engine.runs.registry import Registry, RunRecord
 from studio.gui.tables import fit_rows
 from studio.gui.widgets import Banner, wrapped_label
 from studio.library.confirm import ask

@@ -28,13 +28,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.engine import runs
 from studio.engine.config import TrainConfig
 from studio.engine.control import ControlCommand
 from studio.engine.errors import StudioError
 from studio.engine.events import Anomaly, Checkpoint, Event, HardestExamples, Recovery
 from studio.engine.planner.calibration import RunTiming
-from studio.engine.registry import Registry
+from studio.engine.runs.creation import new_run
+from studio.engine.runs.folders import events_file
+from studio.engine.runs.registry import Registry
 from studio.engine.training.control_channel import send_to_run_dir
 from studio.engine.training.supervisor import Supervisor, WorkerOutcome
 from studio.gui.error_help import show_error
@@ -169,7 +170,7 @@ class DashboardPage(QWidget):
 
     def start_run(self, config: TrainConfig, name: str | None = None) -> str:
         """Create the run (folder + registry row, status queued) and start its worker; returns the run id."""
-        record = runs.new_run(Registry(), config, name)
+        record = new_run(Registry(), config, name)
         self._reset(record.run_dir)
         self.state.run_id, self.state.config = record.id, config.model_dump(mode="json")
         self._launch()
@@ -322,7 +323,7 @@ class DashboardPage(QWidget):
     def _read_record(self, follow: bool, alive: Callable[[], bool] | None = None,
                      then: Callable[[], None] | None = None) -> None:
         assert self.run_dir is not None
-        reader = EventFileReader(runs.events_file(self.run_dir), self.bridge, follow=follow, alive=alive,
+        reader = EventFileReader(events_file(self.run_dir), self.bridge, follow=follow, alive=alive,
                                  parent=self)
         reader.caughtUp.connect(lambda: self._caught_up(follow, then))
         self._reader = reader

@@ -12,7 +12,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:  # the registry is read on first refresh, after the window is on screen
-    from studio.engine.registry import Registry, RunRecord
+    from studio.engine.runs.registry import Registry, RunRecord
 
 LISTED = {
     "paused": "paused: memory was released",
@@ -47,7 +47,7 @@ class ResumableRunsPanel(QWidget):
             item = self._layout.takeAt(0)
             if item.widget() is not None:
                 item.widget().deleteLater()
-        from studio.engine.registry import Registry
+        from studio.engine.runs.registry import Registry
 
         registry = self._registry or Registry()
         self.records = [r for r in registry.list_runs() if r.status in LISTED]

@@ -8,8 +8,9 @@ from typer.testing import CliRunner
 
 from studio.cli.main import app
 from studio.engine.config import TrainConfig
-from studio.engine.registry import Registry
-from studio.engine.runs import create_run_dir, events_file, new_run_id
+from studio.engine.runs.creation import new_run_id
+from studio.engine.runs.folders import create_run_dir, events_file
+from studio.engine.runs.registry import Registry
 from studio.engine.training.entry import run_worker
 from studio.engine.training.sinks import FileSink
 from tests.engine.library.factory import write_qa_jsonl

@@ -77,7 +77,7 @@ def test_exclude_saves_the_next_version(library, tmp_path: Path):
 
 def test_exclude_queues_the_next_version_in_one_step(library):
     from studio.engine.queue import RunQueue
-    from studio.engine.registry import Registry
+    from studio.engine.runs.registry import Registry
 
     listing = _json("run-child", "--split", "train", "--top", "3")["examples"]
     text = _text("run-child", "--split", "train", "--exclude", "1,2", "--queue")

@@ -115,7 +115,7 @@ def test_qlora_on_a_cpu_machine_is_refused_before_any_run_exists(tmp_path: Path,
 @pytest.fixture
 def another_training(tmp_path: Path):
     """A run registered as training, with a live process as its worker (as the app or the queue leaves it)."""
-    from studio.engine.registry import Registry
+    from studio.engine.runs.registry import Registry
 
     worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     registry = Registry()

@@ -13,7 +13,7 @@ import pytest
 
 from studio.engine.config import TrainConfig
 from studio.engine.paths import resources_dir
-from studio.engine.runs import create_run_dir
+from studio.engine.runs.folders import create_run_dir
 from studio.engine.training.supervisor import Supervisor
 
 PROMPTS = ["How do I keep my houseplants alive?", "What is a good way to start running?"]

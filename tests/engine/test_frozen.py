@@ -13,7 +13,7 @@ import pytest
 from studio.engine import frozen
 from studio.engine.config import TrainConfig
 from studio.engine.errors import ExitCode
-from studio.engine.runs import create_run_dir, final_adapter_dir
+from studio.engine.runs.folders import create_run_dir, final_adapter_dir
 from studio.engine.training import supervisor
 from tests.engine.library.factory import write_qa_jsonl
 

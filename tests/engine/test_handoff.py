@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from studio.engine import handoff, runs
+from studio.engine import handoff
 from studio.engine.config import TrainConfig
 from studio.engine.errors import StudioError
 from studio.engine.handoff import export_bundle, import_results, launch_script, requirements
-from studio.engine.registry import Registry
+from studio.engine.runs.creation import new_run_id
+from studio.engine.runs.folders import create_run_dir, events_file, final_adapter_dir, load_run_config
+from studio.engine.runs.registry import Registry
 from studio.engine.training.checkpoints import check_manifest, write_manifest
 
 SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "chatbot.jsonl"
@@ -27,8 +29,8 @@ SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "chatbo
 def queued_run(tmp_path, tiny_model_dir) -> Path:
     config = TrainConfig(base_model=str(tiny_model_dir), dataset_path=str(SAMPLE), max_steps=2, micro_batch_size=2,
                          gradient_accumulation=1, max_length=64, eval_fraction=0.0, checkpoint_every_steps=2)
-    run_id = runs.new_run_id("cloud")
-    run_dir = runs.create_run_dir(config, run_id)
+    run_id = new_run_id("cloud")
+    run_dir = create_run_dir(config, run_id)
     Registry().create_run(run_id, "cloud", config, run_dir)
     return run_dir
 
@@ -104,8 +106,8 @@ def test_round_trip_through_accelerate_launch(queued_run, tmp_path, studio_home)
     assert result.returncode == 0, result.stderr[-3000:]
     trained = remote / "run" / queued_run.name
     assert (remote / ".studio" / "studio.sqlite").is_file()
-    assert (runs.final_adapter_dir(trained) / "adapter_config.json").is_file()
-    assert check_manifest(runs.final_adapter_dir(trained)) is None  # sealed by the bundle's own worker
+    assert (final_adapter_dir(trained) / "adapter_config.json").is_file()
+    assert check_manifest(final_adapter_dir(trained)) is None  # sealed by the bundle's own worker
 
     registry = Registry()
     run_id = import_results(remote).run_id
@@ -115,11 +117,11 @@ def test_round_trip_through_accelerate_launch(queued_run, tmp_path, studio_home)
     assert (record.name, record.parent_id, record.version) == ("cloud", queued_run.name, "1.0.1")
     assert record.dataset == str(SAMPLE)
     assert "imported" in registry.tags(run_id)
-    assert (runs.final_adapter_dir(record.run_dir) / "adapter_model.safetensors").is_file()
-    events = [json.loads(line) for line in runs.events_file(record.run_dir).read_text().splitlines()]
+    assert (final_adapter_dir(record.run_dir) / "adapter_model.safetensors").is_file()
+    events = [json.loads(line) for line in events_file(record.run_dir).read_text().splitlines()]
     assert {event["run_id"] for event in events} == {run_id}
     assert events[-1]["event"] == "completed"
-    assert events[-1]["adapter_path"] == str(runs.final_adapter_dir(record.run_dir))
+    assert events[-1]["adapter_path"] == str(final_adapter_dir(record.run_dir))
     assert registry.list_runs()[0].id == run_id
 
 
@@ -130,14 +132,14 @@ def _trained(bundle: Path, run_id: str, **config_changes: object) -> Path:
     a completed event, a log."""
     run_dir = bundle / "run" / run_id
     if config_changes:
-        runs.load_run_config(run_dir).updated(**config_changes).save(run_dir / "config.json")
-    adapter = runs.final_adapter_dir(run_dir)
+        load_run_config(run_dir).updated(**config_changes).save(run_dir / "config.json")
+    adapter = final_adapter_dir(run_dir)
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text("{}")
     (adapter / "adapter_model.safetensors").write_bytes(b"\0" * 64)
     (run_dir / "logs").mkdir(exist_ok=True)
     (run_dir / "logs" / "worker.log").write_text("trained\n")
-    runs.events_file(run_dir).write_text(json.dumps({"event": "completed", "metrics": {"steps": 2}}) + "\n")
+    events_file(run_dir).write_text(json.dumps({"event": "completed", "metrics": {"steps": 2}}) + "\n")
     return run_dir
 
 
@@ -153,13 +155,13 @@ def test_import_switches_remote_code_off_and_says_so(queued_run, tmp_path):
     _trained(folder, queued_run.name, trust_remote_code=True)
     result = import_results(folder)
     record = Registry().get(result.run_id)
-    assert runs.load_run_config(record.run_dir).trust_remote_code is False
+    assert load_run_config(record.run_dir).trust_remote_code is False
     assert any("trust_remote_code" in note and "switched that off" in note for note in result.notes)
     assert record.status == "completed"
 
 
 def test_import_refuses_links_out_of_the_bundle(bundle, queued_run, tmp_path):
-    adapter = runs.final_adapter_dir(bundle / "run" / queued_run.name)
+    adapter = final_adapter_dir(bundle / "run" / queued_run.name)
     (adapter / "notes.txt").symlink_to("/etc/passwd")
     with pytest.raises(StudioError) as caught:
         import_results(bundle)
@@ -188,7 +190,7 @@ def test_import_takes_only_the_results_within_the_budget(bundle, queued_run, tmp
         kept = sorted(p.relative_to(imported).as_posix() for p in imported.rglob("*") if p.is_file())
         assert kept == ["config.json", "events.jsonl", "final/adapter/adapter_config.json",
                         "final/adapter/adapter_model.safetensors", "final/adapter/manifest.json", "logs/worker.log"]
-        assert check_manifest(runs.final_adapter_dir(imported)) is None  # sealed like a run trained here
+        assert check_manifest(final_adapter_dir(imported)) is None  # sealed like a run trained here
     monkeypatch.setattr(handoff, "IMPORT_BUDGET_BYTES", 100)
     for source in (bundle, archive):
         with pytest.raises(StudioError) as caught:
@@ -214,7 +216,7 @@ def test_manifest_with_a_missing_key_is_named_plainly(bundle):
 
 @pytest.mark.parametrize("unsafe", ["adapter_model.bin", "extra.pt", "state.pkl"])
 def test_imported_adapters_are_safetensors_only(bundle, queued_run, unsafe):
-    adapter = runs.final_adapter_dir(bundle / "run" / queued_run.name)
+    adapter = final_adapter_dir(bundle / "run" / queued_run.name)
     if unsafe == "adapter_model.bin":
         (adapter / "adapter_model.safetensors").unlink()
     (adapter / unsafe).write_bytes(b"\x80\x04N.")
@@ -229,7 +231,7 @@ def test_readme_commands_are_shell_quoted():
 
 
 def test_an_adapter_damaged_on_its_way_back_is_refused(bundle, queued_run):
-    adapter = runs.final_adapter_dir(bundle / "run" / queued_run.name)
+    adapter = final_adapter_dir(bundle / "run" / queued_run.name)
     write_manifest(adapter)  # as the worker on the training machine leaves it
     (adapter / "adapter_model.safetensors").write_bytes(b"\0" * 10)  # a copy cut short
     with pytest.raises(StudioError) as caught:

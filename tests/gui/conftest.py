@@ -14,7 +14,7 @@ from PySide6.QtCore import QCoreApplication, QEvent, QPoint, Qt, QThread, QThrea
 from PySide6.QtWidgets import QApplication, QCheckBox, QMenu, QRadioButton, QWidget
 
 from studio.app import MainWindow, open_main_window
-from studio.engine.registry import RunRecord
+from studio.engine.runs.registry import RunRecord
 from studio.wizard.state import WizardState
 from studio.wizard.wizard import Wizard
 from tests.gui.exporting.tiny_run import install_run, train_tiny_run

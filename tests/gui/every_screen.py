@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from PySide6.QtWidgets import QWidget
 
 from studio.app import MainWindow
-from studio.engine.registry import RunRecord
+from studio.engine.runs.registry import RunRecord
 
 SETTLE_MS = 60  # the window explains new words right after a screen changes
 

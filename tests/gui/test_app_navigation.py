@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QLabel
 
 from studio.app import MainWindow
 from studio.engine.config import TrainConfig
-from studio.engine.registry import Registry, RunRecord
+from studio.engine.runs.registry import Registry, RunRecord
 from studio.wizard.wizard import DATASET_PAGE
 from tests.gui.exporting.tiny_run import RUN_ID
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from PySide6.QtCore import QDateTime
 
 from studio.engine.config import TrainConfig
-from studio.engine.notices import add_notice, unseen_notices
 from studio.engine.queue import RunQueue
-from studio.engine.registry import Registry
+from studio.engine.runs.notices import add_notice, unseen_notices
+from studio.engine.runs.registry import Registry
 from studio.wizard.state import WizardState
 
 

@@ -15,8 +15,9 @@ from studio.engine.export.progress import export_steps
 from studio.engine.export.run_info import load_run_info
 from studio.engine.models.resolve import resolve_model
 from studio.engine.progress import QUIET, TaskContext
-from studio.engine.registry import Registry, RunRecord
-from studio.engine.runs import final_adapter_dir, new_run
+from studio.engine.runs.creation import new_run
+from studio.engine.runs.folders import final_adapter_dir
+from studio.engine.runs.registry import Registry, RunRecord
 from studio.engine.training.checkpoints import write_manifest
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from studio.engine.config import TrainConfig
 from studio.engine.events import Completed, Eval, EventParseError, Started, parse_event
 from studio.engine.export.adapter import check_adapter
-from studio.engine.runs import CONFIG_FILE, events_file, final_adapter_dir, load_run_config
+from studio.engine.runs.folders import CONFIG_FILE, events_file, final_adapter_dir, load_run_config
 from studio.engine.training.final_adapter import usable_adapter
 
 
@@ -43,8 +43,8 @@ def find_run(ref: str | Path) -> Path:
     folder = Path(text).expanduser()
     if text and folder.is_dir() and ((folder / CONFIG_FILE).is_file() or final_adapter_dir(folder).is_dir()):
         return folder.resolve()
-    from studio.engine.active import default_run
-    from studio.engine.registry import Registry
+    from studio.engine.runs.active import default_run
+    from studio.engine.runs.registry import Registry
 
     record = default_run(Registry(), text)  # a name means its active version; run_not_found otherwise
     return record.run_dir

@@ -9,7 +9,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.engine.registry import Registry, RunRecord
+from studio.engine.runs.registry import Registry, RunRecord
 
 RESUMABLE = frozenset({"paused", "interrupted", "stopped"})
 # Runs whose results can be used: a stopped or interrupted one through its last verified checkpoint.

@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from studio.engine.errors import StudioError
 from studio.engine.events import Eval, EventParseError, Progress, parse_event
-from studio.engine.registry import RunRecord
-from studio.engine.runs import events_file
+from studio.engine.runs.folders import events_file
+from studio.engine.runs.registry import RunRecord
 
 Axis = Literal["step", "tokens"]
 MIN_RUNS, MAX_RUNS = 2, 5

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.engine.errors import StudioError
-from studio.engine.registry import ACTIVE, Registry, RunRecord
-from studio.engine.runs import CONFIG_FILE, EVENTS_FILE, trainer_staging_dir
+from studio.engine.runs.folders import CONFIG_FILE, EVENTS_FILE, trainer_staging_dir
+from studio.engine.runs.registry import ACTIVE, Registry, RunRecord
 from studio.engine.training.checkpoints import CheckpointInfo, checkpoints_dir, list_checkpoints
 
 PARTS = ("checkpoints", "final", "exports", "caches", "other")

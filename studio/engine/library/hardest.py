@@ -89,7 +89,7 @@ def score_run(run_dir: Path, task: TaskContext = QUIET) -> HardestReport:
     """Build and save the report of a finished run that has none (an older run, or scoring was off): the base
     model with the run's final adapter, on the data prepared exactly as the worker prepared it. A cancel
     saves nothing."""
-    from studio.engine.runs import final_adapter_dir, load_run_config
+    from studio.engine.runs.folders import final_adapter_dir, load_run_config
     from studio.engine.training.setup import load_training_splits
 
     steps = Span(task, error=_cancelled)
@@ -153,7 +153,7 @@ def _load_trained(config: TrainConfig, adapter: Path) -> tuple[Any, Any, Path]:
 
 def _final_step(run_dir: Path) -> int:
     """The step the run completed at, from its event record (0 when it says nothing)."""
-    from studio.engine.runs import events_file
+    from studio.engine.runs.folders import events_file
 
     step = 0
     path = events_file(run_dir)

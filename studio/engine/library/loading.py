@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studio.engine.registry import RunRecord
+from studio.engine.runs.registry import RunRecord
 
 
 @dataclass

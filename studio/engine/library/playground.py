@@ -19,7 +19,7 @@ from studio.engine.errors import StudioError
 from studio.engine.events import now_iso
 from studio.engine.library.loading import LoadedBase, adapter_dir_of, attach_adapter, load_base, use
 from studio.engine.progress import QUIET, TaskContext
-from studio.engine.registry import RunRecord
+from studio.engine.runs.registry import RunRecord
 
 HISTORY_FILE = "playground.jsonl"
 BASE_KEY = "base"

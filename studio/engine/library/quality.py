@@ -21,7 +21,7 @@ from typing import Any
 from studio.engine.errors import StudioError
 from studio.engine.events import now_iso
 from studio.engine.progress import QUIET, Cancelled, Span, TaskContext
-from studio.engine.registry import RunRecord
+from studio.engine.runs.registry import RunRecord
 
 REPORT_FILE = "quality.json"
 REPORT_MARKDOWN = "quality.md"
@@ -126,7 +126,7 @@ def evaluate_quality(run: RunRecord, max_examples: int = 64, qa_examples: int = 
     import torch
 
     from studio.engine.library.loading import adapter_dir_of, attach_adapter, load_base, use
-    from studio.engine.runs import load_run_config
+    from studio.engine.runs.folders import load_run_config
     from studio.engine.training.setup import load_training_data
 
     stop = Span(task, error=_cancelled)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from studio.engine.gpu_readings import GpuReader
-from studio.engine.registry import Registry
+from studio.engine.runs.registry import Registry
 
 GPU_BUSY_PERCENT = 20.0
 GPU_MEMORY_USED_PERCENT = 30.0

@@ -5,7 +5,7 @@ Only one runner works at a time (a lock file beside the registry; the operating 
 runner dies, even on kill -9). A runner that starts finds the queue as the last one left it: an entry still
 marked running is dealt with first, by following its worker if it survived, or by resuming the run from its
 last good checkpoint if it did not. A failed run is recorded and the line moves on. Automatic retrains
-(queued by a schedule) become the active version only when they are not worse (studio.engine.active).
+(queued by a schedule) become the active version only when they are not worse (studio.engine.runs.active).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from pathlib import Path
 
 from studio.engine.errors import StudioError
 from studio.engine.events import Event
-from studio.engine.notices import add_notice
 from studio.engine.paths import database_path
 from studio.engine.queue.idle import machine_idle
 from studio.engine.queue.schedules import Schedules
 from studio.engine.queue.store import EntryState, QueueEntry, RunQueue
-from studio.engine.registry import ACTIVE, Registry, RunRecord
+from studio.engine.runs.notices import add_notice
+from studio.engine.runs.registry import ACTIVE, Registry, RunRecord
 
 POLL_S = 15.0
 
@@ -239,7 +239,7 @@ class QueueRunner:
             add_notice(self.registry, "error", f"{label} ended unexpectedly; the queue moved on", outcome, entry.run_id)
         self.queue.finish(entry.id, state, outcome)
         if entry.automatic and state == "done":
-            from studio.engine.active import settle_automatic
+            from studio.engine.runs.active import settle_automatic
 
             decision = settle_automatic(self.registry, entry.run_id)
             outcome += f" {'Now the active version' if decision.activate else 'Kept but not made active'}: " \
@@ -262,7 +262,7 @@ def _write_holder() -> None:
 def _last_error(record: RunRecord) -> str | None:
     """The message of the run's last error event, read from its event file."""
     from studio.engine.events import EventParseError, parse_event
-    from studio.engine.runs import events_file
+    from studio.engine.runs.folders import events_file
 
     path = events_file(record.run_dir)
     if not path.is_file():

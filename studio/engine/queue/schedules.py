@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from studio.engine.errors import StudioError
 from studio.engine.events import now_iso
-from studio.engine.notices import add_notice
 from studio.engine.queue.store import QueueEntry, RunQueue, parse_time
-from studio.engine.registry import Registry
+from studio.engine.runs.notices import add_notice
+from studio.engine.runs.registry import Registry
 
 if TYPE_CHECKING:
     from studio.engine.config import TrainConfig
@@ -189,10 +189,10 @@ class Schedules:
         return f"a change in {path.name}"
 
     def _enqueue(self, schedule: Schedule, queue: RunQueue, now: datetime, reason: str) -> QueueEntry:
-        from studio.engine.active import active_run
         from studio.engine.config import TrainConfig
         from studio.engine.queue.timeline import estimate_duration
-        from studio.engine.runs import final_adapter_dir
+        from studio.engine.runs.active import active_run
+        from studio.engine.runs.folders import final_adapter_dir
 
         config = TrainConfig.from_dict(schedule.config, source=f"schedule {schedule.id}")
         active = active_run(self.registry, schedule.name)

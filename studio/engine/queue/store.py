@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from studio.engine.errors import StudioError
 from studio.engine.events import now_iso
-from studio.engine.registry import Registry, RunRecord
-from studio.engine.runs import new_run
+from studio.engine.runs.creation import new_run
+from studio.engine.runs.registry import Registry, RunRecord
 
 if TYPE_CHECKING:
     from studio.engine.config import TrainConfig

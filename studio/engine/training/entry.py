@@ -22,11 +22,12 @@ import traceback
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from studio.engine import runs
 from studio.engine.config import TrainConfig
 from studio.engine.errors import ExitCode, StudioError
 from studio.engine.events import Error, Stopped
-from studio.engine.registry import Registry
+from studio.engine.runs.creation import new_run
+from studio.engine.runs.folders import events_file, load_run_config, logs_dir, trainer_staging_dir
+from studio.engine.runs.registry import Registry
 from studio.engine.training import checkpoints
 from studio.engine.training.control_channel import ControlChannel
 from studio.engine.training.disk import disk_full_error, is_disk_full, run_disk_needed
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     _stdout_to_stderr()
     code = run_worker(
         run_dir,
-        [StreamSink(events_out), FileSink(runs.events_file(run_dir))],
+        [StreamSink(events_out), FileSink(events_file(run_dir))],
         stdin=sys.stdin,
         handle_signals=True,
     )
@@ -92,7 +93,7 @@ def run_worker(
 ) -> int:
     """Train the run in `run_dir`; returns the exit code. Every failure becomes an `error` event."""
     run_id = run_dir.name
-    emitter = EventEmitter(run_id, sinks, start_seq=last_seq(runs.events_file(run_dir)))
+    emitter = EventEmitter(run_id, sinks, start_seq=last_seq(events_file(run_dir)))
     channel = ControlChannel(run_dir, stdin)
     stops = StopHandlers(channel)
     if handle_signals:
@@ -101,7 +102,7 @@ def run_worker(
     registry = Registry()
     config: TrainConfig | None = None
     try:
-        config = runs.load_run_config(run_dir)
+        config = load_run_config(run_dir)
         _ensure_registered(registry, run_id, run_dir, config)
         registry.mark_running(run_id)
         try:
@@ -126,9 +127,9 @@ def run_worker(
 
 
 def _ensure_registered(registry: Registry, run_id: str, run_dir: Path, config: TrainConfig) -> None:
-    """A run dir prepared by hand (or by a test) still shows up in `studio runs`."""
+    """A run dir prepared by hand (or by a test) still shows up in `studio runs`, named after its folder."""
     if registry.get(run_id) is None:
-        registry.create_run(run_id, run_id, config, run_dir)
+        new_run(registry, config, run_id, folder=run_dir)
 
 
 def _stopped_before_training(emitter: EventEmitter, registry: Registry, run_dir: Path, reason: str) -> int:
@@ -186,7 +187,7 @@ def _disk_full(run_dir: Path, config: TrainConfig | None, exc: BaseException) ->
     """The `disk_full` error for a write that found the disk full, with the planner's estimate of what the run
     needs. The checkpoint the Trainer was writing is removed (it was never sealed, and its space is what the
     user needs); sealed checkpoints stay."""
-    for partial in runs.trainer_staging_dir(run_dir).glob("checkpoint-*"):
+    for partial in trainer_staging_dir(run_dir).glob("checkpoint-*"):
         shutil.rmtree(partial, ignore_errors=True)
     log_stderr(f"disk full: {type(exc).__name__}: {exc}\n")
     needed = None
@@ -199,7 +200,7 @@ def _disk_full(run_dir: Path, config: TrainConfig | None, exc: BaseException) ->
 def _write_error_log(run_dir: Path, details: str) -> Path | None:
     """Save a traceback in RUN_DIR/logs/worker-error.log; None when it cannot be written (a full disk), so the
     error event goes out all the same (with the details on stderr)."""
-    log = runs.logs_dir(run_dir) / "worker-error.log"
+    log = logs_dir(run_dir) / "worker-error.log"
     try:
         log.write_text(details, encoding="utf-8")
         return log

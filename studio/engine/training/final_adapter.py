@@ -18,7 +18,7 @@ from pathlib import Path
 from studio.engine.errors import StudioError
 from studio.engine.export.adapter import check_adapter
 from studio.engine.export.atomic import staged_output
-from studio.engine.runs import CONFIG_FILE, final_adapter_dir
+from studio.engine.runs.folders import CONFIG_FILE, final_adapter_dir
 from studio.engine.training.checkpoints import MANIFEST, check_manifest, latest_good, write_manifest
 
 

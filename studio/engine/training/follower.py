@@ -16,8 +16,8 @@ from pathlib import Path
 
 from transformers import Trainer, set_seed
 
-from studio.engine import runs
 from studio.engine.errors import ExitCode
+from studio.engine.runs.folders import load_run_config
 from studio.engine.training import checkpoints
 from studio.engine.training.distributed import rank
 from studio.engine.training.interrupted import TrainingInterrupted
@@ -31,7 +31,7 @@ def run_follower(run_dir: Path) -> int:
     lockstep = Lockstep()
     lockstep.catch_signals()
 
-    config = runs.load_run_config(run_dir)
+    config = load_run_config(run_dir)
     backend, _reason = select_backend(config)
     model_path = model_folder(config)
     model, tokenizer = backend.load(config, model_path)

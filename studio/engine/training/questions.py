@@ -8,7 +8,7 @@ from collections.abc import Callable
 from studio.engine.anomalies import ACTION_LABELS, Decision
 from studio.engine.control import ControlCommand
 from studio.engine.events import Paused, Resumed
-from studio.engine.registry import Registry
+from studio.engine.runs.registry import Registry
 from studio.engine.training.control_channel import ControlChannel
 from studio.engine.training.heartbeats import Heartbeats
 from studio.engine.training.sinks import EventEmitter

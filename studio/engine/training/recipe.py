@@ -25,7 +25,7 @@ from studio.engine.anomalies.guard import AnomalyGuard
 from studio.engine.config import TrainConfig
 from studio.engine.errors import ExitCode
 from studio.engine.events import Anomaly, Completed, Heartbeat, Paused, Started, Stopped
-from studio.engine.registry import Registry
+from studio.engine.runs.registry import Registry
 from studio.engine.training import checkpoints
 from studio.engine.training.backends.base import TrainingBackend, check_method_supported, device_type
 from studio.engine.training.backends.hf import save_final_adapter

@@ -15,10 +15,10 @@ from peft import set_peft_model_state_dict
 from safetensors.torch import load_file
 from transformers import Trainer
 
-from studio.engine import runs
 from studio.engine.anomalies import RunSummary, summarize_run
 from studio.engine.anomalies.summary import read_events
 from studio.engine.events import Completed
+from studio.engine.runs.folders import events_file
 from studio.engine.training import checkpoints
 from studio.engine.training.callbacks import StudioCallback
 
@@ -91,6 +91,6 @@ def summary(metrics: dict[str, Any]) -> str:
 
 def verdict(run_dir: Path, step: int) -> RunSummary:
     """The post-run summary from everything this run recorded (earlier workers included), as completed."""
-    events_file = runs.events_file(run_dir)
-    recorded = read_events(events_file) if events_file.exists() else []
+    record = events_file(run_dir)
+    recorded = read_events(record) if record.exists() else []
     return summarize_run([*recorded, Completed(run_id=run_dir.name, step=step)])

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from studio.engine import runs
 from studio.engine.config import TrainConfig
 from studio.engine.events import Heartbeat
 from studio.engine.progress import Cancelled
-from studio.engine.registry import Registry
+from studio.engine.runs.folders import logs_dir
+from studio.engine.runs.registry import Registry
 from studio.engine.training.control_channel import ControlChannel
 from studio.engine.training.data import TokenizedSplit, TrainingData
 from studio.engine.training.distributed import world_size
@@ -84,7 +84,7 @@ def score_after_training(
         if config.compare_adapter and metrics.get("baseline_eval_loss") is None:
             metrics.setdefault("baseline_error", "Not measured: the run was stopped before the comparison.")
     except Exception as exc:  # the run is trained and saved; a report that fails must not fail the run
-        log = runs.logs_dir(run_dir) / "scoring-error.log"
+        log = logs_dir(run_dir) / "scoring-error.log"
         log.write_text(traceback.format_exc(), encoding="utf-8")
         emitter.emit(
             Heartbeat,

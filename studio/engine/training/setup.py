@@ -15,7 +15,7 @@ from studio.engine.datasets import DatasetOptions, PreparedDataset, prepare_data
 from studio.engine.errors import ExitCode, StudioError
 from studio.engine.hardware import probe
 from studio.engine.models.resolve import resolve_model
-from studio.engine.runs import trainer_staging_dir
+from studio.engine.runs.folders import trainer_staging_dir
 from studio.engine.training.backends.base import TrainingBackend
 from studio.engine.training.backends.choice import choose_backend, unsloth_installed
 from studio.engine.training.backends.hf import HFBackend, build_trainer

@@ -20,7 +20,7 @@ from studio.engine.control import ControlCommand
 from studio.engine.errors import ExitCode, StudioError
 from studio.engine.events import Event, EventParseError, parse_event
 from studio.engine.frozen import frozen_worker_command, is_frozen
-from studio.engine.runs import load_run_config, logs_dir
+from studio.engine.runs.folders import load_run_config, logs_dir
 from studio.engine.training.distributed import launch_command
 
 SILENCE_LIMIT_S = 60.0

@@ -18,7 +18,7 @@ from studio.engine.hardware import HardwareProfile
 from studio.engine.models.facts import read_model_facts
 from studio.engine.planner.plan import plan
 from studio.engine.profiles import get_profile
-from studio.engine.runs import create_run_dir
+from studio.engine.runs.folders import create_run_dir
 from tests.engine.training.worker_runs import losses, read_events, run_worker_process, write_chat_jsonl
 from tests.families import FAMILIES, FamilyModels
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.engine.config import TrainConfig
-from studio.engine.registry import Registry, RunRecord
-from studio.engine.runs import create_run_dir
+from studio.engine.runs.folders import create_run_dir
+from studio.engine.runs.registry import Registry, RunRecord
 
 STEPS = 3
 

@@ -21,7 +21,7 @@ from studio.engine.library.hardest import (
     score_run,
 )
 from studio.engine.progress import Callbacks
-from studio.engine.runs import create_run_dir
+from studio.engine.runs.folders import create_run_dir
 from studio.engine.training.example_loss import preview
 
 CHAT = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from studio.engine.config import TrainConfig
-from studio.engine.runs import create_run_dir
+from studio.engine.runs.folders import create_run_dir
 from tests.engine.training.worker_runs import write_chat_jsonl
 
 

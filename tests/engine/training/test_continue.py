@@ -8,8 +8,8 @@ import pytest
 
 from studio.engine.config import TrainConfig
 from studio.engine.errors import StudioError
-from studio.engine.registry import Registry
-from studio.engine.runs import create_run_dir, final_adapter_dir
+from studio.engine.runs.folders import create_run_dir, final_adapter_dir
+from studio.engine.runs.registry import Registry
 from studio.engine.training.checkpoints import write_manifest
 from tests.engine.training.worker_runs import losses, read_events, run_worker_process
 

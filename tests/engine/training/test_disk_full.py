@@ -30,8 +30,8 @@ from studio.engine.planner.disk import (
     disk_needed_bytes,
 )
 from studio.engine.planner.memory import adapter_params
-from studio.engine.registry import Registry
-from studio.engine.runs import load_run_config
+from studio.engine.runs.folders import load_run_config
+from studio.engine.runs.registry import Registry
 from studio.engine.training import checkpoints
 from studio.engine.training.disk import is_disk_full, tokenizer_bytes
 from studio.engine.training.faults import ENV_VAR

@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from studio.engine.config import TrainConfig
 from studio.engine.control import ControlCommand
 from studio.engine.events import Error, Event, Stopped
-from studio.engine.runs import final_adapter_dir
+from studio.engine.runs.folders import final_adapter_dir
 from studio.engine.training import checkpoints
 from studio.engine.training.distributed import anomaly_mode_for, is_main_process, launch_command, world_size
 from studio.engine.training.supervisor import Supervisor, WorkerOutcome, rank0_exit_code, worker_command

@@ -10,8 +10,8 @@ import pytest
 
 from studio.engine.errors import StudioError
 from studio.engine.export.run_info import load_run_info
-from studio.engine.registry import Registry
-from studio.engine.runs import final_adapter_dir
+from studio.engine.runs.folders import final_adapter_dir
+from studio.engine.runs.registry import Registry
 from studio.engine.training import checkpoints
 from studio.engine.training.backends.hf import save_final_adapter
 from studio.engine.training.final_adapter import check_final_adapter

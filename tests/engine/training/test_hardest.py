@@ -14,8 +14,8 @@ from studio.engine.config import TrainConfig
 from studio.engine.control import ControlCommand
 from studio.engine.library.hardest import example_fingerprint, load_report, next_version_config, score_run
 from studio.engine.progress import Callbacks
-from studio.engine.registry import Registry
-from studio.engine.runs import create_run_dir, final_adapter_dir
+from studio.engine.runs.folders import create_run_dir, final_adapter_dir
+from studio.engine.runs.registry import Registry
 from tests.engine.training.worker_runs import read_events, run_worker_process, write_chat_jsonl
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from studio.engine.config import TrainConfig
-from studio.engine.runs import create_run_dir, final_adapter_dir
+from studio.engine.runs.folders import create_run_dir, final_adapter_dir
 from tests.engine.training.worker_runs import losses, read_events, run_worker_process, write_chat_jsonl
 
 TWO_STEPS = {"max_steps": 2, "checkpoint_every_steps": 2, "max_length": 64, "eval_fraction": 0.0, "seed": 7}

@@ -15,7 +15,7 @@ import pytest
 from studio.engine.config import TrainConfig
 from studio.engine.errors import StudioError
 from studio.engine.events import Event
-from studio.engine.runs import create_run_dir, final_adapter_dir
+from studio.engine.runs.folders import create_run_dir, final_adapter_dir
 from studio.engine.training import checkpoints
 from studio.engine.training.supervisor import Supervisor
 from tests.engine.training.worker_runs import losses, read_events, run_worker_process

@@ -20,8 +20,8 @@ from studio.engine.anomalies import ACTION_LABELS
 from studio.engine.config import TrainConfig
 from studio.engine.control import ControlCommand
 from studio.engine.events import parse_event
-from studio.engine.registry import Registry
-from studio.engine.runs import create_run_dir
+from studio.engine.runs.folders import create_run_dir
+from studio.engine.runs.registry import Registry
 from studio.engine.training import checkpoints
 from studio.engine.training.control_channel import send_to_run_dir
 from tests.engine.training.worker_runs import read_events, run_worker_process, worker_env

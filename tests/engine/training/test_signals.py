@@ -16,7 +16,7 @@ import pytest
 from studio.engine.control import ControlCommand
 from studio.engine.errors import ExitCode
 from studio.engine.events import Event, Stopped
-from studio.engine.registry import Registry
+from studio.engine.runs.registry import Registry
 from studio.engine.training.control_channel import ControlChannel
 from studio.engine.training.signals import StopHandlers, StoppedBeforeTraining
 from studio.engine.training.supervisor import Supervisor, rank0_exit_code

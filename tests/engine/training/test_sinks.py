@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from studio.engine.events import Heartbeat
-from studio.engine.runs import final_adapter_dir
+from studio.engine.runs.folders import final_adapter_dir
 from studio.engine.training.sinks import EventEmitter, StreamSink
 from tests.engine.training.worker_runs import losses, read_events, worker_env
 

@@ -15,8 +15,8 @@ from studio.engine.errors import StudioError
 from studio.engine.events import Event
 from studio.engine.export.pipeline import export_run
 from studio.engine.library.loading import adapter_dir_of
-from studio.engine.registry import Registry
-from studio.engine.runs import create_run_dir
+from studio.engine.runs.folders import create_run_dir
+from studio.engine.runs.registry import Registry
 from studio.engine.training import checkpoints
 from studio.engine.training.final_adapter import usable_adapter
 from studio.engine.training.supervisor import Supervisor

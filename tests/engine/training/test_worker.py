@@ -17,8 +17,8 @@ import pytest
 
 from studio.engine.config import TrainConfig
 from studio.engine.events import Event
-from studio.engine.registry import Registry
-from studio.engine.runs import create_run_dir
+from studio.engine.runs.folders import create_run_dir
+from studio.engine.runs.registry import Registry
 from studio.engine.training import checkpoints
 from studio.engine.training.supervisor import Supervisor, WorkerOutcome
 from tests.engine.training.worker_runs import losses, read_events, write_chat_jsonl

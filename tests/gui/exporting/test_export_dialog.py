@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 
 from studio.engine.export.atomic import partial_path
 from studio.engine.export.verify import VerificationReport
-from studio.engine.registry import RunRecord
+from studio.engine.runs.registry import RunRecord
 from studio.exporting.export_dialog import ExportDialog, verification_text
 
 

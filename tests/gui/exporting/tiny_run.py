@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from studio.engine.config import TrainConfig
-from studio.engine.registry import Registry, RunRecord
-from studio.engine.runs import create_run_dir
+from studio.engine.runs.folders import create_run_dir
+from studio.engine.runs.registry import Registry, RunRecord
 from studio.engine.training.supervisor import Supervisor
 
 RUN_ID = "run-tiny"

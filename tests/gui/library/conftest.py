@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.engine.registry import Registry, RunRecord
+from studio.engine.runs.registry import Registry, RunRecord
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +32,7 @@ def builtin_run(builtin_adapter: Path, studio_home: Path) -> RunRecord:
     import shutil
 
     from studio.engine.config import TrainConfig
-    from studio.engine.runs import create_run_dir, final_adapter_dir
+    from studio.engine.runs.folders import create_run_dir, final_adapter_dir
 
     config = TrainConfig.from_dict({"base_model": "builtin", "dataset_path": "pip.jsonl", "profile": "chatbot"})
     run_dir = create_run_dir(config, "run-builtin", root=studio_home / "runs")

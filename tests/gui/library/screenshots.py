@@ -29,9 +29,9 @@ from studio.app import MainWindow, create_app  # noqa: E402
 from studio.engine.config import TrainConfig  # noqa: E402
 from studio.engine.events import HardestExamples, Progress  # noqa: E402
 from studio.engine.library.hardest import HardestReport, ScoredExample, save_report  # noqa: E402
-from studio.engine.notices import add_notice  # noqa: E402
 from studio.engine.queue import RunQueue, Schedules  # noqa: E402
 from studio.engine.queue.runner import runner_lock_path  # noqa: E402
+from studio.engine.runs.notices import add_notice  # noqa: E402
 from studio.engine.training.example_loss import preview  # noqa: E402
 from studio.wizard.state import WizardState  # noqa: E402
 from studio.wizard.wizard import Wizard  # noqa: E402

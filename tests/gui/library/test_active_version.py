@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from studio.engine.active import NOT_ACTIVATED_TAG, activate, active_run
+from studio.engine.runs.active import NOT_ACTIVATED_TAG, activate, active_run
 from studio.library.library_page import COLUMNS, LibraryPage
 
 

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QStyle, QStyleOptionViewItem
 
 from studio.engine.config import TrainConfig
 from studio.engine.library.hardest import REPORT_FILE, HardestReport, ScoredExample, save_report
-from studio.engine.registry import RunRecord
+from studio.engine.runs.registry import RunRecord
 from studio.library.hardest_view import LEAVE_OUT, LOSS, HardestView
 from studio.library.library_page import LibraryPage
 

@@ -13,7 +13,7 @@ from filelock import FileLock
 from studio.engine.config import TrainConfig
 from studio.engine.queue import RunQueue, Schedules, timeline
 from studio.engine.queue.runner import runner_lock_path
-from studio.engine.registry import Registry
+from studio.engine.runs.registry import Registry
 from studio.library.queue_view import COLUMNS, QueueView, runner_command, runner_log, start_runner
 from studio.library.times import clock
 

@@ -12,7 +12,7 @@ import pytest
 from studio.engine.config import TrainConfig
 from studio.engine.planner.calibration import default_store
 from studio.engine.power_meter import load_run_energy
-from studio.engine.registry import Registry
+from studio.engine.runs.registry import Registry
 from studio.monitor.state import RunStatus
 
 SLOW = 240_000  # ms; loading even the tiny model can take a while on a busy 2-core machine

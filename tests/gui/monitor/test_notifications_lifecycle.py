@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QApplication, QMenu, QToolButton
 from studio.engine.config import TrainConfig
 from studio.engine.control import ControlCommand
 from studio.engine.events import Error, Progress, Started
-from studio.engine.registry import Registry
+from studio.engine.runs.registry import Registry
 from studio.monitor.lifecycle import CloseChoice
 from studio.monitor.notifications import NotificationsButton, NotificationSettings, Notifier
 from studio.monitor.resumable import ResumableRunsPanel
@@ -157,7 +157,7 @@ def test_attach_follows_a_run_trained_by_another_process(qtbot, dashboard, tmp_p
     """After a restart the worker is not our child: its events.jsonl is followed, commands go to its folder."""
     import os
 
-    from studio.engine.runs import create_run_dir
+    from studio.engine.runs.folders import create_run_dir
     from studio.engine.training.control_channel import control_dir
     from studio.monitor.state import RunStatus
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from studio.engine.config import TrainConfig
 from studio.engine.errors import ExitCode, StudioError
-from studio.engine.runs import final_adapter_dir
+from studio.engine.runs.folders import final_adapter_dir
 from studio.engine.tracking import plan_tracking
 from studio.engine.training.backends.base import device_type
 from studio.engine.training.final_adapter import check_adapter_folder, staged_final_adapter

@@ -102,7 +102,7 @@ def test_merging_adapters_makes_a_new_loadable_adapter(tiny_model_dir, tiny_adap
 
 def test_a_merged_run_has_a_sealed_final_adapter(tiny_model_dir, tiny_adapters, run_factory, tmp_path):
     from studio.engine.export.merge_runs import merge_runs
-    from studio.engine.runs import final_adapter_dir
+    from studio.engine.runs.folders import final_adapter_dir
     from studio.engine.training.checkpoints import MANIFEST, check_manifest
 
     sources = [run_factory(tmp_path, str(tiny_model_dir), adapter, run_id=f"source-{index}")

@@ -14,7 +14,7 @@ from studio.engine.export.ollama import model_name_for
 from studio.engine.export.pipeline import export_run
 from studio.engine.paths import cache_dir
 from studio.engine.progress import Callbacks, Span
-from tests.engine.export.test_export_real_model import parse_modelfile
+from tests.engine.export.test_real_model import parse_modelfile
 
 
 def cached_files() -> list[Path]:

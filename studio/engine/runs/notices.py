@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from studio.engine.events import now_iso
-from studio.engine.registry import Registry
+from studio.engine.runs.registry import Registry
 
 Level = Literal["info", "warning", "error"]
 

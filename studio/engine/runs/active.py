@@ -13,9 +13,9 @@ from typing import Any
 
 from studio.engine.errors import StudioError
 from studio.engine.events import now_iso
-from studio.engine.notices import add_notice
-from studio.engine.registry import Registry, RunRecord
-from studio.engine.runs import final_adapter_dir
+from studio.engine.runs.folders import final_adapter_dir
+from studio.engine.runs.notices import add_notice
+from studio.engine.runs.registry import Registry, RunRecord
 
 NOT_ACTIVATED_TAG = "not-activated"
 # Held-out losses closer than this are equal: the same weights evaluated twice differ in the last digits.

@@ -13,7 +13,7 @@ import pytest
 
 from studio.engine.config import TrainConfig
 from studio.engine.errors import StudioError
-from studio.engine.registry import MIGRATIONS, SCHEMA_VERSION, Registry, bump
+from studio.engine.runs.registry import MIGRATIONS, SCHEMA_VERSION, Registry, bump
 
 
 def _config(**changes: object) -> TrainConfig:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from studio.engine.errors import StudioError
 from studio.engine.events import now_iso
 from studio.engine.paths import database_path
-from studio.engine.runs import final_adapter_dir, load_run_config, run_settings
+from studio.engine.runs.folders import final_adapter_dir, load_run_config, run_settings
 
 if TYPE_CHECKING:  # pydantic stays out of GUI start-up, which lists runs
     from studio.engine.config import TrainConfig
@@ -459,7 +459,7 @@ class Registry:
 
 def _adopt_if_first(db: sqlite3.Connection, run_id: str) -> None:
     """The first finished version of a model line becomes its active version; later ones need a click or a
-    passed comparison (studio.engine.active)."""
+    passed comparison (studio.engine.runs.active)."""
     inserted = db.execute(
         "INSERT OR IGNORE INTO active_versions (name, run_id, since) SELECT name, id, ? FROM runs WHERE id = ?",
         (now_iso(), run_id),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from studio.engine.registry import RunRecord
+from studio.engine.runs.registry import RunRecord
 
 RELATION_WORDS = {
     "new": "new run",

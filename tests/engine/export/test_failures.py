@@ -35,7 +35,7 @@ def test_unknown_run_is_a_clear_error(tmp_path):
 def test_a_run_is_found_by_registry_id_or_by_folder(tiny_model_dir, tiny_adapters, run_factory):
     from studio.engine.config import TrainConfig
     from studio.engine.paths import runs_dir
-    from studio.engine.registry import Registry
+    from studio.engine.runs.registry import Registry
 
     run_dir = run_factory(runs_dir(), str(tiny_model_dir), tiny_adapters[0], run_id="20261123-1200-by-id")
     Registry().create_run("20261123-1200-by-id", "by-id", TrainConfig.load(run_dir / "config.json"), run_dir)

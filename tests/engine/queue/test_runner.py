@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from studio.engine.active import NOT_ACTIVATED_TAG, active_run
 from studio.engine.config import TrainConfig
-from studio.engine.notices import unseen_notices
 from studio.engine.queue import QueueRunner, RunQueue, Schedules
-from studio.engine.registry import Registry
+from studio.engine.runs.active import NOT_ACTIVATED_TAG, active_run
+from studio.engine.runs.notices import unseen_notices
+from studio.engine.runs.registry import Registry
 from tests.engine.training.worker_runs import read_events, write_chat_jsonl
 
 

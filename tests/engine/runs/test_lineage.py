@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from studio.engine.library.lineage import ancestors, children, lineage_forest, relation, timeline
+from studio.engine.runs.lineage import ancestors, children, lineage_forest, relation, timeline
 
 
 def test_continued_run_is_a_child(library):

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from studio.engine.active import activate, activation_history, active_run, default_run, judge
 from studio.engine.config import TrainConfig
 from studio.engine.errors import StudioError
-from studio.engine.notices import unseen_notices
 from studio.engine.queue import RunQueue, Schedules, timeline
 from studio.engine.queue.idle import MachineLoad, idle_verdict
 from studio.engine.queue.schedules import check_cron, next_due
-from studio.engine.registry import Registry
-from studio.engine.runs import final_adapter_dir
+from studio.engine.runs.active import activate, activation_history, active_run, default_run, judge
+from studio.engine.runs.folders import final_adapter_dir
+from studio.engine.runs.notices import unseen_notices
+from studio.engine.runs.registry import Registry
 
 
 def _config(tmp_path: Path, **changes: object) -> TrainConfig:
