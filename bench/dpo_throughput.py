@@ -127,7 +127,7 @@ def bare(data: Path, model_dir: str, cfg: dict, out: Path) -> None:
 
 def studio(data: Path, cfg: dict, root: Path) -> dict:
     from studio.engine.config import TrainConfig
-    from studio.engine.runs import create_run_dir
+    from studio.engine.runs.folders import create_run_dir
     from studio.engine.training.supervisor import Supervisor
 
     config = TrainConfig.from_dict({**cfg, "base_model": "builtin", "dataset_path": str(data), "objective": "dpo",

@@ -140,7 +140,7 @@ def bare(data: Path, model_dir: str, cfg: dict, out: Path) -> None:
 def run_studio(settings: dict, name: str, root: Path) -> tuple[list[dict], dict]:
     """Train through Studio's real worker, as the app does; its progress events and its final event."""
     from studio.engine.config import TrainConfig
-    from studio.engine.runs import create_run_dir
+    from studio.engine.runs.folders import create_run_dir
     from studio.engine.training.supervisor import Supervisor
 
     run_dir = create_run_dir(TrainConfig.from_dict(settings), name, root=root)
