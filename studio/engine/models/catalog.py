@@ -207,8 +207,8 @@ def fit_verdict(facts: ModelFacts, hardware: HardwareProfile, *, max_length: int
     """Whether LoRA training of this model fits here, with 4-bit on CUDA as the fallback."""
     budget = memory_budget_mb(hardware)
     dtype = cast(Precision, precision(hardware)[0])
-    lean = TrainConfig(micro_batch_size=1, gradient_accumulation=16, gradient_checkpointing=True,
-                       max_length=min(max_length, facts.context_length), precision=dtype)
+    lean = TrainConfig.from_dict({"micro_batch_size": 1, "gradient_accumulation": 16, "gradient_checkpointing": True,
+                                  "max_length": min(max_length, facts.context_length), "precision": dtype})
     where = "GPU memory" if hardware.device == "cuda" else "memory"
     full = peak_memory(lean, hardware, facts).total_mb
     if full <= budget:

@@ -500,12 +500,12 @@ class _Meter:
 
         meter = self
 
-        class _Bar(hf_tqdm):  # type: ignore[misc]
+        class _Bar(hf_tqdm):
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 self._counts = ("bytes" if kwargs.get("name") in BYTE_BARS
                                 else "files" if kwargs.get("unit", "it") != "B" else None)
                 kwargs["disable"] = True  # Studio shows its own progress
-                super().__init__(*args, **kwargs)
+                super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]  # tqdm is untyped
 
             def update(self, n: float | None = 1) -> bool | None:
                 if self._counts == "bytes":

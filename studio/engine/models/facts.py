@@ -11,7 +11,7 @@ import re
 import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from studio.engine.errors import ExitCode, StudioError
 from studio.engine.models.resolve import resolve_model
@@ -84,7 +84,8 @@ def facts_from_config(
     size_on_disk_mb: float = 0.0,
 ) -> ModelFacts:
     """Facts from a config.json mapping (multimodal configs keep the language model under text_config)."""
-    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    nested = config.get("text_config")
+    text: dict[str, Any] = nested if isinstance(nested, dict) else config
     try:
         hidden = int(_first(text, "hidden_size", "n_embd", "d_model"))
         layers = int(_first(text, "num_hidden_layers", "n_layer", "num_layers"))
@@ -197,7 +198,7 @@ def _read_json(path: Path, required: bool = False) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         problem = str(exc).splitlines()[0]
     if problem is None:
-        return data
+        return cast(dict[str, Any], data)
     if not required:
         return {}
     raise StudioError(
