@@ -2,21 +2,25 @@
 
 Generation runs in a background thread (transformers' generate is blocking) and hands text to the caller
 through a TextIteratorStreamer; a stopping criterion watches a cancel flag so Stop works mid-answer.
-Every exchange is appended to RUN_DIR/playground.jsonl of each tuned run, so its history survives.
+Every single-turn exchange is appended to RUN_DIR/playground.jsonl of each tuned run, so its history survives.
+`Playground.chat` holds multi-turn conversations instead (studio.engine.library.conversations): each model
+continues from its own earlier answers, trimmed to what it can read.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from studio.engine.errors import StudioError
 from studio.engine.events import now_iso
+from studio.engine.library.conversations import Conversation, Message, fit_to_context, save_conversation
 from studio.engine.library.loading import LoadedBase, adapter_dir_of, attach_adapter, load_base, use
 from studio.engine.progress import QUIET, TaskContext
 from studio.engine.runs.registry import RunRecord
@@ -89,6 +93,8 @@ class Playground:
     def __init__(self, targets: Sequence[Target]) -> None:
         self.targets = list(targets)
         self._bases: dict[str, LoadedBase] = {}
+        self.sent: dict[str, list[Message]] = {}  # per target, the messages its latest answer was generated from
+        self.context_tokens: int | None = None  # what a model reads at most; None: the model's own limit
 
     def load(self, task: TaskContext = QUIET) -> None:
         """Load every needed base model and adapter; slow once (seconds), instant afterwards."""
@@ -102,14 +108,22 @@ class Playground:
 
     def stream(self, target: Target, prompt: str, settings: GenerationSettings, cancel: threading.Event,
                system_prompt: str = "") -> Iterator[str]:
-        """Yield the answer piece by piece; the generating thread is always joined before this returns."""
+        """Yield the answer to one prompt piece by piece (a single turn, no earlier conversation)."""
+        system = [{"role": "system", "content": system_prompt}] if system_prompt else []
+        return self.stream_messages(target, [*system, {"role": "user", "content": prompt}], settings, cancel)
+
+    def stream_messages(self, target: Target, messages: list[Message], settings: GenerationSettings,
+                        cancel: threading.Event) -> Iterator[str]:
+        """Yield the model's next answer to this conversation piece by piece; the generating thread is always
+        joined before this returns. `messages` end with the user's newest prompt."""
         import torch
         from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         self.load()
         loaded = self._bases[target.base_model]
         tokenizer = loaded.tokenizer
-        ids = _encode(tokenizer, prompt, system_prompt)
+        ids = _encode_messages(tokenizer, messages)
+        self.sent[target.key] = [dict(message) for message in messages]
         streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=0.2)
         sampling = settings.temperature > 0
         kwargs: dict[str, Any] = {
@@ -179,17 +193,101 @@ class Playground:
         return answers
 
 
+    def chat(self, conversation: Conversation, prompt: str, settings: GenerationSettings, on_chunk: Chunk,
+             cancel: threading.Event, on_trimmed: Callable[[str, int], None] | None = None) -> ChatTurn:
+        """The next turn of a conversation: each target answers `prompt` after its own earlier turns (the oldest
+        dropped when they no longer fit its context, reported through `on_trimmed(key, turns dropped)`), and
+        the prompt and answer join its side. A target that Stop reached before it wrote anything keeps no
+        trace of the turn; a stopped answer is kept as far as it got."""
+        if not prompt.strip():
+            raise StudioError(what="Type a message first.",
+                              why="An empty message gives the models nothing to answer.",
+                              actions=["Type a question or pick an example prompt."], code="prompt_empty")
+        self.load()
+        turn = ChatTurn()
+        for target in self.targets:
+            if cancel.is_set():
+                break
+            loaded = self._bases[target.base_model]
+            conversation.labels[target.key] = target.label
+            question = {"role": "user", "content": prompt.strip()}
+            limit = (self.context_tokens or context_length(loaded)) - settings.max_new_tokens
+            kept, dropped = fit_to_context([*conversation.messages(target.key), question],
+                                           functools.partial(count_tokens, loaded.tokenizer), limit)
+            turn.dropped[target.key] = dropped
+            if on_trimmed is not None:
+                on_trimmed(target.key, dropped)
+            parts = []
+            for text in self.stream_messages(target, kept, settings, cancel):
+                parts.append(text)
+                on_chunk(target.key, text)
+            answer = "".join(parts).strip()
+            if answer or not cancel.is_set():
+                conversation.turns(target.key).extend([question, {"role": "assistant", "content": answer}])
+                turn.answers[target.key] = answer
+        turn.cancelled = cancel.is_set()
+        return turn
+
+    def save(self, conversation: Conversation) -> None:
+        """Keep the conversation with every tuned run that answered in it (it reopens with the run)."""
+        for target in self.targets:
+            if target.run is not None:
+                save_conversation(target.run.run_dir, conversation)
+
+
+@dataclass
+class ChatTurn:
+    """What one turn of a conversation gave: each target's answer, and how many older turns it no longer saw."""
+
+    answers: dict[str, str] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    cancelled: bool = False
+
+
 def _pad_id(tokenizer: Any) -> int:
     return int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
 
 
-def _encode(tokenizer: Any, prompt: str, system_prompt: str) -> Any:
-    messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
-        {"role": "user", "content": prompt}]
+def _render(tokenizer: Any, messages: list[Message]) -> str | None:
+    """The conversation as the model reads it, ready for its answer; None for a model without a chat template
+    (it then gets the newest prompt alone for one turn, or a plain "User:/Assistant:" transcript)."""
     if getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+    return None
+
+
+def _encode_messages(tokenizer: Any, messages: list[Message]) -> Any:
+    text = _render(tokenizer, messages)
+    if text is not None:
         return tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
-    return tokenizer(prompt, return_tensors="pt")["input_ids"]
+    turns = [m for m in messages if m["role"] != "system"]
+    if len(turns) == 1:
+        return tokenizer(turns[0]["content"], return_tensors="pt")["input_ids"]
+    return tokenizer(_plain_transcript(messages), return_tensors="pt")["input_ids"]
+
+
+def _plain_transcript(messages: list[Message]) -> str:
+    lines = [f"{message['role'].capitalize()}: {message['content']}" for message in messages]
+    return "\n".join([*lines, "Assistant:"])
+
+
+def count_tokens(tokenizer: Any, messages: list[Message]) -> int:
+    """How many tokens the model reads for this conversation (its answer not included)."""
+    text = _render(tokenizer, messages)
+    if text is not None:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return len(tokenizer(_plain_transcript(messages))["input_ids"])
+
+
+def context_length(loaded: LoadedBase) -> int:
+    """How many tokens the model reads at most (prompt and answer together), from its config."""
+    config = getattr(loaded.model, "config", None)
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    limit = getattr(loaded.tokenizer, "model_max_length", None)
+    return limit if isinstance(limit, int) and 0 < limit < 1_000_000 else 2048
 
 
 # ---- history and example prompts -------------------------------------------------------------------------
