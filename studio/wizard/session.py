@@ -6,6 +6,7 @@ napari view listens to its model. The hardware probe starts as soon as the wizar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
@@ -14,7 +15,10 @@ from studio.gui.tasks import TaskRunner, TaskState
 from studio.wizard.state import WizardState
 
 if TYPE_CHECKING:
+    from studio.engine.models.facts import ModelFacts
     from studio.engine.planner import Planned
+
+FactsReader = Callable[[str | None], "ModelFacts"]
 
 LOCKED_FIELDS = frozenset({"schema_version", "base_model", "profile", "dataset_path", "column_mapping"})
 # Set by Studio itself, never typed (examples left out from the hardest-examples view, the version an automatic
@@ -47,11 +51,13 @@ def _probe_hardware(_task: TaskState) -> Any:
 
 
 def _make_plan(
-    task: TaskState, model_ref: str | None, profile_id: str | None, report: Any, hardware: Any
+    task: TaskState, model_ref: str | None, profile_id: str | None, report: Any, hardware: Any,
+    read_facts: FactsReader | None,
 ) -> Planned:
     from studio.engine.planner import plan_for
 
-    return plan_for(model_ref, profile_id, report, hardware=hardware, task=task)
+    facts = read_facts(model_ref) if read_facts is not None else None
+    return plan_for(model_ref, profile_id, report, hardware=hardware, facts=facts, task=task)
 
 
 class WizardSession(QObject):
@@ -87,6 +93,9 @@ class WizardSession(QObject):
         self.report: Any = None
         self.data_checking = False
         self.planned: Planned | None = None
+        # How the planner learns the model's facts: None reads its files (studio.engine.models.facts); a test
+        # gives the facts of a model it does not need on disk.
+        self.read_facts: FactsReader | None = None
         self.planner = TaskRunner(self)
         self.planner.finished.connect(self._on_planned)
         self.planner.failed.connect(self.planFailed)
@@ -159,8 +168,8 @@ class WizardSession(QObject):
     def request_plan(self) -> None:
         """Plan in the background for the current choices; planChanged or planFailed follows."""
         s = self.state
-        ref, profile, report, hardware = s.model_ref, s.profile_id, self.report, self.hardware
-        self.planner.start(lambda task: _make_plan(task, ref, profile, report, hardware), "choosing settings")
+        ref, profile, report, hardware, read = s.model_ref, s.profile_id, self.report, self.hardware, self.read_facts
+        self.planner.start(lambda task: _make_plan(task, ref, profile, report, hardware, read), "choosing settings")
 
     def final_config(self) -> Any:
         """The plan's config with the user's overrides and the wizard's choices; None before planning."""

@@ -43,14 +43,15 @@ def plan_for(
     hourly_price: float | None = None,
     grid_g_per_kwh: float = 400.0,
     overrides: dict[str, Any] | None = None,
+    facts: ModelFacts | None = None,
     task: TaskContext = QUIET,
 ) -> Planned:
     """Plan training `model` ("builtin" when None) for `profile` on `dataset`: a file, which is checked here
     (a StudioError when it is unusable), or the report of a check already done (the wizard's data page).
-    `hardware` skips probing this machine again."""
+    `hardware` and `facts` skip probing this machine and reading the model's files again."""
     steps = Span(task)
     steps.report("Reading the model's facts", 0.1)
-    facts = read_model_facts(model or "builtin")
+    facts = facts or read_model_facts(model or "builtin")
     use_case = get_profile(profile)
     steps.report("Checking this computer", 0.3)
     hardware = hardware or probe()

@@ -3,22 +3,40 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from studio.engine.config import TrainConfig, list_presets
+from studio.engine.models.builtin import BUILTIN_FOLDER, BUILTIN_NAME
+from studio.engine.models.facts import ModelFacts, facts_from_config
 from studio.wizard.session import HIDDEN_FIELDS, LOCKED_FIELDS
 from studio.wizard.state import WizardState
 
-pytestmark = pytest.mark.slow  # needs the built-in model's config for the planner
+# The built-in model's shape, as its config.json says: the planner needs only these facts, so the page is
+# tested without reading (or first unpacking) the model.
+SMOLLM2_CONFIG = {
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 576, "num_hidden_layers": 30,
+    "num_attention_heads": 9, "num_key_value_heads": 3, "intermediate_size": 1536, "vocab_size": 49152,
+    "max_position_embeddings": 8192, "tie_word_embeddings": True, "torch_dtype": "bfloat16",
+}
+
+
+def fake_facts(_model_ref: str | None) -> ModelFacts:
+    return facts_from_config(SMOLLM2_CONFIG, name=BUILTIN_NAME, path=Path("/not/read") / BUILTIN_FOLDER,
+                             has_chat_template=True, size_on_disk_mb=270.0)
 
 
 @pytest.fixture
-def settings(qtbot, make_wizard, tiny_chat_file, builtin_model_dir):
+def settings(qtbot, make_wizard, tiny_chat_file):
     wizard = make_wizard(WizardState(onboarding_done=True, profile_id="chatbot", page=3,
-                                     dataset_path=str(tiny_chat_file)))
+                                     dataset_path=str(tiny_chat_file)), start=False)
+    wizard.session.read_facts = fake_facts
+    wizard.start()
+    qtbot.waitUntil(lambda: wizard.ready, timeout=60_000)
     qtbot.waitUntil(lambda: wizard.session.plan is not None, timeout=60_000)
+    assert wizard.session.planned.facts.path == str(Path("/not/read") / BUILTIN_FOLDER)
     return wizard, wizard.page_at(3)
 
 
