@@ -138,18 +138,12 @@ def _import_cycles(graph) -> list[list[str]]:
     return cycles
 
 
-# Cycles outside the training engine still open on 2026-12-07 (issue 17, steps 2 and 4); this may only shrink.
-KNOWN_CYCLES_AT_MOST = [
-    ["studio.engine.cloud.providers", "studio.engine.cloud.runpod_api"],
-]
-
-
 def test_the_studio_package_has_no_import_cycle():
     """Every import counts, function-level and TYPE_CHECKING ones included: a cycle hidden inside a function
     is still a knot that a change on one side pulls through the other."""
     grimp = pytest.importorskip("grimp")  # installed with import-linter (the dev extra)
 
-    cycles = [c for c in _import_cycles(grimp.build_graph("studio", cache_dir=None)) if c not in KNOWN_CYCLES_AT_MOST]
+    cycles = _import_cycles(grimp.build_graph("studio", cache_dir=None))
     assert cycles == [], "import cycles among studio modules:\n" + "\n".join(" <-> ".join(c) for c in cycles)
 
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from studio.engine.cloud.connect import get_provider
 from studio.engine.cloud.keys import load_api_key
-from studio.engine.cloud.providers import GpuType, Price, Provider, get_provider
+from studio.engine.cloud.providers import GpuType, Price, Provider
 from studio.engine.config import TrainConfig
 from studio.engine.errors import StudioError
 from studio.engine.hardware import GpuInfo, HardwareProfile

@@ -57,20 +57,6 @@ def provider_name(provider: str) -> str:
     return known[provider]
 
 
-def get_provider(provider: str) -> Provider:
-    name = provider_name(provider)
-    if provider in PLANNED:
-        raise StudioError(
-            what=f"Renting from {name} is not available in this version of Studio yet.",
-            actions=[f"Use {', '.join(PROVIDER_NAMES.values())} for now: `studio cloud offers --provider runpod`.",
-                     "Or pack the run for a machine you rent yourself: `studio handoff export RUN --out FOLDER`."],
-            code="cloud_provider_not_ready",
-        )
-    from studio.engine.cloud.runpod_api import RunPodProvider
-
-    return RunPodProvider()
-
-
 def import_sdk(module: str) -> ModuleType:
     """A provider's SDK, imported only when a cloud feature is used (it is the optional `cloud` extra)."""
     try:
