@@ -43,6 +43,19 @@ if ! command -v go >/dev/null 2>&1; then
   fi
 fi
 
+# 1c. dbus-daemon, for the tests that check taskbar progress and notifications on a private session bus.
+if ! command -v dbus-daemon >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && SUDO="sudo"
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" ]; }; then
+    log "Installing dbus-daemon for the desktop integration tests"
+    install_dbus() { DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends dbus-daemon >/dev/null; }
+    install_dbus || { $SUDO apt-get update -qq >/dev/null && install_dbus; } \
+      || log "Could not install dbus-daemon; the D-Bus tests will be skipped (install dbus by hand)."
+  else
+    log "dbus-daemon is not installed; the D-Bus tests will be skipped."
+  fi
+fi
+
 # 2. Virtual environment.
 if [ ! -x "$VENV/bin/python" ]; then
   log "Creating the virtual environment in $VENV"

@@ -31,6 +31,9 @@ def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("STUDIO_HOME", str(home))
     monkeypatch.setenv("STUDIO_MODELS_DIR", str(SHARED_MODELS))
+    # No test reaches the desktop's session bus: a developer's desktop gets no notifications from the suite,
+    # and the tests that check D-Bus start a private bus of their own (tests/gui/monitor/test_desktop_bus.py).
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path / 'no-session-bus'}")
     return home
 
 

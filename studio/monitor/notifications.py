@@ -1,9 +1,12 @@
-"""Desktop notifications for a run: 25/50/75/100%, errors and anomalies, through the system tray.
+"""Desktop notifications for a run: 25/50/75/100%, errors and anomalies, and its progress on the taskbar.
 
 People start a run and go do something else; these bring them back at the moments that matter. Each
-milestone fires once per run (attaching to a run already at 60% does not replay 25% and 50%). "Do not
-disturb" silences pop-ups and sound; the tray tooltip keeps showing progress either way. The dashboard's
-"Notifications" button changes both settings while a run trains, and they are saved for the next run.
+milestone fires once per run (attaching to a run already at 60% does not replay 25% and 50%). On a Linux
+desktop they go through its notification service (so its own Do Not Disturb applies) and the progress shows
+on Studio's taskbar or dock entry (studio.gui.desktop_bus); elsewhere the tray icon shows them. Studio's own
+"Do not disturb" overrides the desktop's and silences pop-ups and sound; the tray tooltip and the taskbar keep
+showing progress either way. The dashboard's "Notifications" button changes both settings while a run
+trains, and they are saved for the next run.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from PySide6.QtWidgets import QApplication, QMenu, QStyle, QSystemTrayIcon, QToo
 
 from studio.engine.events import Anomaly, Error
 from studio.engine.paths import studio_home
-from studio.monitor.state import RunState
+from studio.gui.desktop_bus import DesktopBus
+from studio.monitor.state import RunState, RunStatus
 
 MILESTONES = (25, 50, 75, 100)
 
@@ -47,7 +51,7 @@ class NotificationSettings:
 
 
 class Notifier(QObject):
-    """Decides when to notify and shows it in the tray (when the desktop has one).
+    """Decides when to notify and shows it through the desktop's notification service, else in the tray.
 
     Signals:
         notified(str, str): title and message of a notification that was shown (not silenced).
@@ -55,9 +59,12 @@ class Notifier(QObject):
 
     notified = Signal(str, str)
 
-    def __init__(self, settings: NotificationSettings | None = None, parent: QObject | None = None) -> None:
+    def __init__(
+        self, settings: NotificationSettings | None = None, parent: QObject | None = None, bus: DesktopBus | None = None
+    ) -> None:
         super().__init__(parent)
         self.settings = settings or NotificationSettings.load()
+        self.bus = bus or DesktopBus()
         self._run_id = ""
         self._fired: set[int] = set()
         self.tray: QSystemTrayIcon | None = None
@@ -98,11 +105,13 @@ class Notifier(QObject):
 
     def error(self, event: Error) -> None:
         self.notify("Training failed", event.message, critical=True)
+        self.bus.set_urgent(True)
 
     def notify(self, title: str, message: str, critical: bool = False) -> None:
         if self.settings.do_not_disturb:
             return
-        if self.tray is not None:
+        # The desktop's notification server shows it (or holds it for its own Do Not Disturb); else the tray.
+        if not self.bus.notify(title, message, critical) and self.tray is not None:
             kind = QSystemTrayIcon.MessageIcon
             self.tray.show()  # hidden when a dashboard stopped watching; the queue's notices still come through
             self.tray.showMessage(title, message, kind.Critical if critical else kind.Information, 8000)
@@ -111,10 +120,13 @@ class Notifier(QObject):
         self.notified.emit(title, message)
 
     def close(self) -> None:
+        self.bus.close()
         if self.tray is not None:
             self.tray.hide()
 
     def _tooltip(self, state: RunState) -> None:
+        training = state.status in {RunStatus.STARTING, RunStatus.RUNNING, RunStatus.PAUSED}
+        self.bus.set_progress(state.fraction if training else None)
         if self.tray is not None:
             self.tray.setToolTip(f"Studio: {state.status.value}, {state.fraction:.0%} "
                                  f"(step {state.step:,} of {state.total_steps:,})")
