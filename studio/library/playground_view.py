@@ -1,7 +1,10 @@
-"""The playground: the base model and one or two tuned runs answer the same prompt side by side, streamed.
+"""The playground: a real conversation with the trained model, beside the base model it started from.
 
-Models load and generate in the background (studio.gui.tasks); each new piece of text arrives as a queued
-signal and is appended to its column, so the window stays responsive and Stop works mid-answer.
+Both models get every message; each continues from its own earlier answers (trimmed to what it can read, with
+a note when older turns were left out). Models load and answer in the background (studio.gui.tasks); each
+new piece of text arrives as a queued signal and is appended to its transcript, so the window stays
+responsive and Stop works mid-answer. Conversations are saved with the run, can be exported as JSONL, and a
+corrected answer can be added to a copy of the run's dataset for its next version.
 
 Signals:
     backRequested(): the user wants to go back to the list.
@@ -11,14 +14,13 @@ Signals:
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
+    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -26,25 +28,26 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPlainTextEdit,
     QPushButton,
-    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
-from studio.engine.library.playground import (
-    GenerationSettings,
-    Playground,
-    Target,
-    example_prompts,
-    load_history,
-    targets_for,
+from studio.engine.library.conversations import (
+    Conversation,
+    add_correction,
+    export_jsonl,
+    load_conversations,
 )
+from studio.engine.library.playground import ChatTurn, Playground, Target, example_prompts, targets_for
 from studio.engine.progress import Callbacks
 from studio.engine.runs.registry import RunRecord
+from studio.gui.glossary import explain_terms
 from studio.gui.help import help_button
 from studio.gui.tasks import TaskRunner, TaskState
 from studio.gui.widgets import Banner, wrapped_label
+from studio.library.chat_settings import GenerationBox, SystemPromptBox
+from studio.library.chat_transcript import TranscriptColumn
 
 
 class PlaygroundView(QWidget):
@@ -55,11 +58,12 @@ class PlaygroundView(QWidget):
         super().__init__(parent)
         self._playground: Playground | None = None
         self._runs: list[RunRecord] = []
-        self._columns: dict[str, QPlainTextEdit] = {}
+        self._columns: dict[str, TranscriptColumn] = {}
+        self._conversation = Conversation()
+        self._correcting: str | None = None
         self._cancel = threading.Event()
-        self._prompt_sent = ""
         self.runner = TaskRunner(self)
-        self.runner.partialResult.connect(self._on_chunk)
+        self.runner.partialResult.connect(self._on_partial)
         self.runner.finished.connect(self._on_finished)
         self.runner.failed.connect(self._on_failed)
         self.runner.cancelled.connect(lambda: self._on_finished(None))
@@ -68,6 +72,7 @@ class PlaygroundView(QWidget):
         layout = QVBoxLayout(self)
         top = QHBoxLayout()
         self.back_button = QPushButton("← Library")
+        self.back_button.setAccessibleName("Back to the library")
         self.back_button.clicked.connect(self.backRequested)
         self.title = QLabel("Playground")
         self.title.setObjectName("pageTitle")
@@ -78,78 +83,118 @@ class PlaygroundView(QWidget):
         self.banner = Banner()
         layout.addWidget(self.banner)
 
-        self.answers_row = QHBoxLayout()
-        answers = QWidget()
-        answers.setLayout(self.answers_row)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self._build_chat())
+        splitter.addWidget(self._build_side())
+        splitter.setStretchFactor(0, 1)
+        splitter.setSizes([1000, 330])
+        layout.addWidget(splitter, 1)
+        explain_terms(self)
 
-        controls = QWidget()
-        controls_layout = QHBoxLayout(controls)
-        controls_layout.setContentsMargins(0, 0, 0, 0)
-        ask = QVBoxLayout()
+    def _build_chat(self) -> QWidget:
+        chat = QWidget()
+        box = QVBoxLayout(chat)
+        box.setContentsMargins(0, 0, 0, 0)
+        self.transcripts_row = QHBoxLayout()
+        box.addLayout(self.transcripts_row, 1)
+
+        self.correction = QGroupBox("Correct the answer")
+        self.correction.setToolTip("The answer you wanted, added with the conversation so far to a copy of your "
+                                   "dataset. Your original file is never changed.")
+        fix = QVBoxLayout(self.correction)
+        fix.addWidget(wrapped_label("Edit the answer into the one you wanted. Studio adds it, with the "
+                                    "conversation so far, to a copy of your dataset; the next version of this "
+                                    "model (Continue training in the library) trains on that copy.", name="muted"))
+        self.correction_edit = QPlainTextEdit()
+        self.correction_edit.setAccessibleName("Corrected answer")
+        self.correction_edit.setMaximumHeight(80)
+        fix.addWidget(self.correction_edit)
+        fix_buttons = QHBoxLayout()
+        fix_buttons.addStretch(1)
+        self.cancel_correction_button = QPushButton("Cancel")
+        self.cancel_correction_button.setAccessibleName("Cancel the correction")
+        self.cancel_correction_button.clicked.connect(self._close_correction)
+        self.add_correction_button = QPushButton("Add this answer to my dataset")
+        self.add_correction_button.setToolTip("Adds the conversation so far, with your answer, to a copy of the "
+                                              "dataset this version was trained on.")
+        self.add_correction_button.clicked.connect(self.add_correction)
+        fix_buttons.addWidget(self.cancel_correction_button)
+        fix_buttons.addWidget(self.add_correction_button)
+        fix.addLayout(fix_buttons)
+        self.correction.hide()
+        box.addWidget(self.correction)
+
         self.examples = QComboBox()
         self.examples.setAccessibleName("Example prompts")
+        self.examples.setToolTip("Messages that suit what this model was trained for; pick one to fill the box.")
         self.examples.activated.connect(self._use_example)
-        ask.addWidget(self.examples)
+        box.addWidget(self.examples)
+        ask = QHBoxLayout()
         self.prompt = QPlainTextEdit()
-        self.prompt.setPlaceholderText("Ask something, then press Send. Every model answers the same prompt.")
-        self.prompt.setAccessibleName("Prompt")
-        self.prompt.setMaximumHeight(90)
-        ask.addWidget(self.prompt)
-        buttons = QHBoxLayout()
-        self.status = wrapped_label("", name="muted")
+        self.prompt.setPlaceholderText("Type a message, then press Send. Both models answer, each continuing "
+                                       "its own conversation.")
+        self.prompt.setAccessibleName("Message")
+        self.prompt.setMaximumHeight(70)
+        ask.addWidget(self.prompt, 1)
+        buttons = QVBoxLayout()
         self.send_button = QPushButton("Send")
+        self.send_button.setAccessibleName("Send the message")
         self.send_button.setDefault(True)
         self.send_button.clicked.connect(self.send)
         self.stop_button = QPushButton("Stop")
+        self.stop_button.setAccessibleName("Stop the answer")
+        self.stop_button.setToolTip("Stop writing now; what was written so far is kept.")
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stop)
-        self.runner.statusChanged.connect(self.status.setText)
-        buttons.addWidget(self.status, 1)
-        buttons.addWidget(self.stop_button)
         buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
         ask.addLayout(buttons)
-        controls_layout.addLayout(ask, 3)
+        box.addLayout(ask)
+        self.status = wrapped_label("", name="muted")
+        self.runner.statusChanged.connect(self.status.setText)
+        box.addWidget(self.status)
+        return chat
 
-        settings = QGroupBox("Generation")
-        form = QFormLayout(settings)
-        self.temperature = QDoubleSpinBox()
-        self.temperature.setRange(0.0, 2.0)
-        self.temperature.setSingleStep(0.1)
-        self.temperature.setValue(0.7)
-        self.temperature.setToolTip("0 gives the same answer every time; higher values vary more.")
-        self.top_p = QDoubleSpinBox()
-        self.top_p.setRange(0.05, 1.0)
-        self.top_p.setSingleStep(0.05)
-        self.top_p.setValue(0.9)
-        self.top_p.setToolTip("Only the most likely words that together make up this share are considered.")
-        self.max_tokens = QSpinBox()
-        self.max_tokens.setRange(1, 2048)
-        self.max_tokens.setValue(128)
-        self.max_tokens.setToolTip("The longest answer, in tokens (about ¾ of a word each).")
-        form.addRow("Temperature", self.temperature)
-        form.addRow("Top-p", self.top_p)
-        form.addRow("Max tokens", self.max_tokens)
-        controls_layout.addWidget(settings, 1)
-
-        history_box = QGroupBox("History")
-        history_layout = QVBoxLayout(history_box)
-        self.history = QListWidget()
-        self.history.setAccessibleName("Earlier prompts")
-        self.history.itemActivated.connect(self._show_history)
-        self.history.itemClicked.connect(self._show_history)
-        history_layout.addWidget(self.history)
-        controls_layout.addWidget(history_box, 2)
-
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(answers)
-        splitter.addWidget(controls)
-        splitter.setSizes([380, 200])
-        layout.addWidget(splitter, 1)
+    def _build_side(self) -> QWidget:
+        side = QWidget()
+        side.setMinimumWidth(300)
+        side.setMaximumWidth(380)
+        box = QVBoxLayout(side)
+        box.setContentsMargins(0, 0, 0, 0)
+        saved = QGroupBox("Conversations")
+        saved.setToolTip("Every conversation is saved with this run; pick one to see it again and go on.")
+        saved_box = QVBoxLayout(saved)
+        self.conversations = QListWidget()
+        self.conversations.setAccessibleName("Saved conversations")
+        self.conversations.itemClicked.connect(self._open_item)
+        self.conversations.itemActivated.connect(self._open_item)
+        saved_box.addWidget(self.conversations, 1)
+        row = QHBoxLayout()
+        self.new_button = QPushButton("New conversation")
+        self.new_button.setAccessibleName("Start a new conversation")
+        self.new_button.clicked.connect(self.new_conversation)
+        self.export_button = QPushButton("Export as JSONL…")
+        self.export_button.setAccessibleName("Export conversations as JSONL")
+        self.export_button.setToolTip("Save this run's conversations as a JSONL file: one line per conversation, "
+                                      "in the chat format Studio trains on.")
+        self.export_button.clicked.connect(self._choose_export)
+        row.addWidget(self.new_button)
+        row.addWidget(self.export_button)
+        saved_box.addLayout(row)
+        box.addWidget(saved, 1)
+        self.system_box = SystemPromptBox()
+        self.system_prompt = self.system_box.edit
+        box.addWidget(self.system_box)
+        self.generation = GenerationBox()
+        self.temperature, self.top_p = self.generation.temperature, self.generation.top_p
+        self.max_tokens = self.generation.max_tokens
+        box.addWidget(self.generation)
+        return side
 
     # ---- set-up --------------------------------------------------------------------------------------
 
     def set_runs(self, runs: list[RunRecord]) -> None:
-        """Answer with the base model and these one or two trained runs."""
+        """Chat with the base model and these one or two trained runs."""
         from studio.engine.errors import StudioError
 
         self.stop()
@@ -168,41 +213,62 @@ class PlaygroundView(QWidget):
         self.examples.clear()
         self.examples.addItem("Example prompts…")
         self.examples.addItems(example_prompts(self._runs[0]))
-        self._load_history()
+        self._conversation = Conversation(system_prompt=self.system_box.text())
+        self._close_correction()
+        self._show_conversation()
+        self._load_conversations()
+        explain_terms(self)
 
     def _build_columns(self, targets: list[Target]) -> None:
-        while self.answers_row.count():
-            item = self.answers_row.takeAt(0)
+        while self.transcripts_row.count():
+            item = self.transcripts_row.takeAt(0)
             widget = item.widget() if item is not None else None
             if widget is not None:
                 widget.deleteLater()
         self._columns.clear()
         for target in targets:
-            column = QWidget()
-            box = QVBoxLayout(column)
-            box.setContentsMargins(0, 0, 0, 0)
-            header = QLabel(f"<b>{target.label}</b>")
-            text = QPlainTextEdit()
-            text.setReadOnly(True)
-            text.setAccessibleName(f"Answer of {target.label}")
-            box.addWidget(header)
-            box.addWidget(text)
-            self.answers_row.addWidget(column, 1)
-            self._columns[target.key] = text
+            column = TranscriptColumn(target.key, target.label, tuned=target.run is not None)
+            if column.correct_button is not None:
+                column.correct_button.clicked.connect(lambda _=False, key=target.key: self.start_correction(key))
+            self.transcripts_row.addWidget(column, 1)
+            self._columns[target.key] = column
 
-    def _load_history(self) -> None:
-        self.history.clear()
-        for entry in reversed(load_history(self._runs[0].run_dir)):
-            item = QListWidgetItem(entry["prompt"].splitlines()[0][:80] if entry["prompt"] else "(empty)")
-            item.setData(Qt.ItemDataRole.UserRole, entry)
-            item.setToolTip(entry["ts"])
-            self.history.addItem(item)
+    def _load_conversations(self) -> None:
+        self.conversations.clear()
+        if not self._runs:
+            return
+        for conversation in reversed(load_conversations(self._runs[0].run_dir)):
+            item = QListWidgetItem(f"{conversation.title}\n{conversation.updated[:16].replace('T', ' ')}")
+            item.setData(Qt.ItemDataRole.UserRole, conversation.id)
+            item.setToolTip(conversation.title)
+            self.conversations.addItem(item)
+            if conversation.id == self._conversation.id:
+                item.setSelected(True)
 
-    # ---- asking ---------------------------------------------------------------------------------------
+    def _show_conversation(self) -> None:
+        for key, column in self._columns.items():
+            column.set_turns(self._conversation.sides.get(key, []))
+            column.set_dropped(0)
+        self._update_buttons()
+
+    # ---- talking -------------------------------------------------------------------------------------
+
+    @property
+    def conversation(self) -> Conversation:
+        """The conversation shown now (saved with the run once its first message is answered)."""
+        return self._conversation
+
+    @property
+    def playground(self) -> Playground | None:
+        return self._playground
 
     def answer_text(self, key: str) -> str:
-        """What the column of `key` ("base" or a run id) shows now."""
-        return self._columns[key].toPlainText()
+        """The last answer of `key` ("base" or a run id), as far as it got."""
+        return self._columns[key].last_answer()
+
+    def transcript_text(self, key: str) -> str:
+        """Everything the transcript of `key` shows now."""
+        return self._columns[key].view.toPlainText()
 
     def send(self) -> None:
         from studio.engine.errors import StudioError
@@ -210,8 +276,7 @@ class PlaygroundView(QWidget):
         if self._playground is None or self.runner.busy:
             return
         try:
-            settings = GenerationSettings(self.temperature.value(), self.top_p.value(),
-                                          self.max_tokens.value())
+            settings = self.generation.settings()
         except StudioError as error:
             self.banner.show_error(error)
             return
@@ -220,19 +285,27 @@ class PlaygroundView(QWidget):
             self.banner.show_message("info", "Type a prompt first.", "Or pick one of the example prompts.")
             return
         self.banner.hide()
+        self._close_correction()
+        conversation = self._conversation
+        conversation.system_prompt = self.system_box.text()
         for column in self._columns.values():
-            column.clear()
+            column.begin_answer(prompt)
+        self.prompt.clear()
         self._cancel = threading.Event()
-        self._prompt_sent = prompt
         playground, cancel = self._playground, self._cancel
 
-        def task(state: TaskState) -> dict[str, str]:
+        def task(state: TaskState) -> ChatTurn:
             playground.load(Callbacks(lambda message, _fraction: state.set_status(message + "…")))
             state.set_status("Answering…")
-            return playground.ask(prompt, settings, lambda key, text: state.set_partial_result((key, text)),
-                                  cancel)
+            try:
+                return playground.chat(conversation, prompt, settings,
+                                       lambda key, text: state.set_partial_result(("text", key, text)), cancel,
+                                       on_trimmed=lambda key, n: state.set_partial_result(("dropped", key, n)))
+            finally:
+                if any(conversation.sides.values()):
+                    playground.save(conversation)
 
-        self.runner.start(task, "generating answers")
+        self.runner.start(task, "answering in the playground")
 
     def stop(self) -> None:
         self._cancel.set()
@@ -242,39 +315,154 @@ class PlaygroundView(QWidget):
         self._cancel.set()
         self.runner.shutdown()
 
-    def _on_chunk(self, value: Any) -> None:
-        key, text = value
-        column = self._columns.get(key)
-        if column is not None:
-            cursor = column.textCursor()
-            cursor.movePosition(QTextCursor.MoveOperation.End)
-            cursor.insertText(text)
-            column.setTextCursor(cursor)
+    def new_conversation(self) -> None:
+        """Start over: an empty conversation (the system prompt and settings stay as they are)."""
+        if self.runner.busy:
+            return
+        self._conversation = Conversation(system_prompt=self.system_box.text())
+        self._close_correction()
+        self.banner.hide()
+        self.conversations.clearSelection()
+        self._show_conversation()
 
-    def _on_finished(self, answers: object) -> None:
-        self.status.setText("Stopped." if self._cancel.is_set() else "")
-        self._load_history()
+    def open_conversation(self, conversation_id: str) -> None:
+        """Show a saved conversation again; the next message goes on from it."""
+        if self.runner.busy or not self._runs:
+            return
+        found = next((c for c in load_conversations(self._runs[0].run_dir) if c.id == conversation_id), None)
+        if found is None:
+            return
+        self._conversation = found
+        self.system_box.set_text(found.system_prompt)
+        self._close_correction()
+        self._show_conversation()
+
+    def _open_item(self, item: QListWidgetItem) -> None:
+        self.open_conversation(str(item.data(Qt.ItemDataRole.UserRole)))
+
+    def _on_partial(self, value: Any) -> None:
+        kind, key, payload = value
+        column = self._columns.get(key)
+        if column is None:
+            return
+        if kind == "text":
+            column.add_text(payload)
+        else:
+            column.set_dropped(int(payload))
+
+    def _on_finished(self, result: object) -> None:
+        stopped = self._cancel.is_set()
+        self.status.setText("Stopped. What was written so far is kept." if stopped else "")
+        for key, column in self._columns.items():
+            column.set_turns(self._conversation.sides.get(key, []))
+        self._load_conversations()
+        self._update_buttons()
         labels = {t.key: t.label for t in (self._playground.targets if self._playground else [])}
-        given: dict[str, str] = answers if isinstance(answers, dict) else {}
-        self.answered.emit({labels.get(k, k): v for k, v in given.items()})
+        answers = result.answers if isinstance(result, ChatTurn) else {}
+        self.answered.emit({labels.get(k, k): v for k, v in answers.items()})
 
     def _on_failed(self, error: object) -> None:
         self.status.setText("")
+        for key, column in self._columns.items():
+            column.set_turns(self._conversation.sides.get(key, []))
         self.banner.show_error(error)
+        self._update_buttons()
 
     def _on_busy(self, busy: bool) -> None:
-        self.send_button.setEnabled(not busy)
+        self.send_button.setEnabled(not busy and self._playground is not None)
         self.stop_button.setEnabled(busy)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        busy = self.runner.busy
+        for button in (self.new_button, self.export_button, self.conversations):
+            button.setEnabled(not busy)
+        for key, column in self._columns.items():
+            if column.correct_button is not None:
+                column.correct_button.setEnabled(not busy and self._conversation.last_answer(key) is not None)
 
     def _use_example(self, index: int) -> None:
         if index > 0:
             self.prompt.setPlainText(self.examples.itemText(index))
 
-    def _show_history(self, item: QListWidgetItem) -> None:
-        entry = item.data(Qt.ItemDataRole.UserRole)
-        if self.runner.busy or not isinstance(entry, dict):
+    # ---- exporting -----------------------------------------------------------------------------------
+
+    def _tuned(self) -> Target | None:
+        return next((t for t in self._playground.targets if t.run is not None), None) if self._playground else None
+
+    def _choose_export(self) -> None:
+        tuned = self._tuned()
+        if tuned is None or tuned.run is None:
             return
-        self.prompt.setPlainText(entry["prompt"])
-        by_label = entry.get("answers", {})
-        for target in self._playground.targets if self._playground else []:
-            self._columns[target.key].setPlainText(by_label.get(target.label, ""))
+        path, _ = QFileDialog.getSaveFileName(self, "Export conversations as JSONL",
+                                              str(Path.home() / f"{tuned.run.name}-conversations.jsonl"),
+                                              "JSON Lines (*.jsonl)")
+        if path:
+            self.export_to(Path(path))
+
+    def export_to(self, path: Path) -> int:
+        """Write this run's saved conversations, with the trained version's answers, as JSONL (the chat
+        format Studio trains on); returns how many were written and says so on screen."""
+        from studio.engine.errors import StudioError
+
+        tuned = self._tuned()
+        if tuned is None or tuned.run is None:
+            return 0
+        conversations = load_conversations(tuned.run.run_dir)
+        try:
+            count = export_jsonl(conversations, tuned.key, path)
+        except (OSError, StudioError) as error:
+            self.banner.show_error(error)
+            return 0
+        if count == 0:
+            self.banner.show_message("info", "There is no answered conversation to export yet.",
+                                     "Send a message first; every conversation is saved with the run.")
+        else:
+            self.banner.show_message("ok", f"Exported {count} conversation{'s' if count > 1 else ''}.",
+                                     f"{path}: one line per conversation with the answers of {tuned.label}, "
+                                     "in the chat format Studio trains on.")
+        return count
+
+    # ---- correcting an answer ------------------------------------------------------------------------
+
+    def start_correction(self, key: str) -> None:
+        """Open the editor on `key`'s last answer, to turn it into the answer wanted."""
+        answer = self._conversation.last_answer(key)
+        if self.runner.busy or answer is None:
+            return
+        self._correcting = key
+        self.correction.setTitle(f"Correct the last answer of {self._columns[key].label}")
+        self.correction_edit.setPlainText(answer)
+        self.correction.show()
+        self.correction_edit.setFocus()
+
+    def add_correction(self) -> Path | None:
+        """Add the conversation so far, with the corrected answer, to a copy of the run's dataset."""
+        from studio.engine.errors import StudioError
+
+        key = self._correcting
+        target = next((t for t in self._playground.targets if t.key == key), None) if self._playground else None
+        if target is None or target.run is None:
+            return None
+        run = target.run
+        source = run.dataset or str(run.config.get("dataset_path") or "") or None
+        try:
+            copy = add_correction(run.run_dir, source, self._conversation, target.key,
+                                  self.correction_edit.toPlainText())
+        except StudioError as error:
+            self.banner.show_error(error)
+            return None
+        assert self._playground is not None
+        self._playground.save(self._conversation)
+        self._close_correction()
+        self._show_conversation()
+        self._load_conversations()
+        self.banner.show_message(
+            "ok", "Added to a copy of your dataset.",
+            f"{copy}\nYour original file is unchanged. The next version of {target.label} trains on this copy: "
+            "choose the run in the library and press Continue training.")
+        return copy
+
+    def _close_correction(self) -> None:
+        self._correcting = None
+        self.correction.hide()
