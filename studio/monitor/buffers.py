@@ -77,7 +77,10 @@ class Marker:
 
 
 # Series a progress event feeds (x = step), and machine readings sampled by the GUI (x = seconds).
-PROGRESS_SERIES = ("loss", "lr", "tokens_per_s", "grad_norm")
+PROGRESS_SERIES = ("loss", "lr", "tokens_per_s", "grad_norm", "reward_margin", "reward_accuracy")
+# Preference tuning (DPO, ORPO): how the chosen answers fare against the rejected ones, on training pairs and
+# on held-out pairs. An SFT run leaves these empty, and the dashboard shows no preference charts for it.
+REWARD_SERIES = ("reward_margin", "reward_accuracy", "eval_reward_margin", "eval_reward_accuracy")
 SYSTEM_SERIES = (
     "cpu_percent", "ram_percent", "gpu_util_percent", "gpu_mem_percent", "gpu_temp_c", "gpu_power_w",
 )
@@ -88,12 +91,17 @@ class MetricBuffers:
 
     def __init__(self, smoothing: float = 0.6) -> None:
         self.series: dict[str, Series] = {
-            name: Series() for name in (*PROGRESS_SERIES, "eval_loss", *SYSTEM_SERIES)
+            name: Series() for name in dict.fromkeys((*PROGRESS_SERIES, "eval_loss", *REWARD_SERIES, *SYSTEM_SERIES))
         }
         self.smoothed_loss = SmoothedSeries(smoothing)
         self.markers: list[Marker] = []
         self.baseline_loss: float | None = None
         self.version = 0
+
+    @property
+    def has_rewards(self) -> bool:
+        """Whether this run reports preference rewards (DPO, ORPO), so their charts have something to say."""
+        return any(len(self.series[name]) for name in REWARD_SERIES)
 
     @property
     def smoothing(self) -> float:
@@ -110,6 +118,10 @@ class MetricBuffers:
         if isinstance(event, Progress):
             return self._progress(event)
         if isinstance(event, Eval):
+            for name, value in (("eval_reward_margin", event.reward_margin),
+                                ("eval_reward_accuracy", event.reward_accuracy)):
+                if value is not None:
+                    self._add(self.series[name], event.step, value)
             return self._add(self.series["eval_loss"], event.step, event.eval_loss)
         if isinstance(event, Checkpoint):
             return self._mark(event.step, "checkpoint", f"checkpoint ({event.reason})")

@@ -23,8 +23,16 @@ CURVE_COLORS = {
     "loss_raw": (120, 144, 170), "loss": (31, 111, 235), "eval_loss": (207, 34, 46), "lr": (130, 80, 223),
     "tokens_per_s": (26, 127, 55), "cpu_percent": (31, 111, 235), "ram_percent": (191, 135, 0),
     "gpu_util_percent": (26, 127, 55), "gpu_mem_percent": (130, 80, 223), "gpu_temp_c": (207, 34, 46),
-    "gpu_power_w": (191, 135, 0),
+    "gpu_power_w": (191, 135, 0), "reward_accuracy": (26, 127, 55), "eval_reward_accuracy": (207, 34, 46),
+    "reward_margin": (31, 111, 235), "eval_reward_margin": (207, 34, 46),
 }
+COIN_FLIP = 0.5  # reward accuracy of a model that cannot yet tell the chosen answer from the rejected one
+
+REWARD_LEGEND = (
+    "<b>Preference training.</b> <b>Chosen wins</b>: how often the model now prefers the answer you marked "
+    "better; 50% is a coin flip, so the line should climb above the dashed one. <b>Margin</b>: by how much "
+    "it prefers it; above zero and rising means it is learning your preference."
+)
 
 ZONE_LEGEND = (
     "<span style='color:#2ea043'>■</span> <b>Healthy</b>: below where the loss started: the model learns."
@@ -92,7 +100,8 @@ class _MarkerLayer:
 
 
 class ChartsPanel(QWidget):
-    """Loss (with zones and smoothing), learning rate, throughput and machine charts.
+    """Loss (with zones and smoothing), learning rate, throughput and machine charts, and for preference
+    training (DPO, ORPO) how often and how strongly the chosen answer wins.
 
     The plots are deliberately not x-linked: pyqtgraph's view linking makes PySide6 6.12 abort when a
     linked plot is garbage-collected at exit.
@@ -146,9 +155,34 @@ class ChartsPanel(QWidget):
             self.curves["gpu_temp_c"] = _curve(gpu, "gpu_temp_c", "temperature °C")
             self.power_plot = _plot("GPU power", "watts", "seconds")
             self.curves["gpu_power_w"] = _curve(self.power_plot.getPlotItem(), "gpu_power_w", "power W")
+        self.reward_accuracy_plot = _plot("Chosen wins: how often the better answer is preferred", "share")
+        self.reward_accuracy_plot.setYRange(0, 1)
+        self.reward_accuracy_plot.setToolTip(
+            "Reward accuracy: the share of answer pairs in which the model favours the answer you marked "
+            "better. 0.5 is a coin flip; higher is better.")
+        accuracy = self.reward_accuracy_plot.getPlotItem()
+        accuracy.addItem(pg.InfiniteLine(COIN_FLIP, angle=0, pen=pg.mkPen((120, 120, 120), style=Qt.PenStyle.DashLine)))
+        self.curves["reward_accuracy"] = _curve(accuracy, "reward_accuracy", "training pairs")
+        self.curves["eval_reward_accuracy"] = _curve(accuracy, "eval_reward_accuracy", "held-out pairs", symbol="o")
+        self.reward_margin_plot = _plot("Margin: how strongly the better answer is preferred", "margin")
+        self.reward_margin_plot.setToolTip(
+            "Reward margin: how much more likely the model finds the better answer than the worse one, in "
+            "the preference method's own units. Above zero and rising means it is learning your preference.")
+        margin = self.reward_margin_plot.getPlotItem()
+        margin.addItem(pg.InfiniteLine(0.0, angle=0, pen=pg.mkPen((120, 120, 120), style=Qt.PenStyle.DashLine)))
+        self.curves["reward_margin"] = _curve(margin, "reward_margin", "training pairs")
+        self.curves["eval_reward_margin"] = _curve(margin, "eval_reward_margin", "held-out pairs", symbol="o")
+        self.reward_legend = QLabel(REWARD_LEGEND)
+        self.reward_legend.setWordWrap(True)
+        self._reward_widgets = (self.reward_accuracy_plot, self.reward_margin_plot, self.reward_legend)
+        for widget in self._reward_widgets:
+            widget.setVisible(False)  # until the run reports rewards: an SFT run has none
         self._markers = [_MarkerLayer(loss, labelled=True), _MarkerLayer(self.lr_plot.getPlotItem(), False)]
         # The charts other than loss, each redrawn on its own timer tick (see redraw_if_changed).
-        self._groups: list[list[str]] = [["lr"], ["tokens_per_s"], ["cpu_percent", "ram_percent"]]
+        self._groups: list[list[str]] = [
+            ["lr"], ["tokens_per_s"], ["cpu_percent", "ram_percent"], ["reward_accuracy", "eval_reward_accuracy"],
+            ["reward_margin", "eval_reward_margin"],
+        ]
         if show_gpu:
             self._groups += [["gpu_util_percent", "gpu_mem_percent", "gpu_temp_c"], ["gpu_power_w"]]
         self._turn = 0
@@ -178,9 +212,12 @@ class ChartsPanel(QWidget):
         if self.gpu_plot is not None and self.power_plot is not None:
             grid.addWidget(self.gpu_plot, 3, 0, 1, 2)
             grid.addWidget(self.power_plot, 3, 2)
+        grid.addWidget(self.reward_accuracy_plot, 4, 0)
+        grid.addWidget(self.reward_margin_plot, 4, 1)
+        grid.addWidget(self.reward_legend, 4, 2)
         grid.setRowStretch(0, 3)
-        grid.setRowStretch(2, 2)
-        grid.setRowStretch(3, 2)
+        for row in (2, 3, 4) if show_gpu else (2, 4):  # no GPU: no empty row of stretch between the charts
+            grid.setRowStretch(row, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(grid, 1)
@@ -206,9 +243,11 @@ class ChartsPanel(QWidget):
         if total <= 0 or total == self._total_steps:
             return
         self._total_steps = total
-        for widget in (self.loss_plot, self.lr_plot, self.speed_plot):
+        for widget in (self.loss_plot, self.lr_plot, self.speed_plot, self.reward_accuracy_plot,
+                       self.reward_margin_plot):
             widget.getPlotItem().setXRange(0, total, padding=0.01)
-            widget.getPlotItem().enableAutoRange(y=True)
+            if widget is not self.reward_accuracy_plot:  # a share keeps its 0..1 axis, with the coin flip mid-way
+                widget.getPlotItem().enableAutoRange(y=True)
 
     def set_buffers(self, buffers: MetricBuffers) -> None:
         """Show another run: forget what was drawn from the previous one."""
@@ -219,6 +258,8 @@ class ChartsPanel(QWidget):
         self._total_steps = 0
         for widget in (self.loss_plot, self.lr_plot, self.speed_plot):
             widget.getPlotItem().enableAutoRange()
+        for widget in self._reward_widgets:
+            widget.setVisible(False)
         for zone in self._zones.values():
             zone.setVisible(False)
         for layer in self._markers:
@@ -261,12 +302,19 @@ class ChartsPanel(QWidget):
         self._update_zones(buffers.baseline_loss)
 
     def _draw(self, group: list[str]) -> None:
+        if group[0].startswith("reward") and not self.reward_accuracy_plot.isVisibleTo(self):
+            if not self.buffers.has_rewards:
+                return
+            for widget in self._reward_widgets:
+                widget.setVisible(True)
         for key in group:
             self._set(key, self.buffers.series[key])
         if group == ["lr"]:
             self._markers[1].sync(self.buffers.markers)
 
     def _behind(self, group: list[str]) -> bool:
+        if group[0].startswith("reward") and not self.buffers.has_rewards:
+            return False  # an SFT run: its preference charts stay hidden and are never stale
         return any(self._drawn.get(key) != (len(self.buffers.series[key]), self.buffers.smoothing)
                    for key in group) or (group == ["lr"] and len(self._markers[1].lines) != len(self.buffers.markers))
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 
 from studio.engine.errors import StudioError
+from studio.engine.library.judge import JudgeSettings
+from studio.engine.library.metrics import Tally
 from studio.engine.library.quality import (
     REPORT_FILE,
+    QualityReport,
+    _tests_for,
     evaluate_quality,
     exact_match,
     load_report,
@@ -49,6 +55,57 @@ def test_quality_report_on_a_trained_run(library):
     assert saved == report and (library.parent.run_dir / REPORT_FILE).exists()
     section = model_card_section(report)
     assert section.startswith("## Quality check") and "perplexity" in section and "token F1" in section
+    # Example by example: every answered example is better, the same or worse, and the verdict says how many.
+    assert report.tally is not None and report.tally.metric == "token F1"
+    assert report.tally.total == report.qa_tuned.examples == len(report.per_example)
+    assert report.verdict.startswith(("Better than", "Worse than", "About the same")) and "of " in report.verdict
+    assert "rough guide" in report.verdict  # a handful of held-out rows: said honestly
+    assert {m.key for m in report.metrics} >= {"exact_match", "token_f1", "loss", "perplexity"}
+    assert len(report.worse_examples) == min(report.tally.worse, 5)
+    for worse in report.worse_examples:
+        assert {"prompt", "base", "tuned", "metric", "base_score", "tuned_score"} <= set(worse)
+        assert worse["tuned_score"] < worse["base_score"]
+    assert report.judge is None  # off by default
+    assert json.loads((library.parent.run_dir / REPORT_FILE).read_text())["verdict"] == report.verdict
+
+
+def test_summaries_are_scored_with_rouge_l_and_an_unreachable_judge_is_a_message(library):
+    config_file = library.child.run_dir / "config.json"
+    config = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps({**config, "profile": "summarization"}))
+    report = evaluate_quality(library.child, max_examples=4, qa_examples=4,
+                              judge=JudgeSettings(kind="endpoint", url="http://127.0.0.1:9/v1"))
+    assert report.tally is not None and report.tally.metric == "ROUGE-L" and report.tally.total == 4
+    assert report.qa_base is None and "rouge_l" in {m.key for m in report.metrics}
+    assert report.judge is not None and "could not be reached" in report.judge.error
+    assert "ROUGE-L" in model_card_section(report) and load_report(library.child.run_dir) == report
+
+
+def test_older_reports_still_load(tmp_path: Path):
+    old = {"run_id": "r", "created": "2026-01-01T00:00:00Z", "eval_examples": 6, "verdict": "old words",
+           "base": {"loss": 2.0, "perplexity": 7.389, "tokens": 30},
+           "tuned": {"loss": 1.0, "perplexity": 2.718, "tokens": 30}, "qa_base": None, "qa_tuned": None,
+           "samples": []}
+    (tmp_path / REPORT_FILE).write_text(json.dumps(old))
+    report = load_report(tmp_path)
+    assert report is not None and report.tally is None and report.metrics == ()
+    assert report.verdict == "The tuned model fits the held-out data better than the base (50% lower loss)."
+    assert report.overall == "better"
+    new = QualityReport("r", "now", 6, None, None, tally=Tally(1, 0, 5, "token F1"))
+    assert new.overall == "same" and QualityReport.from_dict(new.to_dict()) == new
+
+
+def test_code_tests_are_found_in_the_original_file(tmp_path: Path):
+    data = tmp_path / "code.jsonl"
+    rows = [{"messages": [{"role": "user", "content": f"Write add{i}(a, b)."},
+                          {"role": "assistant", "content": f"def add{i}(a, b):\n    return a + b"}],
+             "test": f"assert add{i}(1, 2) == 3"} for i in range(3)]
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    prompts = ["<|im_start|>user\nWrite add2(a, b).<|im_end|>", "Something else"]
+    assert _tests_for(str(data), {}, prompts) == ["assert add2(1, 2) == 3", ""]
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(json.dumps({"prompt": "Write f.", "completion": "def f(): pass"}) + "\n")
+    assert _tests_for(str(plain), {}, ["Write f."]) == [""]
 
 
 def test_quality_needs_a_finished_adapter(library):
