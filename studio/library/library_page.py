@@ -2,6 +2,12 @@
 size on disk; search, status and tag filters; tags and notes; the lineage timeline; and the actions a run's
 state allows. Compare and Playground open inside the page; the rest is asked of the main window by signal.
 
+The page wires three parts together: the table (studio.library.runs_table: a model over the library's rows
+and the proxy that filters and sorts it), the details of the selection (studio.library.run_details), and the
+actions. It never reads or writes the registry or the run folders on the GUI thread: loading, deleting,
+freeing disk space, tags, notes and the active version all run as background tasks, and the list is read
+again when one finishes.
+
 Signals:
     resumeRequested(str): run id of a paused, interrupted or stopped run to resume.
     continueRequested(str): run id of a completed run to continue training from (a new minor version).
@@ -22,8 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QPoint, Qt, Signal, SignalInstance
-from PySide6.QtGui import QBrush, QColor, QFont, QShowEvent
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QPoint, Qt, Signal, SignalInstance
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -32,63 +38,43 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QListWidget,
     QMenu,
     QPushButton,
     QScrollArea,
     QSplitter,
     QStackedWidget,
-    QTableWidget,
-    QTableWidgetItem,
-    QTreeWidget,
-    QTreeWidgetItem,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
-from studio.engine.errors import StudioError
-from studio.engine.library.catalog import RESUMABLE, USABLE, LibraryRow, library_rows, remove_tag
-from studio.engine.library.disk import format_bytes
-from studio.engine.runs.active import NOT_ACTIVATED_TAG, activate, activation_history, active_ids
-from studio.engine.runs.lineage import LineageNode, lineage_forest
+from studio.engine.library.catalog import RESUMABLE, USABLE, LibraryRow, remove_tag
+from studio.engine.library.disk import CleanupPlan, apply_cleanup, delete_run, format_bytes, plan_cleanup
+from studio.engine.runs.active import activate
 from studio.engine.runs.registry import Registry
 from studio.gui.help import help_button
 from studio.gui.tasks import TaskRunner
-from studio.gui.theme import colors
 from studio.gui.widgets import Banner, wrapped_label
 from studio.library.compare_view import CompareView
 from studio.library.confirm import ask
 from studio.library.hardest_view import HardestView
 from studio.library.playground_view import PlaygroundView
 from studio.library.queue_view import QueueView
+from studio.library.run_details import RunDetails
+from studio.library.runs_table import (
+    COLUMNS,
+    DATE,
+    ID_ROLE,
+    STATUSES,
+    LibrarySnapshot,
+    RunsFilter,
+    RunsModel,
+    read_library,
+)
 from studio.library.schedules_view import ScheduleDialog, trigger_words
 
-COLUMNS = ("Name", "Version", "Status", "Base model", "Dataset", "Date", "Best eval loss", "Size on disk",
-           "Tags")
-STATUSES = ("completed", "running", "paused", "interrupted", "stopped", "failed", "queued")
-TREE_WORDS = {"new": "first run", "continued": "continued training", "branched": "new data or model",
-              "rerun": "re-run, other settings"}
-ID_ROLE = Qt.ItemDataRole.UserRole
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-
-
-def _date(iso: str) -> str:
-    return iso[:16].replace("T", " ")
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    """1.10.0 after 1.9.0."""
-    return tuple(int(part) if part.isdigit() else 0 for part in version.split("."))
-
-
-class _Item(QTableWidgetItem):
-    """A cell that sorts by its number (loss, bytes) rather than by its text."""
-
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        mine, theirs = self.data(SORT_ROLE), other.data(SORT_ROLE)
-        if mine is not None and theirs is not None:
-            return bool(mine < theirs)
-        return self.text().lower() < other.text().lower()  # (QTableWidgetItem.__lt__ would call back here)
+__all__ = ["COLUMNS", "LibraryPage"]
+CLEANUP_LINES = 12  # items of a clean-up plan listed in its question
 
 
 class LibraryPage(QWidget):
@@ -105,19 +91,26 @@ class LibraryPage(QWidget):
     def __init__(self, registry: Registry | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.registry = registry or Registry()
+        self.snapshot = LibrarySnapshot()
         self.rows: dict[str, LibraryRow] = {}
         self.active: set[str] = set()  # run ids of the active versions
         self.schedule_dialog: ScheduleDialog | None = None
-        self._sorted_once = False
+        self._hidden_selection: set[str] = set()  # selected runs the filters hide: selected again when shown
+        self._restoring = False  # the page itself is changing the selection
+        self._after_change: Callable[[object], None] | None = None
         self.confirm: Callable[[str, str], bool] = lambda title, text: ask(self, title, text)
         """Asks before anything is deleted; replaceable (tests, automation)."""
         self.loader = TaskRunner(self)
         self.loader.finished.connect(self._on_loaded)
         self.loader.failed.connect(lambda error: self.banner.show_error(error))
-        self.jobs = TaskRunner(self)
+        self.jobs = TaskRunner(self)  # the quality check
         self.jobs.finished.connect(self._on_job_done)
         self.jobs.failed.connect(lambda error: self.banner.show_error(error))
         self.jobs.statusChanged.connect(lambda text: self.banner.show_message("info", text))
+        self.changes = TaskRunner(self)  # writes to the registry and the run folders, one at a time
+        self.changes.finished.connect(self._on_changed)
+        self.changes.failed.connect(self._on_change_failed)
+        self.changes.busyChanged.connect(self._on_changes_busy)
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -143,6 +136,50 @@ class LibraryPage(QWidget):
     def _build_list(self) -> QWidget:
         page = QWidget()
         layout = QVBoxLayout(page)
+        layout.addLayout(self._build_top())
+        self.banner = Banner()
+        layout.addWidget(self.banner)
+        self.queue_view = QueueView(self.registry)
+        self.queue_view.watchRequested.connect(self.watchRequested)
+        self.queue_view.added.connect(lambda _entry: self.refresh())
+        layout.addWidget(self.queue_view)
+
+        self._build_table()
+        self.empty = wrapped_label("No runs yet. Train a model and it appears here.", name="muted")
+        self.details = RunDetails()
+        self.details.tagAdded.connect(self._add_tag)
+        self.details.tagRemoved.connect(self._remove_tag)
+        self.details.noteAdded.connect(self._add_note)
+        # The panel's parts, by the names the page has always given them.
+        self.details_title, self.details_body = self.details.title, self.details.body
+        self.lineage = self.details.lineage
+        self.tags_label, self.tag_edit = self.details.tags_label, self.details.tag_edit
+        self.notes, self.note_edit = self.details.notes, self.details.note_edit
+
+        splitter = QSplitter()
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.table, 1)
+        left_layout.addWidget(self.empty)
+        splitter.addWidget(left)
+        details_scroll = QScrollArea()  # the details never force the window taller than the screen
+        details_scroll.setWidgetResizable(True)
+        details_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        details_scroll.setAccessibleName("Details of the selected run")
+        details_scroll.setWidget(self.details)
+        splitter.addWidget(details_scroll)
+        splitter.setSizes([820, 420])
+        runs_title = QLabel("Runs")
+        runs_title.setObjectName("sectionTitle")
+        layout.addWidget(runs_title)
+        layout.addWidget(splitter, 1)
+        self.hint = wrapped_label("", name="muted")
+        layout.addWidget(self.hint)
+        layout.addLayout(self._build_actions())
+        return page
+
+    def _build_top(self) -> QHBoxLayout:
         top = QHBoxLayout()
         title = QLabel("Runs library")
         title.setObjectName("pageTitle")
@@ -173,16 +210,13 @@ class LibraryPage(QWidget):
         top.addWidget(self.tag_filter)
         top.addWidget(self.refresh_button)
         top.addWidget(self.clean_button)
-        layout.addLayout(top)
-        self.banner = Banner()
-        layout.addWidget(self.banner)
-        self.queue_view = QueueView(self.registry)
-        self.queue_view.watchRequested.connect(self.watchRequested)
-        self.queue_view.added.connect(lambda _entry: self.refresh())
-        layout.addWidget(self.queue_view)
+        return top
 
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
+    def _build_table(self) -> None:
+        self.model = RunsModel()
+        self.proxy = RunsFilter(self.model)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -192,65 +226,14 @@ class LibraryPage(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)  # names stay readable; tags take what is left
-        self.table.itemSelectionChanged.connect(self._on_selection)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(DATE, Qt.SortOrder.DescendingOrder)  # newest first until the user picks another
+        self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self.show_context_menu)
         self.context_menu: QMenu | None = None
-        self.empty = wrapped_label("No runs yet. Train a model and it appears here.", name="muted")
 
-        details = QWidget()
-        side = QVBoxLayout(details)
-        side.setContentsMargins(6, 0, 0, 0)
-        self.details_title = QLabel("Select a run")
-        self.details_title.setObjectName("sectionTitle")
-        self.details_body = wrapped_label(selectable=True)
-        side.addWidget(self.details_title)
-        side.addWidget(self.details_body)
-        side.addWidget(QLabel("<b>Lineage</b>"))
-        self.lineage = QTreeWidget()
-        self.lineage.setHeaderLabels(["Run", "How it came about", "Date"])
-        self.lineage.setAccessibleName("Lineage timeline")
-        self.lineage.setRootIsDecorated(True)
-        side.addWidget(self.lineage, 1)
-        tags = QHBoxLayout()
-        self.tags_label = wrapped_label("")
-        self.tag_edit = QLineEdit()
-        self.tag_edit.setPlaceholderText("Add a tag (prefix with - to remove)")
-        self.tag_edit.setAccessibleName("Tag")
-        self.tag_edit.returnPressed.connect(self._edit_tag)
-        tags.addWidget(QLabel("<b>Tags</b>"))
-        tags.addWidget(self.tags_label, 1)
-        side.addLayout(tags)
-        side.addWidget(self.tag_edit)
-        side.addWidget(QLabel("<b>Notes</b>"))
-        self.notes = QListWidget()
-        self.notes.setAccessibleName("Notes")
-        side.addWidget(self.notes, 1)
-        self.note_edit = QLineEdit()
-        self.note_edit.setPlaceholderText("Write a note and press Enter")
-        self.note_edit.setAccessibleName("New note")
-        self.note_edit.returnPressed.connect(self._add_note)
-        side.addWidget(self.note_edit)
-
-        splitter = QSplitter()
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.table, 1)
-        left_layout.addWidget(self.empty)
-        splitter.addWidget(left)
-        details_scroll = QScrollArea()  # the details never force the window taller than the screen
-        details_scroll.setWidgetResizable(True)
-        details_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        details_scroll.setAccessibleName("Details of the selected run")
-        details_scroll.setWidget(details)
-        splitter.addWidget(details_scroll)
-        splitter.setSizes([820, 420])
-        runs_title = QLabel("Runs")
-        runs_title.setObjectName("sectionTitle")
-        layout.addWidget(runs_title)
-        layout.addWidget(splitter, 1)
-
+    def _build_actions(self) -> QHBoxLayout:
         actions = QHBoxLayout()
         self.resume_button = QPushButton("Resume")
         self.continue_button = QPushButton("Continue training")
@@ -275,23 +258,20 @@ class LibraryPage(QWidget):
         self.activate_button.clicked.connect(self.make_active)
         self.hardest_button.clicked.connect(lambda: self.open_hardest(self.selected_ids()[0]))
         self.schedule_button.clicked.connect(self.open_schedule_dialog)
-        self.hint = wrapped_label("", name="muted")
-        layout.addWidget(self.hint)
         actions.addStretch(1)
         self.action_buttons = (self.resume_button, self.continue_button, self.activate_button, self.compare_button,
                                self.playground_button, self.quality_button, self.hardest_button,
                                self.schedule_button, self.export_button, self.delete_button)
         for button in self.action_buttons:
             actions.addWidget(button)
-        layout.addLayout(actions)
-        return page
+        return actions
 
     # ---- loading ---------------------------------------------------------------------------------------
 
     def refresh(self) -> None:
         """Reload the runs in the background; `refreshed` follows."""
         registry = self.registry
-        self.loader.start(lambda _state: (library_rows(registry), active_ids(registry)), "reading the runs library")
+        self.loader.start(lambda _state: read_library(registry), "reading the runs library")
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         """Coming back to the library shows runs that finished meanwhile."""
@@ -299,37 +279,25 @@ class LibraryPage(QWidget):
         self.refresh()
 
     def _on_loaded(self, result: object) -> None:
-        rows: list[LibraryRow]
-        rows, self.active = result  # type: ignore[misc]
+        assert isinstance(result, LibrarySnapshot)
         selected = set(self.selected_ids())
-        self.rows = {row.run.id: row for row in rows}
-        self.table.setSortingEnabled(False)
-        self.table.clearSelection()
-        self.table.setRowCount(len(self.rows))
-        for index, row in enumerate(self.rows.values()):
-            run = row.run
-            best = row.best_eval_loss
-            cells = [
-                (run.name, None), (self._version_text(row), _version_key(run.version)), (run.status, None),
-                (row.model_name, None),
-                (row.dataset_name, None), (_date(run.created_at), run.created_at),
-                ("–" if best is None else f"{best:.4f}", best if best is not None else float("inf")),
-                (format_bytes(row.size_bytes), row.size_bytes), (", ".join(row.tags), None),
-            ]
-            for column, (text, key) in enumerate(cells):
-                item = _Item(text)
-                item.setData(ID_ROLE, run.id)
-                if key is not None:
-                    item.setData(SORT_ROLE, key)
-                if column in (6, 7):
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                if column == 1:
-                    self._mark_version(item, row)
-                self.table.setItem(index, column, item)
-        self.table.setSortingEnabled(True)
-        if not self._sorted_once:  # newest first until the user picks another order
-            self.table.sortByColumn(COLUMNS.index("Date"), Qt.SortOrder.DescendingOrder)
-            self._sorted_once = True
+        self.snapshot = result
+        self.rows = result.by_id()
+        self.active = set(result.active)
+        self._restoring = True
+        try:
+            self.model.set_snapshot(result)
+            self._fill_tag_filter()
+            self._set_filter()
+        finally:
+            self._restoring = False
+        self.empty.setVisible(not self.rows)
+        self._reselect(selected & set(self.rows))
+        self._on_selection()
+        self.refreshed.emit()
+
+    def _fill_tag_filter(self) -> None:
+        """Every tag in use; the one chosen stays chosen while a run still has it."""
         tags = sorted({tag for row in self.rows.values() for tag in row.tags})
         current = self.tag_filter.currentData()
         self.tag_filter.blockSignals(True)
@@ -339,149 +307,80 @@ class LibraryPage(QWidget):
             self.tag_filter.addItem(tag, tag)
         self.tag_filter.setCurrentIndex(max(0, self.tag_filter.findData(current)))
         self.tag_filter.blockSignals(False)
-        self.empty.setVisible(not self.rows)
-        self._apply_filter()
-        for index in range(self.table.rowCount()):
-            if self._row_id(index) in selected:
-                self.table.selectRow(index)
-        self._on_selection()
-        self.refreshed.emit()
+
+    # ---- filter and selection ----------------------------------------------------------------------------
+
+    def _set_filter(self) -> None:
+        self.proxy.set_filter(self.search.text(), self.status_filter.currentData() or "",
+                              self.tag_filter.currentData() or "")
 
     def _apply_filter(self) -> None:
-        text, status = self.search.text(), self.status_filter.currentData()
-        tag = self.tag_filter.currentData()
-        for index in range(self.table.rowCount()):
-            row = self.rows.get(self._row_id(index))
-            self.table.setRowHidden(index, row is None or not row.matches(text, status or "", tag or ""))
+        """The search words and filters chosen; a selected run they hide is selected again once shown."""
+        keep = set(self.selected_ids()) | self._hidden_selection
+        self._restoring = True
+        try:
+            self._set_filter()
+        finally:
+            self._restoring = False
+        self._reselect(keep)
+        self._on_selection()
 
-    def _row_id(self, row: int) -> str:
-        item = self.table.item(row, 0)
-        return str(item.data(ID_ROLE)) if item is not None else ""
+    def _reselect(self, run_ids: set[str]) -> None:
+        visible = set(self.visible_ids())
+        self._restoring = True
+        try:
+            self.select(sorted(run_ids & visible))
+        finally:
+            self._restoring = False
+        self._hidden_selection = run_ids - visible
+
+    def _on_selection_changed(self) -> None:
+        if not self._restoring:
+            self._hidden_selection.clear()  # a person chose anew
+            self._on_selection()
 
     def visible_ids(self) -> list[str]:
-        return [self._row_id(i) for i in range(self.table.rowCount())
-                if not self.table.isRowHidden(i)]
+        """The runs the filters let through, in the order shown."""
+        return [str(self.proxy.index(row, 0).data(ID_ROLE)) for row in range(self.proxy.rowCount())]
 
     def selected_ids(self) -> list[str]:
         rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
-        return [self._row_id(row) for row in rows if not self.table.isRowHidden(row)]
+        return [str(self.proxy.index(row, 0).data(ID_ROLE)) for row in rows]
 
     def select(self, run_ids: list[str]) -> None:
-        self.table.clearSelection()
-        mode = self.table.selectionMode()
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
-        for index in range(self.table.rowCount()):
-            if self._row_id(index) in run_ids:
-                self.table.selectRow(index)
-        self.table.setSelectionMode(mode)
+        """Select exactly these runs (those shown), as one change of the selection."""
+        wanted = set(run_ids)
+        selection = QItemSelection()
+        first = None
+        last_column = self.proxy.columnCount() - 1
+        for row in range(self.proxy.rowCount()):
+            index = self.proxy.index(row, 0)
+            if index.data(ID_ROLE) in wanted:
+                selection.select(index, self.proxy.index(row, last_column))
+                first = index if first is None else first
+        flags = QItemSelectionModel.SelectionFlag
+        model = self.table.selectionModel()
+        model.select(selection, flags.ClearAndSelect | flags.Rows)
+        if first is not None:
+            model.setCurrentIndex(first, flags.NoUpdate)
 
     # ---- details and actions ----------------------------------------------------------------------------
 
     def _on_selection(self) -> None:
-        ids = self.selected_ids()
         self._update_actions()
-        if len(ids) != 1:
-            self.details_title.setText("Select a run" if not ids else f"{len(ids)} runs selected")
-            self.details_body.setText("Select two to five runs to compare them." if len(ids) > 1 else "")
-            self.lineage.clear()
-            self.tags_label.setText("")
-            self.notes.clear()
-            return
-        row = self.rows[ids[0]]
-        run = row.run
-        self.details_title.setText(f"{run.name} {run.version} · {run.status}")
-        from studio.engine.library.quality import load_report
-
-        lines = [f"Id: {run.id}", f"Base model: {run.base_model}", f"Dataset: {run.dataset or '–'}",
-                 f"Created: {run.created_at}", f"Size on disk: {format_bytes(row.size_bytes)}"]
-        metrics = run.metrics or {}
-        if metrics.get("steps") is not None:
-            lines.append(f"Steps: {metrics['steps']}, wall time {metrics.get('wall_s', '–')} s")
-        report = load_report(run.run_dir)
-        if report is not None:
-            lines.append(f"Quality check: {report.verdict}")
-        lines.extend(self._activation_lines(run.id, run.name))
-        self.details_body.setText("\n".join(lines))
-        self.tags_label.setText(", ".join(row.tags) or "–")
-        self.notes.clear()
-        self.notes.addItems(list(row.notes))
-        self._fill_lineage(run.id)
-
-    def _activation_lines(self, run_id: str, name: str) -> list[str]:
-        """Which version of the line is active, and the last switches (newest first) with their reasons."""
-        active = self._active_of(name)
-        if run_id in self.active:
-            lines = ["Active version: this one ★ (export and the playground start from it)"]
-        else:
-            lines = [f"Active version of {name}: {active.run.version if active else 'none yet'}"]
-            if NOT_ACTIVATED_TAG in self.rows[run_id].tags:
-                lines.append("Not made active: an automatic retrain that did worse than the active version "
-                             "(its notes say by how much).")
-        history = activation_history(self.registry, name)
-        if history:
-            lines.append("Switches of the active version:")
-            for switch in reversed(history[-5:]):
-                row = self.rows.get(switch.run_id or "")
-                version = row.run.version if row is not None else "a deleted run"
-                lines.append(f"  {_date(switch.at)} → {version}: {switch.reason}")
-        return lines
+        self.details.show_selection(self.snapshot, self.selected_ids())
 
     def _active_of(self, name: str) -> LibraryRow | None:
-        return next((self.rows[rid] for rid in self.active if rid in self.rows and self.rows[rid].run.name == name),
-                    None)
-
-    def _version_text(self, row: LibraryRow) -> str:
-        if row.run.id in self.active:
-            return f"{row.run.version}  ★ active"
-        if NOT_ACTIVATED_TAG in row.tags:
-            return f"{row.run.version}  not made active"
-        return row.run.version
-
-    def _mark_version(self, item: QTableWidgetItem, row: LibraryRow) -> None:
-        if row.run.id in self.active:
-            font = item.font()
-            font.setBold(True)
-            item.setFont(font)
-            item.setToolTip(f"The active version of {row.run.name}: export and the playground start from it.")
-        elif NOT_ACTIVATED_TAG in row.tags:
-            item.setForeground(QBrush(QColor(colors().warn)))
-            item.setToolTip("An automatic retrain that was kept but not made active: its held-out loss was worse "
-                            "than the active version's. Compare them, or make it active by hand.")
-
-    def _fill_lineage(self, run_id: str) -> None:
-        """The selected run's whole family, oldest first; each child under the run it came from."""
-        self.lineage.clear()
-        bold = QFont()
-        bold.setBold(True)
-
-        def contains(node: LineageNode) -> bool:
-            return node.run.id == run_id or any(contains(child) for child in node.children)
-
-        def add(node: LineageNode, parent: QTreeWidget | QTreeWidgetItem) -> None:
-            run = node.run
-            how = TREE_WORDS[node.relation] if run.parent_id else TREE_WORDS["new"]
-            item = QTreeWidgetItem(parent, [f"{run.name} {run.version}", how, _date(run.created_at)])
-            item.setData(0, ID_ROLE, run.id)
-            if run.id == run_id:
-                for column in range(3):
-                    item.setFont(column, bold)
-            for child in node.children:
-                add(child, item)
-            item.setExpanded(True)
-
-        for root in lineage_forest([row.run for row in self.rows.values()]):
-            if contains(root):
-                add(root, self.lineage)
-        for column in range(3):
-            self.lineage.resizeColumnToContents(column)
+        return self.snapshot.active_of(name)
 
     def _update_actions(self) -> None:
         runs = [self.rows[rid].run for rid in self.selected_ids() if rid in self.rows]
         one = runs[0] if len(runs) == 1 else None
+        idle = not self.changes.busy  # one change at a time
         self.resume_button.setEnabled(one is not None and one.status in RESUMABLE)
         finished = one is not None and one.status == "completed"
         self.continue_button.setEnabled(one is not None and one.status in USABLE)
-        self.activate_button.setEnabled(finished and one.id not in self.active)  # type: ignore[union-attr]
+        self.activate_button.setEnabled(idle and finished and one.id not in self.active)  # type: ignore[union-attr]
         self.hardest_button.setEnabled(finished)
         self.schedule_button.setEnabled(finished)
         pick = self.line_choice(self.selected_ids())
@@ -489,7 +388,8 @@ class LibraryPage(QWidget):
         self.quality_button.setEnabled(finished and not self.jobs.busy)
         self.compare_button.setEnabled(2 <= len(runs) <= 5)
         self.playground_button.setEnabled(bool(self.playground_ids()))
-        self.delete_button.setEnabled(one is not None and one.status not in ("running", "paused"))
+        self.delete_button.setEnabled(idle and one is not None and one.status not in ("running", "paused"))
+        self.clean_button.setEnabled(idle)
         if pick is not None and one is None:
             run = self.rows[pick].run
             self.hint.setText(f"Export and Playground use {run.name} {run.version}, the active version.")
@@ -545,23 +445,6 @@ class LibraryPage(QWidget):
         if pick is not None:
             self.exportRequested.emit(pick)
 
-    def make_active(self) -> None:
-        """One click: the selected version becomes the one in use; the switch is recorded with its reason."""
-        ids = self.selected_ids()
-        if len(ids) != 1:
-            return
-        run = self.rows[ids[0]].run
-        before = self._active_of(run.name)
-        try:
-            activate(self.registry, run.id)
-        except StudioError as error:
-            self.banner.show_error(error)
-            return
-        was = f" (it was {before.run.version})" if before is not None else ""
-        self.banner.show_message("ok", f"{run.name} {run.version} is now the active version{was}.",
-                                 "Export and the playground start from it; the switch is listed in its details.")
-        self.refresh()
-
     def open_hardest(self, run_id: str) -> None:
         self.hardest_view.set_run(self.rows[run_id].run)
         self.stack.setCurrentWidget(self.hardest_view)
@@ -611,24 +494,6 @@ class LibraryPage(QWidget):
         self.playground_view.stop()
         self.stack.setCurrentIndex(0)
 
-    def _edit_tag(self) -> None:
-        ids, text = self.selected_ids(), self.tag_edit.text().strip()
-        if len(ids) != 1 or not text.lstrip("-").strip():
-            return
-        if text.startswith("-"):
-            remove_tag(self.registry, ids[0], text[1:].strip())
-        else:
-            self.registry.add_tag(ids[0], text)
-        self.tag_edit.clear()
-        self.refresh()
-
-    def _add_note(self) -> None:
-        ids, text = self.selected_ids(), self.note_edit.text().strip()
-        if len(ids) == 1 and text:
-            self.registry.add_note(ids[0], text)
-            self.note_edit.clear()
-            self.refresh()
-
     def check_quality(self) -> None:
         ids = self.selected_ids()
         if len(ids) != 1:
@@ -645,52 +510,129 @@ class LibraryPage(QWidget):
             self.banner.show_message("ok", "Quality check finished.", verdict)
         self.refresh()
 
-    def delete_selected(self) -> None:
-        from studio.engine.library.disk import delete_run
+    # ---- changes to the registry and the run folders, in the background ------------------------------------
 
+    def _change(self, work: Callable[[], object], what: str, then: Callable[[object], None],
+                doing: str = "") -> None:
+        """Run `work` on the worker thread (`what` completes "Something went wrong while …"); `then(result)`
+        follows on the GUI thread, an error is shown in the banner. `doing`, when given, says what is going on
+        meanwhile. One change at a time: the controls that start one wait while it runs."""
+        if self.changes.busy:
+            return
+        self._after_change = then
+        if doing:
+            self.banner.show_message("info", doing)
+        self.changes.start(lambda _state: work(), what)
+
+    def _on_changed(self, result: object) -> None:
+        then, self._after_change = self._after_change, None
+        if then is not None:
+            then(result)
+
+    def _on_change_failed(self, error: object) -> None:
+        self._after_change = None
+        self.banner.show_error(error)
+
+    def _on_changes_busy(self, busy: bool) -> None:
+        self.details.set_busy(busy)
+        if busy:
+            self.setCursor(Qt.CursorShape.BusyCursor)
+        else:
+            self.unsetCursor()
+        self._update_actions()
+
+    def _add_tag(self, run_id: str, tag: str) -> None:
+        registry = self.registry
+        self._change(lambda: registry.add_tag(run_id, tag), "adding the tag",
+                     lambda _result: self._edited(self.tag_edit))
+
+    def _remove_tag(self, run_id: str, tag: str) -> None:
+        registry = self.registry
+        self._change(lambda: remove_tag(registry, run_id, tag), "removing the tag",
+                     lambda _result: self._edited(self.tag_edit))
+
+    def _add_note(self, run_id: str, text: str) -> None:
+        registry = self.registry
+        self._change(lambda: registry.add_note(run_id, text), "adding the note",
+                     lambda _result: self._edited(self.note_edit))
+
+    def _edited(self, field: QLineEdit) -> None:
+        field.clear()
+        self.refresh()
+
+    def make_active(self) -> None:
+        """One click: the selected version becomes the one in use; the switch is recorded with its reason."""
+        ids = self.selected_ids()
+        if len(ids) != 1:
+            return
+        run = self.rows[ids[0]].run
+        before = self._active_of(run.name)
+        was = f" (it was {before.run.version})" if before is not None else ""
+        registry = self.registry
+
+        def done(_result: object) -> None:
+            self.banner.show_message("ok", f"{run.name} {run.version} is now the active version{was}.",
+                                     "Export and the playground start from it; the switch is listed in its details.")
+            self.refresh()
+
+        self._change(lambda: activate(registry, run.id), "making the version active", done,
+                     f"Making {run.name} {run.version} the active version…")
+
+    def delete_selected(self) -> None:
         ids = self.selected_ids()
         if len(ids) != 1:
             return
         row = self.rows[ids[0]]
-        label = f"{row.run.name} {row.run.version}"
+        run_id, label = row.run.id, f"{row.run.name} {row.run.version}"
         question = (f"Delete {label}? Its folder ({format_bytes(row.size_bytes)}) and its place in the "
                     "library are removed. This cannot be undone.")
         if not self.confirm("Delete run", question):
             return
-        try:
-            freed = delete_run(self.registry, row.run.id, confirm=True)
-        except StudioError as error:
-            self.banner.show_error(error)
-            return
-        self.banner.show_message("ok", f"Deleted {label}.", f"{format_bytes(freed)} freed.")
-        self.runDeleted.emit(row.run.id)
-        self.refresh()
+        registry = self.registry
+
+        def done(freed: object) -> None:
+            self.banner.show_message("ok", f"Deleted {label}.", f"{format_bytes(freed)} freed.")  # type: ignore[arg-type]
+            self.runDeleted.emit(run_id)
+            self.refresh()
+
+        self._change(lambda: delete_run(registry, run_id, confirm=True), "deleting the run", done,
+                     f"Deleting {label}…")
 
     def clean_up(self) -> None:
-        from studio.engine.library.disk import apply_cleanup, plan_cleanup
+        """What could go is measured in the background, asked about, then removed in the background."""
+        runs = [row.run for row in self.rows.values()]
+        labels = {run.id: f"{run.name} {run.version}" for run in runs}
+        self._change(lambda: plan_cleanup(runs), "looking for disk space to free",
+                     lambda plan: self._confirm_clean_up(plan, labels))  # type: ignore[arg-type]
 
-        plan = plan_cleanup([row.run for row in self.rows.values()])
+    def _confirm_clean_up(self, plan: CleanupPlan, labels: dict[str, str]) -> None:
         if not plan.items:
             self.banner.show_message("info", "Nothing to clean up.",
                                      "Completed runs hold only their best and final checkpoints.")
             return
-        lines = [f"{format_bytes(item.bytes)}: {self.rows[item.run_id].run.name} "
-                 f"{self.rows[item.run_id].run.version}, {item.reason}" for item in plan.items[:12]]
-        if len(plan.items) > 12:
-            lines.append(f"… and {len(plan.items) - 12} more")
+        lines = [f"{format_bytes(item.bytes)}: {labels.get(item.run_id, item.run_id)}, {item.reason}"
+                 for item in plan.items[:CLEANUP_LINES]]
+        if len(plan.items) > CLEANUP_LINES:
+            lines.append(f"… and {len(plan.items) - CLEANUP_LINES} more")
         question = (f"Free {format_bytes(plan.total_bytes)}? These are removed (best and final checkpoints, "
                     "adapters and exports stay):\n\n" + "\n".join(lines))
         if not self.confirm("Free disk space", question):
             return
-        freed = apply_cleanup(plan, self.registry, confirm=True)
-        self.banner.show_message("ok", f"Freed {format_bytes(freed)}.")
-        self.refresh()
+        registry = self.registry
+
+        def done(freed: object) -> None:
+            self.banner.show_message("ok", f"Freed {format_bytes(freed)}.")  # type: ignore[arg-type]
+            self.refresh()
+
+        self._change(lambda: apply_cleanup(plan, registry, confirm=True), "freeing disk space", done,
+                     f"Freeing {format_bytes(plan.total_bytes)}…")
 
     def shutdown(self) -> None:
-        """Stop background work (loading, quality check, generation, scoring, the queue's refresh); call before
-        the page goes away."""
+        """Stop background work (loading, changes, quality check, generation, scoring, the queue's refresh); call
+        before the page goes away."""
         self.queue_view.shutdown()
         self.hardest_view.shutdown()
         self.playground_view.shutdown()
         self.jobs.shutdown()
+        self.changes.shutdown()
         self.loader.shutdown()

@@ -17,9 +17,10 @@ def page(open_library_page, library):
 
 
 def version_cell(page: LibraryPage, run_id: str) -> str:
-    for row in range(page.table.rowCount()):
-        if page.table.item(row, 0).data(Qt.ItemDataRole.UserRole) == run_id:
-            return page.table.item(row, COLUMNS.index("Version")).text()
+    model = page.table.model()
+    for row in range(model.rowCount()):
+        if model.index(row, 0).data(Qt.ItemDataRole.UserRole) == run_id:
+            return model.index(row, COLUMNS.index("Version")).data()
     raise AssertionError(run_id)
 
 

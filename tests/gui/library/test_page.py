@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QContextMenuEvent
@@ -15,11 +18,18 @@ def page(open_library_page, library):
     return open_library_page(library.registry)
 
 
-def _cell(page, run_id, column):
-    for row in range(page.table.rowCount()):
-        if page.table.item(row, 0).data(Qt.ItemDataRole.UserRole) == run_id:
-            return page.table.item(row, COLUMNS.index(column)).text()
+def _row(page, run_id):
+    """The row of the table that shows this run, as the table is sorted and filtered now."""
+    model = page.table.model()
+    for row in range(model.rowCount()):
+        if model.index(row, 0).data(Qt.ItemDataRole.UserRole) == run_id:
+            return row
     raise AssertionError(run_id)
+
+
+def _cell(page, run_id, column):
+    model = page.table.model()
+    return model.index(_row(page, run_id), COLUMNS.index(column)).data()
 
 
 def test_lists_runs_with_their_facts(page, library):
@@ -136,9 +146,7 @@ def test_free_disk_space_removes_intermediate_checkpoints(page, library, qtbot):
 
 
 def test_right_click_on_a_run_offers_its_actions(page, library, qtbot):
-    row = next(r for r in range(page.table.rowCount())
-               if page.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == library.child.id)
-    pos = page.table.visualItemRect(page.table.item(row, 0)).center()
+    pos = page.table.visualRect(page.table.model().index(_row(page, library.child.id), 0)).center()
     viewport = page.table.viewport()
     # What the window system sends on a right-click (QTest's clicks go straight to the widget and skip it).
     QApplication.sendEvent(viewport, QContextMenuEvent(QContextMenuEvent.Reason.Mouse, pos,
@@ -152,3 +160,79 @@ def test_right_click_on_a_run_offers_its_actions(page, library, qtbot):
         entries["Continue training"].trigger()
     assert continued.args == [library.child.id]
     page.context_menu.close()
+
+
+def test_clicking_a_run_shows_its_details(page, library, qtbot):
+    index = page.table.model().index(_row(page, library.child.id), 0)
+    qtbot.mouseClick(page.table.viewport(), Qt.MouseButton.LeftButton, pos=page.table.visualRect(index).center())
+    assert page.selected_ids() == [library.child.id]
+    assert page.details_title.text() == "pip 1.1.0 · completed"
+    assert f"Id: {library.child.id}" in page.details_body.text()
+    assert page.lineage.topLevelItem(0).child(0).text(0) == "pip 1.1.0"
+
+
+def test_a_filter_keeps_a_hidden_selection_for_when_the_run_is_shown_again(page, library, qtbot):
+    page.select([library.child.id])
+    qtbot.keyClicks(page.search, "1.0.0")
+    assert page.visible_ids() == [library.parent.id] and page.selected_ids() == []
+    assert page.details_title.text() == "Select a run"
+    page.search.clear()
+    assert page.selected_ids() == [library.child.id]
+
+
+def test_changes_run_off_the_gui_thread_and_the_page_waits_for_them(page, library, qtbot, monkeypatch):
+    """A tag, and a delete, are written by the worker thread; meanwhile the page says it is busy."""
+    threads = []
+    release = threading.Event()
+    add_tag = library.registry.add_tag
+
+    def slow_add_tag(run_id, tag):
+        threads.append(threading.current_thread())
+        release.wait(10)
+        add_tag(run_id, tag)
+
+    monkeypatch.setattr(library.registry, "add_tag", slow_add_tag)
+    page.select([library.child.id])
+    qtbot.keyClicks(page.tag_edit, "keeper")
+    try:
+        qtbot.keyClick(page.tag_edit, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: bool(threads), timeout=10000)
+        assert page.tag_edit.isReadOnly() and page.note_edit.isReadOnly()
+        assert not page.delete_button.isEnabled() and not page.clean_button.isEnabled()
+        assert page.cursor().shape() == Qt.CursorShape.BusyCursor
+    finally:
+        with qtbot.waitSignal(page.refreshed, timeout=20000):
+            release.set()
+    assert threads[0] is not threading.main_thread()
+    assert library.registry.tags(library.child.id) == ["keeper"] and _cell(page, library.child.id, "Tags") == "keeper"
+    assert page.tag_edit.text() == "" and not page.tag_edit.isReadOnly() and page.delete_button.isEnabled()
+
+    import studio.library.library_page as library_page
+
+    deleted_in = []
+
+    def delete_run(registry, run_id, *, confirm=False):
+        deleted_in.append(threading.current_thread())
+        return real_delete(registry, run_id, confirm=confirm)
+
+    real_delete = library_page.delete_run
+    monkeypatch.setattr(library_page, "delete_run", delete_run)
+    page.confirm = lambda title, text: True
+    with qtbot.waitSignal(page.refreshed, timeout=20000):
+        qtbot.mouseClick(page.delete_button, Qt.MouseButton.LeftButton)
+    assert deleted_in and deleted_in[0] is not threading.main_thread()
+    assert page.visible_ids() == [library.parent.id]
+
+
+def test_a_change_that_fails_is_explained_and_keeps_what_was_typed(page, library, qtbot, monkeypatch):
+    def locked(run_id, text):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(library.registry, "add_note", locked)
+    page.select([library.parent.id])
+    qtbot.keyClicks(page.note_edit, "try again later")
+    with qtbot.waitSignal(page.changes.failed, timeout=20000):
+        qtbot.keyClick(page.note_edit, Qt.Key.Key_Return)
+    assert page.banner.title.text() == "Something went wrong while adding the note."
+    assert "database is locked" in page.banner.text()
+    assert page.note_edit.text() == "try again later" and not page.note_edit.isReadOnly()
