@@ -456,6 +456,22 @@ def chatbot_rows(rng: random.Random) -> list[dict[str, object]]:
     return rows
 
 
+FLAT_REFUSALS = ["I am not sure.", "Look it up.", "No idea, sorry.", "That is not something I can help with."]
+
+
+def preference_rows(rng: random.Random) -> list[dict[str, object]]:
+    """Pairs for preference tuning: the chosen answer is Pip's (greeting, the facts, a tip), the rejected one
+    says the same facts flatly or refuses, so the preference is visible and learnable in a few steps."""
+    rows: list[dict[str, object]] = []
+    for questions, body, tip in PIP_FACTS:
+        for question in questions:
+            rejected = body if rng.random() < 0.7 else rng.choice(FLAT_REFUSALS)
+            rows.append({"prompt": rng.choice(USER_STYLES)(question), "chosen": pip_answer(body, tip),
+                         "rejected": rejected})
+    rng.shuffle(rows)
+    return rows
+
+
 def write_jsonl(path: Path, rows: list[dict[str, object]]) -> None:
     with path.open("w", encoding="utf-8", newline="\n") as handle:
         for row in rows:
@@ -970,6 +986,8 @@ def main() -> None:
     write_jsonl(HERE / "summarization.jsonl", summarization_rows(rng))  # type: ignore[arg-type]
     write_jsonl(HERE / "creative.jsonl", creative_rows(rng))
     (HERE / "domain.txt").write_text(domain_text(), encoding="utf-8")
+    write_jsonl(HERE / "preference.jsonl", preference_rows(random.Random(SEED + 1)))  # its own draws: the
+    # samples above stay byte for byte what they were
 
 
 if __name__ == "__main__":

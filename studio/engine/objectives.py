@@ -59,6 +59,18 @@ def objective_info(objective: str) -> ObjectiveInfo:
 _FOR_KIND = {"preference": "dpo", "unpaired": "kto"}
 
 
+# The objectives each kind of data can train (the first is the default); KTO also takes pairs, as one good and
+# one bad answer each.
+_ALLOWED = {"preference": ("dpo", "orpo", "kto"), "unpaired": ("kto",)}
+PREFERENCE_KINDS = frozenset(_ALLOWED)
+PREFERENCE_PROFILE = "preference"  # the use case "Make answers better" (resources/profiles/preference.yaml)
+
+
 def objective_for_kind(kind: str | None) -> str | None:
     """DPO for preference pairs, KTO for answers labeled good or bad; None where SFT (the default) fits."""
     return _FOR_KIND.get(kind or "")
+
+
+def objectives_for_kind(kind: str | None) -> tuple[str, ...]:
+    """The objectives a dataset of this kind can train with, the default first."""
+    return _ALLOWED.get(kind or "", ("sft",))

@@ -46,7 +46,7 @@ class Profile(BaseModel):
     recommended_examples: int = Field(ge=1)
 
 
-ORDER = ("chatbot", "code", "summarization", "qa", "creative", "domain")
+ORDER = ("chatbot", "code", "summarization", "qa", "creative", "domain", "preference")
 
 
 def profiles_dir() -> Path:

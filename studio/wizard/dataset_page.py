@@ -184,6 +184,7 @@ class DatasetPage(WizardPage):
         super().__init__(session, parent)
         self.check: DatasetCheck | None = None
         self.error: object = None
+        self.switched_to_preference = False  # this file's pairs made Studio choose "Make answers better"
         self.runner = TaskRunner(self)
 
         self.drop = DropZone()
@@ -275,6 +276,7 @@ class DatasetPage(WizardPage):
     def set_file(self, path: str) -> None:
         """Take a file (dropped, browsed or the sample) and check it, again if it is the same one."""
         self._checked_for = None
+        self.switched_to_preference = False
         self.session.update(dataset_path=str(Path(path)), column_mapping=None)
         if self._checked_for != self._key():  # unchanged choices: no state signal re-checked it
             self.revalidate()
@@ -322,7 +324,7 @@ class DatasetPage(WizardPage):
             return "The data has not been checked yet. Drop the file again to check it."
         if not self.check.report.usable:
             return "This data cannot be used yet. Fix the problems listed below, then drop the file again."
-        return None
+        return self.session.use_case_mismatch()
 
     def shutdown(self) -> None:
         self.runner.shutdown()
@@ -369,17 +371,30 @@ class DatasetPage(WizardPage):
         self.completeChanged.emit()
 
     def _on_checked(self, check: DatasetCheck) -> None:
+        from studio.engine.objectives import PREFERENCE_KINDS, PREFERENCE_PROFILE
+
         self.check = check
         report = check.report
+        if report.usable and report.kind in PREFERENCE_KINDS and self.session.state.profile_id != PREFERENCE_PROFILE:
+            # Pairs of better and worse answers can only teach a preference: choose that use case for the user.
+            self.switched_to_preference = True
+            self.session.update(profile_id=PREFERENCE_PROFILE)  # checks the file again for that use case
+            return
         self.session.set_report(report)
         self._show_mapping(check.inspection)
         self._show_issues(report)
         self._show_histogram(report)
         self._show_preview(check.preview)
-        if report.usable:
+        mismatch = self.session.use_case_mismatch()
+        if mismatch is not None:
+            self.banner.show_message("bad", "This data does not fit the use case you chose.", mismatch)
+        elif report.usable:
+            switched = (" It holds pairs of a better and a worse answer, so Studio chose the use case "
+                        "“Make answers better” (preference tuning) for it.") if self.switched_to_preference else ""
             self.banner.show_message(
                 "ok",
                 f"Ready: {report.rows_usable:,} of {report.rows_read:,} examples can be used for training.",
+                switched.strip(),
             )
         else:
             first = next((i for i in report.issues if i.severity == "error"), None)

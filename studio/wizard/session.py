@@ -146,6 +146,17 @@ class WizardSession(QObject):
             return "Studio is still checking your data. Wait a moment."
         if self.report is None or not self.report.usable:
             return "Your data has not passed the check yet: go back to step 2."
+        return self.use_case_mismatch()
+
+    def use_case_mismatch(self) -> str | None:
+        """Why the checked data cannot train the chosen use case: preference tuning needs answers to compare."""
+        from studio.engine.objectives import PREFERENCE_KINDS, PREFERENCE_PROFILE
+
+        kind = getattr(self.report, "kind", None)
+        if self.state.profile_id == PREFERENCE_PROFILE and self.report is not None and kind not in PREFERENCE_KINDS:
+            return ("“Make answers better” learns from pairs of a better and a worse answer, and this file has "
+                    "one answer per example. Choose a file with chosen and rejected answers (or answers marked "
+                    "good or bad), or go back to step 1 and pick another use case.")
         return None
 
     @property

@@ -198,6 +198,7 @@ class SettingsPage(WizardPage):
             self.basic_whys[field] = why
             basic.addRow(f"{label}:", why)
         self.body.addWidget(self.basic_box)
+        self._build_preference_box()
 
         self.advanced_toggle = QCheckBox("Show all settings (advanced)")
         self.advanced_toggle.setAccessibleName("Show all settings")
@@ -250,6 +251,54 @@ class SettingsPage(WizardPage):
         self.advanced_toggle.setChecked(session.state.advanced_view)
         self._set_enabled(False)
 
+    def _build_preference_box(self) -> None:
+        """Preference training's own choices, shown only when the data holds answers to compare: which method,
+        in the objectives file's plain words, and beta with what it does for that method."""
+        self.preference_box = QGroupBox("Preference training")
+        form = QFormLayout(self.preference_box)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.method = QComboBox()
+        self.method.setAccessibleName("Preference training method")
+        self.method_note = wrapped_label(name="muted")
+        self.beta = QDoubleSpinBox()
+        self.beta.setRange(0.01, 10.0)
+        self.beta.setSingleStep(0.05)
+        self.beta.setDecimals(2)
+        self.beta.setAccessibleName("Beta")
+        self.beta_why = WhyToggle("Beta", TrainConfig.model_fields["beta"].description or "", self.beta)
+        form.addRow("Method:", self.method)
+        form.addRow(self.method_note)
+        form.addRow("Beta:", self.beta_why)
+        self.preference_box.hide()
+        self.body.addWidget(self.preference_box)
+        self.method.activated.connect(lambda _index: self._set("objective", self.method.currentData()))
+        self.beta.editingFinished.connect(lambda: self._set("beta", round(self.beta.value(), 2)))
+
+    def _show_preference(self, config: TrainConfig) -> None:
+        from studio.engine.objectives import objective_info, objectives_for_kind
+
+        self.preference_box.setVisible(config.objective != "sft")
+        if config.objective == "sft":
+            return
+        allowed = objectives_for_kind(getattr(self.session.report, "kind", None))
+        self.method.blockSignals(True)
+        self.method.clear()
+        for objective in allowed if config.objective in allowed else (config.objective, *allowed):
+            info = objective_info(objective)
+            self.method.addItem(info.name, objective)
+            self.method.setItemData(self.method.count() - 1, info.suits_when, Qt.ItemDataRole.ToolTipRole)
+        self.method.setCurrentIndex(max(0, self.method.findData(config.objective)))
+        self.method.blockSignals(False)
+        info = objective_info(config.objective)
+        self.method.setToolTip(info.suits_when)
+        self.method_note.setText(info.suits_when)
+        self.beta.blockSignals(True)
+        self.beta.setValue(config.beta)
+        self.beta.blockSignals(False)
+        self.beta.setToolTip(info.beta)
+        self.beta_why.set_explanation(info.beta)
+        self.beta_why.setEnabled(bool(info.beta))
+
     # ---- page protocol ---------------------------------------------------------------------------
 
     def enter(self) -> None:
@@ -300,7 +349,7 @@ class SettingsPage(WizardPage):
         self.completeChanged.emit()
 
     def _set_enabled(self, enabled: bool) -> None:
-        for widget in (self.basic_box, self.advanced_box, self.estimates_box):
+        for widget in (self.basic_box, self.preference_box, self.advanced_box, self.estimates_box):
             widget.setEnabled(enabled)
 
     def _refresh(self) -> None:
@@ -323,6 +372,7 @@ class SettingsPage(WizardPage):
             widget.blockSignals(False)
         for field, why in self.basic_whys.items():
             why.set_explanation(plan.explanations.get(field) or why.label.text())
+        self._show_preference(config)
         self.form.set_values(config.model_dump(mode="json"))
         self.form.set_notes(plan.explanations)
         estimates = self.session.estimate(config)

@@ -14,6 +14,7 @@ SAMPLE_DATASETS: dict[str, str] = {
     "qa": "qa.csv",
     "creative": "creative.jsonl",
     "domain": "domain.txt",
+    "preference": "preference.jsonl",
 }
 
 

@@ -15,6 +15,7 @@ LAYOUTS = {
     "qa": ("csv", "qa"),
     "creative": ("jsonl", "sharegpt"),
     "domain": ("txt", "text"),
+    "preference": ("jsonl", "preference"),
 }
 
 
@@ -40,6 +41,15 @@ def test_chatbot_sample_teaches_a_consistent_persona():
     assert max(len(answer) for answer in answers) < 400  # short answers keep CPU training fast
     with_system = sum(1 for e in examples if e["messages"][0]["role"] == "system")
     assert 0 < with_system < len(examples)
+
+
+def test_preference_sample_prefers_pip_over_the_flat_answer():
+    examples = list(iter_examples(sample_path("preference")))
+    assert len(examples) >= load_profiles()["preference"].recommended_examples // 3
+    for example in examples:
+        chosen, rejected = example["chosen"][-1]["content"], example["rejected"][-1]["content"]
+        assert chosen.startswith("Pip here! ") and "Tip: " in chosen
+        assert not rejected.startswith("Pip here!") and chosen != rejected
 
 
 def test_unknown_sample_is_a_clear_error():
