@@ -48,3 +48,10 @@ def recorded_run_dir(tmp_path: Path) -> Path:
     run_dir.mkdir(parents=True)
     shutil.copy(RECORDED, run_dir / "events.jsonl")
     return run_dir
+
+
+@pytest.fixture
+def slow_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each step sleeps a little, so a live run is still going when the test clicks or presses keys."""
+    monkeypatch.setenv("STUDIO_TEST_FAULTS", "sleep_per_step=0.2")
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")

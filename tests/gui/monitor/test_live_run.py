@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from studio.engine.config import TrainConfig
 from studio.engine.planner.calibration import default_store
 from studio.engine.power_meter import load_run_energy
@@ -29,13 +27,6 @@ def tiny_config(model: Path, data: Path) -> TrainConfig:
 def wait_status(qtbot, dashboard, status: RunStatus, timeout: int = 120_000) -> None:
     qtbot.waitUntil(lambda: dashboard.state.status is status and dashboard.controls.pending is None,
                     timeout=timeout)
-
-
-@pytest.fixture
-def slow_steps(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each step sleeps a little, so the run is still going when the test clicks."""
-    monkeypatch.setenv("STUDIO_TEST_FAULTS", "sleep_per_step=0.2")
-    monkeypatch.setenv("OMP_NUM_THREADS", "2")
 
 
 def test_dashboard_drives_a_real_worker(qtbot, dashboard, tiny_model_dir: Path, tiny_chat_file: Path,
