@@ -60,6 +60,7 @@ class ShortcutsDialog(QDialog):
         layout = QVBoxLayout(self)
         self.rows = shortcut_rows(window)
         self.table = QTableWidget(len(self.rows), 3)
+        self.table.setTabKeyNavigation(False)  # Tab moves on to the next control; arrows move in it
         self.table.setAccessibleName("Keyboard shortcuts")
         self.table.setHorizontalHeaderLabels(["Keys", "What it does", "Where"])
         self.table.verticalHeader().hide()

@@ -207,6 +207,7 @@ class HardestView(QWidget):
         layout.addLayout(filters)
 
         self.table = QTableView()
+        self.table.setTabKeyNavigation(False)  # Tab moves on to the next control; arrows move in it
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(LOSS, Qt.SortOrder.DescendingOrder)

@@ -149,6 +149,7 @@ class QueueView(QWidget):
         body = QHBoxLayout()
         lane = QVBoxLayout()
         self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setTabKeyNavigation(False)  # Tab moves on to the next control; arrows move in it
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

@@ -73,6 +73,7 @@ class ScheduleList(QWidget):
         top.addWidget(self.remove_button)
         layout.addLayout(top)
         self.table = QTableWidget(0, 3)
+        self.table.setTabKeyNavigation(False)  # Tab moves on to the next control; arrows move in it
         self.table.setHorizontalHeaderLabels(["Model", "Retrains", "Last queued"])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

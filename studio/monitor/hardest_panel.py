@@ -36,6 +36,7 @@ class HardestPanel(QGroupBox):
         self.caption = wrapped_label(name="muted")
         layout.addWidget(self.caption)
         self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setTabKeyNavigation(False)  # Tab moves on to the next control; arrows move in it
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
