@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtWidgets import QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
 from studio.engine.library.conversations import Message
 from studio.gui.glossary import terms_in, tooltip_for
@@ -28,7 +28,9 @@ class TranscriptColumn(QWidget):
         box.setContentsMargins(0, 0, 0, 0)
         what = "your trained version" if tuned else "the model you started from"
         self.header = QLabel(f"<b>{html.escape(label)}</b> <span style='color: gray'>({what})</span>")
-        box.addWidget(self.header)
+        self._top = top = QHBoxLayout()
+        top.addWidget(self.header, 1)
+        box.addLayout(top)
         self.view = QTextBrowser()
         self.view.setAccessibleName(f"Conversation with {label}")
         self.view.setOpenLinks(False)
@@ -43,8 +45,15 @@ class TranscriptColumn(QWidget):
             self.correct_button.setToolTip("Write the answer you wanted instead; Studio can add it to a copy of "
                                            "your dataset, so the next version learns it.")
             self.correct_button.setEnabled(False)
-            box.addWidget(self.correct_button)
+            top.addWidget(self.correct_button)  # in the header row, so both transcripts stay the same height
         self._render()
+
+    def align_header(self, height: int) -> None:
+        """Make the header row `height` high, so transcripts side by side start at the same line."""
+        self.header.setMinimumHeight(max(height, self._top.sizeHint().height()))
+
+    def header_height(self) -> int:
+        return self._top.sizeHint().height()
 
     def set_turns(self, turns: list[Message]) -> None:
         """Show these turns (the model's side of the conversation) and nothing pending."""

@@ -17,7 +17,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -131,8 +132,8 @@ class PlaygroundView(QWidget):
         box.addWidget(self.examples)
         ask = QHBoxLayout()
         self.prompt = QPlainTextEdit()
-        self.prompt.setPlaceholderText("Type a message, then press Send. Both models answer, each continuing "
-                                       "its own conversation.")
+        self.prompt.setPlaceholderText("Type a message, then press Send (or Ctrl+Enter). Both models answer, "
+                                       "each continuing its own conversation.")
         self.prompt.setAccessibleName("Message")
         self.prompt.setMaximumHeight(70)
         ask.addWidget(self.prompt, 1)
@@ -140,7 +141,9 @@ class PlaygroundView(QWidget):
         self.send_button = QPushButton("Send")
         self.send_button.setAccessibleName("Send the message")
         self.send_button.setDefault(True)
+        self.send_button.setToolTip("Send the message to both models (Ctrl+Enter).")
         self.send_button.clicked.connect(self.send)
+        self.prompt.installEventFilter(self)  # Ctrl+Enter in the message box sends it
         self.stop_button = QPushButton("Stop")
         self.stop_button.setAccessibleName("Stop the answer")
         self.stop_button.setToolTip("Stop writing now; what was written so far is kept.")
@@ -191,6 +194,15 @@ class PlaygroundView(QWidget):
         box.addWidget(self.generation)
         return side
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        """Ctrl+Enter in the message box sends the message (Enter alone starts a new line)."""
+        if watched is self.prompt and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            ctrl = event.modifiers() & Qt.KeyboardModifier.ControlModifier
+            if ctrl and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self.send()
+                return True
+        return super().eventFilter(watched, event)
+
     # ---- set-up --------------------------------------------------------------------------------------
 
     def set_runs(self, runs: list[RunRecord]) -> None:
@@ -232,6 +244,9 @@ class PlaygroundView(QWidget):
                 column.correct_button.clicked.connect(lambda _=False, key=target.key: self.start_correction(key))
             self.transcripts_row.addWidget(column, 1)
             self._columns[target.key] = column
+        height = max(column.header_height() for column in self._columns.values())
+        for column in self._columns.values():
+            column.align_header(height)
 
     def _load_conversations(self) -> None:
         self.conversations.clear()
