@@ -5,13 +5,18 @@ micro-batch of `micro_batch_size x max_length` tokens (less with gradient checkp
 head's working set. The CPU figures are calibrated against measured peak RSS of TRL SFTTrainer runs on
 the built-in model (bench/memory_estimate.py); GPU figures follow the same model with a CUDA context
 instead of the Python runtime.
+
+Preference objectives change what one micro-batch holds: DPO and ORPO run the chosen and the rejected answer
+of every pair through the model as one batch (twice the sequences), and DPO and KTO add a forward pass of
+the reference (the base with the adapter disabled, without gradients) while the policy's activations are
+still alive. Their figures are calibrated the same way against TRL's DPOTrainer, ORPOTrainer and KTOTrainer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from studio.engine.config import TrainConfig
+from studio.engine.config import PREFERENCE_OBJECTIVES, TrainConfig
 from studio.engine.hardware import HardwareProfile
 from studio.engine.models.facts import ModelFacts
 
@@ -36,6 +41,11 @@ ADAPTER_BYTES = 16.0
 # layers keep nothing of their own. Length-independent per token: SDPA on CPU stores no L x L scores.
 ACT_PER_H = 14.0
 ACT_PER_I = 4.0
+# The part of ACT_PER_H and ACT_PER_I that is the adapters' dropout: q, k, v, o, gate and up each copy an
+# h-wide input and down an i-wide one, with a one-byte mask each (1.25 units per copy). TRL's preference
+# trainers disable dropout in the model (`disable_dropout=True`), adapters included, so they keep none.
+DROPOUT_PER_H = 7.5
+DROPOUT_PER_I = 1.25
 # With checkpointing, one layer's input per token is kept, and one layer is recomputed at a time.
 CKPT_PER_H = 2.0
 # The output head's working set per token, in units of the vocabulary size, at fp32: TRL's fused head
@@ -45,6 +55,24 @@ CKPT_PER_H = 2.0
 # unmeasured allowance there.
 HEAD_PER_VOCAB = {"cpu": 9.0, "mps": 9.0, "cuda": 3.0}
 HEAD_CHUNK_TOKENS = 32768
+# Sequences the policy runs with gradients per example of a micro-batch: DPO and ORPO concatenate each pair's
+# chosen and rejected answer into one batch; KTO trains on single answers.
+POLICY_SEQUENCES = {"sft": 1, "dpo": 2, "orpo": 2, "kto": 1}
+# Sequences per example of one forward pass without gradients: DPO's reference pass over chosen and rejected;
+# KTO's passes (the policy on the mismatched KL batch, then the reference on the completions and on the KL
+# batch) run one after another, one micro-batch each. SFT and ORPO have no reference.
+REFERENCE_SEQUENCES = {"sft": 0, "dpo": 2, "orpo": 0, "kto": 1}
+# What a pass without gradients holds per token, in units of h and i, on top of the policy's saved
+# activations: the backbone's output and its shifted copy for the fused head, and one layer's working
+# tensors (nothing is kept for backward). Its fused head scores one chunk without gradients, fewer rows than
+# the policy head's backward that follows, so it adds no head memory of its own: about 45 MB per 1,000
+# tokens on the built-in model, as measured.
+REF_PER_H = 12.0
+REF_PER_I = 3.0
+# ORPO (TRL's experimental trainer) has no fused head: it materializes the logits of every token of the
+# concatenated batch at fp32 and keeps the log-softmax of the cross-entropy and of the log-probabilities and
+# their gradients alive together, unchunked.
+ORPO_HEAD_PER_VOCAB = 7.5
 # Allocator slack on top of live tensors (fragmentation, caching allocator rounding).
 SLACK = {"cpu": 1.14, "mps": 1.15, "cuda": 1.10}
 
@@ -62,16 +90,18 @@ class MemoryBreakdown:
     activations_mb: float
     head_mb: float
     slack_mb: float
+    reference_mb: float = 0.0  # DPO and KTO: the pass without gradients (the adapter disabled)
 
     @property
     def total_mb(self) -> float:
         return (self.runtime_mb + self.weights_mb + self.adapter_mb + self.activations_mb + self.head_mb
-                + self.slack_mb)
+                + self.reference_mb + self.slack_mb)
 
     def to_dict(self) -> dict[str, float]:
         parts = {
             "runtime": self.runtime_mb, "weights": self.weights_mb, "adapter": self.adapter_mb,
-            "activations": self.activations_mb, "output_head": self.head_mb, "slack": self.slack_mb,
+            "activations": self.activations_mb, "output_head": self.head_mb,
+            "reference": self.reference_mb, "slack": self.slack_mb,
         }
         return {name: round(value, 1) for name, value in parts.items()}
 
@@ -118,16 +148,22 @@ def peak_memory(config: TrainConfig, hardware: HardwareProfile, model: ModelFact
     adapter = adapter_params(model, config) * ADAPTER_BYTES
 
     act_bytes = 4.0 if config.precision == "fp32" else 2.0
-    tokens = config.micro_batch_size * config.max_length
+    tokens = POLICY_SEQUENCES[config.objective] * config.micro_batch_size * config.max_length
     h, i = model.hidden_size, model.intermediate_size * (2 if model.n_experts > 1 else 1)
     one_layer = ACT_PER_H * h + ACT_PER_I * i
+    if config.objective in PREFERENCE_OBJECTIVES:
+        one_layer -= DROPOUT_PER_H * h + DROPOUT_PER_I * i
     per_token = (CKPT_PER_H * h * model.n_layers + one_layer) if config.gradient_checkpointing else (
         one_layer * model.n_layers
     )
     activations = tokens * per_token * act_bytes
-    head = min(tokens, HEAD_CHUNK_TOKENS) * model.vocab_size * 4.0 * HEAD_PER_VOCAB[device]
+    if config.objective == "orpo":
+        head = tokens * model.vocab_size * 4.0 * ORPO_HEAD_PER_VOCAB
+    else:
+        head = min(tokens, HEAD_CHUNK_TOKENS) * model.vocab_size * 4.0 * HEAD_PER_VOCAB[device]
+    reference = reference_pass_bytes(config, model, act_bytes)
 
-    live = (weights + adapter + activations + head) / MB
+    live = (weights + adapter + activations + head + reference) / MB
     return MemoryBreakdown(
         runtime_mb=runtime,
         weights_mb=weights / MB,
@@ -135,4 +171,13 @@ def peak_memory(config: TrainConfig, hardware: HardwareProfile, model: ModelFact
         activations_mb=activations / MB,
         head_mb=head / MB,
         slack_mb=live * (SLACK[device] - 1.0),
+        reference_mb=reference / MB,
     )
+
+
+def reference_pass_bytes(config: TrainConfig, model: ModelFacts, act_bytes: float) -> float:
+    """The largest pass without gradients (DPO's reference, KTO's reference and KL passes), alive on top of
+    the policy's saved activations; its head is smaller than the policy head's backward (see REF_PER_H)."""
+    tokens = REFERENCE_SEQUENCES[config.objective] * config.micro_batch_size * config.max_length
+    i = model.intermediate_size * (2 if model.n_experts > 1 else 1)
+    return tokens * (REF_PER_H * model.hidden_size + REF_PER_I * i) * act_bytes

@@ -118,3 +118,49 @@ def test_data_parallel_processes_share_the_epoch(make_machine, make_model):
     one = estimate(BASE.updated(precision="bf16"), gpu, llama, STATS)
     two = estimate(BASE.updated(precision="bf16", num_processes=2), gpu, llama, STATS)
     assert two.time_per_epoch_s.expected == pytest.approx(one.time_per_epoch_s.expected / 2, rel=0.05)
+
+
+def test_dpo_needs_more_memory_than_sft_and_the_breakdown_says_why(make_machine, smollm):
+    """DPO runs chosen and rejected through the model (twice the sequences) and adds a reference pass."""
+    cpu = make_machine("cpu_24gb")
+    sft = estimate(BASE, cpu, smollm, STATS)
+    dpo = estimate(BASE.updated(objective="dpo"), cpu, smollm, STATS)
+    assert dpo.peak_memory_mb.expected > sft.peak_memory_mb.expected
+    parts, plain = dpo.memory_breakdown_mb, sft.memory_breakdown_mb
+    assert parts["weights"] == plain["weights"] and parts["adapter"] == plain["adapter"]
+    assert parts["output_head"] == pytest.approx(2 * plain["output_head"], rel=0.01)  # twice the tokens scored
+    assert parts["activations"] > plain["activations"]  # twice the sequences, though without adapter dropout
+    assert parts["reference"] > 0 == plain["reference"]
+
+
+def test_each_objective_counts_its_own_passes(make_machine, smollm):
+    cpu = make_machine("cpu_24gb")
+
+    def parts(objective):
+        return peak_memory(BASE.updated(objective=objective), cpu, smollm)
+
+    sft, dpo, orpo, kto = parts("sft"), parts("dpo"), parts("orpo"), parts("kto")
+    assert orpo.activations_mb == pytest.approx(dpo.activations_mb)  # both: chosen + rejected, with gradients
+    assert orpo.reference_mb == 0  # ORPO has no reference model
+    assert orpo.head_mb > sft.head_mb  # unfused logits over both answers
+    assert kto.activations_mb == pytest.approx(dpo.activations_mb / 2)  # one answer per example
+    assert 0 < kto.reference_mb < dpo.reference_mb
+    assert kto.head_mb == pytest.approx(sft.head_mb)
+
+
+def test_the_objective_changes_what_fits_on_a_small_machine(make_machine, smollm):
+    from studio.engine.planner import plan
+    from studio.engine.profiles import get_profile
+
+    machine = make_machine("cpu_24gb")
+    machine.ram_total_mb, machine.ram_available_mb = 16 * 1024, 13 * 1024
+    layout = {"micro_batch_size": 4, "gradient_accumulation": 4, "gradient_checkpointing": False,
+              "max_length": 512}
+    sft = plan(machine, smollm, get_profile("chatbot"), STATS, overrides=layout)
+    dpo = plan(machine, smollm, get_profile("chatbot"), STATS, overrides={**layout, "objective": "dpo"})
+    assert sft.fits, sft.alternatives
+    assert not dpo.fits
+    assert dpo.estimates.peak_memory_mb.expected > dpo.estimates.memory_budget_mb
+    assert any("does not fit" in warning for warning in dpo.warnings)
+    assert any("Shorten max length" in option for option in dpo.alternatives)
+    assert any("Free memory" in option for option in dpo.alternatives)
