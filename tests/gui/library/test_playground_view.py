@@ -41,7 +41,7 @@ def quick(view, qtbot, tokens: int = 4) -> None:
 
 @pytest.mark.slow
 def test_a_three_turn_conversation_keeps_each_models_context(view, builtin_run, builtin_model_dir, qtbot,
-                                                            tmp_path):
+                                                            tmp_path, monkeypatch):
     view.set_runs([builtin_run])
     assert view.examples.count() > 1  # the chatbot profile's example prompts
     quick(view, qtbot)
@@ -74,7 +74,10 @@ def test_a_three_turn_conversation_keeps_each_models_context(view, builtin_run, 
     assert view.conversations.count() == 1 and "capital of France" in view.conversations.item(0).text()
 
     out = tmp_path / "chats.jsonl"
-    assert view.export_to(out) == 1
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *_args, **_kw: (str(out), ""))
+    qtbot.mouseClick(view.export_button, Qt.MouseButton.LeftButton)  # the Save dialog answers `out`
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [m["role"] for m in rows[0]["messages"]] == ["system"] + ["user", "assistant"] * 3
     assert rows[0]["messages"][1]["content"] == "What is the capital of France?"
@@ -113,7 +116,9 @@ def test_a_corrected_answer_goes_into_a_copy_of_the_dataset(view, builtin_run, q
     quick(view, qtbot)
     column = view._columns[builtin_run.id]
     assert not column.correct_button.isEnabled()  # nothing to correct yet
-    say(view, qtbot, "Who are you?")
+    qtbot.keyClicks(view.prompt, "Who are you?")
+    with qtbot.waitSignal(view.answered, timeout=120000):
+        qtbot.keyClick(view.prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # Ctrl+Enter sends
     qtbot.mouseClick(column.correct_button, Qt.MouseButton.LeftButton)
     assert view.correction.isVisible() and view.correction_edit.toPlainText() == view.answer_text(builtin_run.id)
     view.correction_edit.clear()
