@@ -205,6 +205,10 @@ def _examples(n: int) -> str:
     return f"{n} held-out example{'s' if n != 1 else ''}"
 
 
+def _count(n: int) -> str:
+    return str(n) if n else "none"
+
+
 def verdict_sentence(result: Tally) -> str:
     """The verdict in one or two plain sentences, e.g. "Better than the base model on 41 of 50 held-out
     examples." Honest about ties, about mixed results and about small samples."""
@@ -214,9 +218,9 @@ def verdict_sentence(result: Tally) -> str:
     by = f" (by {result.metric})"
     overall = result.overall
     if overall == "better":
-        text = f"Better than the base model on {result.better} of {_examples(n)}{by}; worse on {result.worse}."
+        text = f"Better than the base model on {result.better} of {_examples(n)}{by}; worse on {_count(result.worse)}."
     elif overall == "worse":
-        text = f"Worse than the base model on {result.worse} of {_examples(n)}{by}; better on {result.better}."
+        text = f"Worse than the base model on {result.worse} of {_examples(n)}{by}; better on {_count(result.better)}."
     elif result.better == result.worse == 0:
         text = f"About the same as the base model: no difference on any of the {_examples(n)}{by}."
     else:

@@ -101,9 +101,14 @@ class QualityReport:
 
     @property
     def verdict(self) -> str:
-        if self.tally is not None:
-            return verdict_sentence(self.tally)
-        return self.loss_verdict
+        """The tally in words; when the answers show no clear difference, the held-out loss (which moves
+        long before whole answers change) says what it sees too."""
+        if self.tally is None:
+            return self.loss_verdict
+        text = verdict_sentence(self.tally)
+        if self.tally.overall == "same" and self.tally.metric != "held-out loss" and self.base and self.tuned:
+            text += f" {self.loss_verdict}"
+        return text
 
     @property
     def overall(self) -> str:

@@ -93,6 +93,10 @@ def test_older_reports_still_load(tmp_path: Path):
     assert report.overall == "better"
     new = QualityReport("r", "now", 6, None, None, tally=Tally(1, 0, 5, "token F1"))
     assert new.overall == "same" and QualityReport.from_dict(new.to_dict()) == new
+    tied = QualityReport("r", "now", 6, report.base, report.tuned, tally=Tally(0, 6, 0, "token F1"))
+    assert tied.verdict == ("About the same as the base model: no difference on any of the 6 held-out examples "
+                            "(by token F1). Only 6 examples were checked, so take this as a rough guide. The tuned "
+                            "model fits the held-out data better than the base (50% lower loss).")
 
 
 def test_code_tests_are_found_in_the_original_file(tmp_path: Path):
