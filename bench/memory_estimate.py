@@ -24,10 +24,16 @@ speed figure), planner prediction after calibration in brackets:
     batch 1 x 1024           peak RSS  4984 MB  (5138, ratio 1.03)   same tokens as 4 x 256: no L^2 term
     batch 8 x 512            killed by the OOM killer at 16.8 GB (16742 predicted)
 
-Preference objectives, same machine (December 2026, TRL 1.16, transformers 5.25, PEFT 0.21; 2 steps, Studio's
-defaults: lora_dropout 0.05, which TRL's `disable_dropout` turns off), prediction in brackets:
-    DPO  batch 2 x 256       peak RSS  4387 MB  (4356, ratio 0.99)   chosen + rejected: 1,024 tokens a pass
-    ORPO batch 2 x 256       peak RSS  3995 MB  (3976, ratio 1.00)   unfused logits over both answers
+Preference objectives, same machine (December 2026, TRL 1.16, transformers 5.25, PEFT 0.21, heavily shared;
+Studio's defaults, lora_dropout 0.05, which TRL's `disable_dropout` turns off), prediction in brackets. DPO
+2 x 256 and 2 x 512 + ckpt set PREFERENCE_LAYER_SHARE and PREFERENCE_HEAD_PER_VOCAB, the two ORPO runs
+ORPO_HEAD_PER_VOCAB; DPO 1 x 512 and KTO were not fitted:
+    DPO  batch 2 x 256       peak RSS  4387 MB  (4372, ratio 1.00)   chosen + rejected: 1,024 tokens a pass
+    DPO  batch 1 x 512       peak RSS  4402 MB  (4372, ratio 0.99)   same tokens as 2 x 256: no L^2 term
+    DPO  batch 2 x 512 + ckpt  peak RSS  4835 MB  (4846, ratio 1.00)
+    ORPO batch 2 x 256       peak RSS  3995 MB  (3992, ratio 1.00)   unfused logits over both answers
+    ORPO batch 1 x 512       peak RSS  3944 MB  (3992, ratio 1.01)
+    KTO  batch 2 x 256       peak RSS  2750 MB  (2821, ratio 1.03)   completions + a KL batch without gradients
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ CONFIGS = [  # (micro_batch_size, max_length, gradient_checkpointing)
     (1, 1024, False),
     (4, 1024, True),
 ]
-PREFERENCE_CONFIGS = [  # (objective, micro_batch_size, max_length, gradient_checkpointing)
+PREFERENCE_CONFIGS = [  # (objective, micro_batch_size, max_length, gradient_checkpointing); KTO needs batch > 1
     ("dpo", 2, 256, False),
     ("dpo", 1, 512, False),
     ("dpo", 2, 512, True),

@@ -41,11 +41,10 @@ ADAPTER_BYTES = 16.0
 # layers keep nothing of their own. Length-independent per token: SDPA on CPU stores no L x L scores.
 ACT_PER_H = 14.0
 ACT_PER_I = 4.0
-# The part of ACT_PER_H and ACT_PER_I that is the adapters' dropout: q, k, v, o, gate and up each copy an
-# h-wide input and down an i-wide one, with a one-byte mask each (1.25 units per copy). TRL's preference
-# trainers disable dropout in the model (`disable_dropout=True`), adapters included, so they keep none.
-DROPOUT_PER_H = 7.5
-DROPOUT_PER_I = 1.25
+# TRL's preference trainers disable dropout in the model (`disable_dropout=True`), the adapters' dropout
+# included, so a layer keeps no dropout masks and copies: measured, a preference trainer's layer keeps about
+# 80% of what ACT_PER_H and ACT_PER_I count for SFT (DPO with and without checkpointing agree on it).
+PREFERENCE_LAYER_SHARE = 0.8
 # With checkpointing, one layer's input per token is kept, and one layer is recomputed at a time.
 CKPT_PER_H = 2.0
 # The output head's working set per token, in units of the vocabulary size, at fp32: TRL's fused head
@@ -55,6 +54,12 @@ CKPT_PER_H = 2.0
 # unmeasured allowance there.
 HEAD_PER_VOCAB = {"cpu": 9.0, "mps": 9.0, "cuda": 3.0}
 HEAD_CHUNK_TOKENS = 32768
+# DPO's and KTO's fused head is the same chunked kernel, asked for log-probabilities, entropy, mean logits
+# and top-1 hits: about seven vocabulary-sized rows per scored token measured on CPU (DPO with 1,024 and
+# 2,048 tokens a pass, fitted together with PREFERENCE_LAYER_SHARE), fewer than SFT's nine. The reference
+# pass's head comes and goes before the policy head's backward and stays below it, so it adds none.
+# CUDA keeps SFT's unmeasured allowance.
+PREFERENCE_HEAD_PER_VOCAB = {"cpu": 7.0, "mps": 7.0, "cuda": 3.0}
 # Sequences the policy runs with gradients per example of a micro-batch: DPO and ORPO concatenate each pair's
 # chosen and rejected answer into one batch; KTO trains on single answers.
 POLICY_SEQUENCES = {"sft": 1, "dpo": 2, "orpo": 2, "kto": 1}
@@ -64,15 +69,14 @@ POLICY_SEQUENCES = {"sft": 1, "dpo": 2, "orpo": 2, "kto": 1}
 REFERENCE_SEQUENCES = {"sft": 0, "dpo": 2, "orpo": 0, "kto": 1}
 # What a pass without gradients holds per token, in units of h and i, on top of the policy's saved
 # activations: the backbone's output and its shifted copy for the fused head, and one layer's working
-# tensors (nothing is kept for backward). Its fused head scores one chunk without gradients, fewer rows than
-# the policy head's backward that follows, so it adds no head memory of its own: about 45 MB per 1,000
-# tokens on the built-in model, as measured.
+# tensors (nothing is kept for backward); its head adds none (see PREFERENCE_HEAD_PER_VOCAB). About 45 MB
+# per 1,000 tokens on the built-in model: a small allowance, within the measurements' noise.
 REF_PER_H = 12.0
 REF_PER_I = 3.0
 # ORPO (TRL's experimental trainer) has no fused head: it materializes the logits of every token of the
-# concatenated batch at fp32 and keeps the log-softmax of the cross-entropy and of the log-probabilities and
-# their gradients alive together, unchunked.
-ORPO_HEAD_PER_VOCAB = 7.5
+# concatenated batch at fp32, unchunked, with the log-softmax of its cross-entropy and of its log-probabilities
+# and their gradients: about five and a half vocabulary-sized rows per token, measured on CPU.
+ORPO_HEAD_PER_VOCAB = 5.5
 # Allocator slack on top of live tensors (fragmentation, caching allocator rounding).
 SLACK = {"cpu": 1.14, "mps": 1.15, "cuda": 1.10}
 
@@ -152,7 +156,7 @@ def peak_memory(config: TrainConfig, hardware: HardwareProfile, model: ModelFact
     h, i = model.hidden_size, model.intermediate_size * (2 if model.n_experts > 1 else 1)
     one_layer = ACT_PER_H * h + ACT_PER_I * i
     if config.objective in PREFERENCE_OBJECTIVES:
-        one_layer -= DROPOUT_PER_H * h + DROPOUT_PER_I * i
+        one_layer *= PREFERENCE_LAYER_SHARE
     per_token = (CKPT_PER_H * h * model.n_layers + one_layer) if config.gradient_checkpointing else (
         one_layer * model.n_layers
     )
@@ -160,7 +164,8 @@ def peak_memory(config: TrainConfig, hardware: HardwareProfile, model: ModelFact
     if config.objective == "orpo":
         head = tokens * model.vocab_size * 4.0 * ORPO_HEAD_PER_VOCAB
     else:
-        head = min(tokens, HEAD_CHUNK_TOKENS) * model.vocab_size * 4.0 * HEAD_PER_VOCAB[device]
+        rows = (PREFERENCE_HEAD_PER_VOCAB if config.objective in PREFERENCE_OBJECTIVES else HEAD_PER_VOCAB)[device]
+        head = min(tokens, HEAD_CHUNK_TOKENS) * model.vocab_size * 4.0 * rows
     reference = reference_pass_bytes(config, model, act_bytes)
 
     live = (weights + adapter + activations + head + reference) / MB

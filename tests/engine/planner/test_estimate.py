@@ -128,7 +128,7 @@ def test_dpo_needs_more_memory_than_sft_and_the_breakdown_says_why(make_machine,
     assert dpo.peak_memory_mb.expected > sft.peak_memory_mb.expected
     parts, plain = dpo.memory_breakdown_mb, sft.memory_breakdown_mb
     assert parts["weights"] == plain["weights"] and parts["adapter"] == plain["adapter"]
-    assert parts["output_head"] == pytest.approx(2 * plain["output_head"], rel=0.01)  # twice the tokens scored
+    assert parts["output_head"] > 1.5 * plain["output_head"]  # twice the tokens scored, fewer rows each
     assert parts["activations"] > plain["activations"]  # twice the sequences, though without adapter dropout
     assert parts["reference"] > 0 == plain["reference"]
 
@@ -145,7 +145,7 @@ def test_each_objective_counts_its_own_passes(make_machine, smollm):
     assert orpo.head_mb > sft.head_mb  # unfused logits over both answers
     assert kto.activations_mb == pytest.approx(dpo.activations_mb / 2)  # one answer per example
     assert 0 < kto.reference_mb < dpo.reference_mb
-    assert kto.head_mb == pytest.approx(sft.head_mb)
+    assert kto.head_mb == pytest.approx(dpo.head_mb / 2)  # the same fused head over half the tokens
 
 
 def test_the_objective_changes_what_fits_on_a_small_machine(make_machine, smollm):
