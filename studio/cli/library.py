@@ -181,6 +181,21 @@ def quality(run: RunRef, as_json: JsonFlag = False) -> None:
         console.print(f"Answers: exact match {report.qa_base.exact_match:.0%} → "
                       f"{report.qa_tuned.exact_match:.0%}, "
                       f"token F1 {report.qa_base.token_f1:.2f} → {report.qa_tuned.token_f1:.2f}")
+    for metric in report.metrics:
+        if metric.key == "rouge_l":
+            console.print(f"Summaries: ROUGE-L {metric.base:.2f} → {metric.tuned:.2f}")
+        elif metric.key == "tests_passed":
+            console.print(f"Code: tests passed {metric.base:.0%} → {metric.tuned:.0%}")
+    if report.judge is not None:
+        console.print(report.judge.sentence, markup=False)
+    if report.worse_examples:
+        console.print(f"Examples that got worse ({len(report.worse_examples)} shown):")
+        for example in report.worse_examples:
+            console.print(f"  Prompt: {str(example.get('prompt', ''))[-120:]!r}\n"
+                          f"    base:  {str(example.get('base', ''))[:120]!r}\n"
+                          f"    tuned: {str(example.get('tuned', ''))[:120]!r}\n"
+                          f"    {example.get('metric', '')}: {example.get('base_score')} → "
+                          f"{example.get('tuned_score')}", markup=False)
 
 
 @friendly_errors

@@ -1,5 +1,6 @@
 """Compare 2 to 5 runs: overlaid loss and held-out loss curves, a metrics table with the best value marked,
-the settings that differ, and "New run with these settings".
+each version's quality verdict against its base model side by side, the settings that differ, and "New run
+with these settings".
 
 Signals:
     newRunRequested(object): a TrainConfig dict to start a new run from (the main window opens the wizard).
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from studio.engine.config import TrainConfig
 from studio.engine.library.compare import Axis, Comparison, compare_runs, run_label
+from studio.engine.library.quality import MetricScore, QualityReport, load_report
 from studio.engine.runs.registry import RunRecord
 from studio.gui.help import help_button
 from studio.gui.theme import colors
@@ -34,6 +36,42 @@ from studio.gui.widgets import Banner, wrapped_label
 
 RUN_COLORS = ((31, 111, 235), (207, 34, 46), (26, 127, 55), (130, 80, 223), (191, 135, 0))
 AXES: dict[str, Axis] = {"By step": "step", "By tokens seen": "tokens"}
+
+
+def _quality_value(metric: MetricScore) -> str:
+    def shown(value: float) -> str:
+        return f"{value:.0%}" if metric.key in {"exact_match", "tests_passed"} else f"{value:.4g}"
+
+    return f"{shown(metric.base)} → {shown(metric.tuned)}"
+
+
+def quality_rows(reports: dict[str, QualityReport | None]) -> list[tuple[str, dict[str, str]]]:
+    """The quality check of each run as table rows (label, run id -> text): the verdict, then every measure as
+    "base → tuned", then the judge's opinion; a run never checked says so."""
+    rows: list[tuple[str, dict[str, str]]] = [
+        ("Verdict", {rid: r.verdict if r else "Not checked yet" for rid, r in reports.items()})]
+    labels: list[str] = []
+    for report in reports.values():
+        labels += [m.label for m in _metrics_of(report) if m.label not in labels]
+    for label in labels:
+        rows.append((f"{label} (base → tuned)", {
+            rid: next((_quality_value(m) for m in _metrics_of(r) if m.label == label), "–")
+            for rid, r in reports.items()}))
+    if any(r is not None and r.judge is not None for r in reports.values()):
+        rows.append(("Judge", {rid: r.judge.sentence if r and r.judge else "–" for rid, r in reports.items()}))
+    return rows
+
+
+def _metrics_of(report: QualityReport | None) -> list[MetricScore]:
+    """A report's measures; an older report has only loss and perplexity."""
+    if report is None:
+        return []
+    if report.metrics:
+        return list(report.metrics)
+    if report.base and report.tuned:
+        return [MetricScore("loss", "held-out loss", report.base.loss, report.tuned.loss, False, 0),
+                MetricScore("perplexity", "perplexity", report.base.perplexity, report.tuned.perplexity, False, 0)]
+    return []
 
 
 def _cell(value: float | None, key: str) -> str:
@@ -91,6 +129,12 @@ class CompareView(QWidget):
         self.diff.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.diff.setAccessibleName("Settings that differ")
         self.same_settings = wrapped_label("", name="muted")
+        self.quality = QTableWidget()
+        self.quality.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.quality.setAccessibleName("Quality check of each version")
+        self.quality.setWordWrap(True)
+        self.quality.setToolTip("Each version checked against its own base model on held-out examples it never "
+                                "trained on (run the check from the library or after training).")
 
         tables = QWidget()
         tables_layout = QHBoxLayout(tables)
@@ -103,10 +147,16 @@ class CompareView(QWidget):
         right.addWidget(self.same_settings)
         tables_layout.addLayout(left, 3)
         tables_layout.addLayout(right, 2)
+        quality = QWidget()
+        quality_layout = QVBoxLayout(quality)
+        quality_layout.setContentsMargins(0, 0, 0, 0)
+        quality_layout.addWidget(QLabel("<b>Quality check</b> (each version against its base model)"))
+        quality_layout.addWidget(self.quality)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.plot)
         splitter.addWidget(tables)
-        splitter.setSizes([300, 260])
+        splitter.addWidget(quality)
+        splitter.setSizes([260, 220, 180])
         layout.addWidget(splitter, 1)
 
         bottom = QHBoxLayout()
@@ -139,6 +189,7 @@ class CompareView(QWidget):
             self.banner.show_error(error)
             self.metrics.clear()
             self.diff.clear()
+            self.quality.clear()
             self.new_run_button.setEnabled(False)
             return
         self.banner.hide()
@@ -146,6 +197,7 @@ class CompareView(QWidget):
         self._draw_curves(self.comparison)
         self._fill_metrics(self.comparison)
         self._fill_diff(self.comparison)
+        self._fill_quality(self.comparison)
 
     def _draw_curves(self, comparison: Comparison) -> None:
         item = self.plot.getPlotItem()
@@ -206,6 +258,22 @@ class CompareView(QWidget):
         self.diff.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.diff.setVisible(bool(rows))
         self.same_settings.setText("" if rows else "All runs used the same settings.")
+
+    def _fill_quality(self, comparison: Comparison) -> None:
+        reports = {run.id: load_report(run.run_dir) for run in comparison.runs}
+        rows = quality_rows(reports)
+        self.quality.clear()
+        self.quality.setRowCount(len(rows))
+        self.quality.setColumnCount(len(comparison.runs))
+        self.quality.setHorizontalHeaderLabels([run_label(run) for run in comparison.runs])
+        self.quality.setVerticalHeaderLabels([label for label, _values in rows])
+        for r, (_label, values) in enumerate(rows):
+            for c, run in enumerate(comparison.runs):
+                cell = QTableWidgetItem(values[run.id])
+                cell.setToolTip(values[run.id])
+                self.quality.setItem(r, c, cell)
+        self.quality.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.quality.resizeRowsToContents()
 
     def _new_run(self) -> None:
         index = self.source.currentIndex()

@@ -50,6 +50,7 @@ from studio.monitor.hardest_panel import HardestPanel
 from studio.monitor.lifecycle import CloseChoice, ask_close_choice
 from studio.monitor.notifications import NotificationsButton, Notifier
 from studio.monitor.progress import ProgressPanel
+from studio.monitor.quality_panel import auto_check_enabled
 from studio.monitor.startup_panel import StartupPanel
 from studio.monitor.state import RunState, RunStatus
 from studio.monitor.summary import CompletionCard
@@ -101,6 +102,7 @@ class DashboardPage(QWidget):
         self._title = ""
         self._dirty = False
         self._closed = False  # after shutdown() events from a worker left running are ignored
+        self._live = False  # this page watched the run train (not just its history): its end is news
 
         self.bridge = RunBridge(self)
         self.sampler = sampler or SystemSampler(parent=self)
@@ -189,6 +191,7 @@ class DashboardPage(QWidget):
             return
         self._reset(run_dir)
         self.bridge.set_sender(lambda command: bool(send_to_run_dir(run_dir, command)))
+        self._live = True
         self._read_record(follow=True, alive=lambda: psutil.pid_exists(pid))
 
     def resume_run(self, run: str | Path) -> None:
@@ -227,6 +230,7 @@ class DashboardPage(QWidget):
         """Stop watching for good (a worker that is still training keeps going); the charts' menus go with
         the page."""
         self._stop_watching()
+        self.summary.quality.shutdown()
         close_plots(self)
 
     def _stop_watching(self) -> None:
@@ -246,13 +250,15 @@ class DashboardPage(QWidget):
         """Any timer or thread of this page still running (tests check this is False after shutdown)."""
         return (self._refresh_timer.isActive() or self.charts.is_active() or self.sampler.is_active()
                 or (self._reader is not None and self._reader.isRunning())
-                or any(t.is_alive() for t in self._waiters))
+                or any(t.is_alive() for t in self._waiters) or self.summary.quality.running)
 
     # ---- internals -------------------------------------------------------------------------------------
 
     def _reset(self, run_dir: Path) -> None:
         self._stop_watching()
         self._closed = False
+        self._live = False
+        self.summary.quality.cancel()
         self.run_dir = run_dir
         self.state = RunState(run_id=run_dir.name)
         self.buffers = MetricBuffers(self.buffers.smoothing)
@@ -291,6 +297,7 @@ class DashboardPage(QWidget):
             ))
             return
         self.supervisor = supervisor
+        self._live = True
         bridge.set_sender(supervisor.send)
         self.state.status = RunStatus.STARTING
         self.startup.reset()
@@ -434,9 +441,25 @@ class DashboardPage(QWidget):
         if state.status is not self._shown_status:
             self._shown_status = state.status
             if state.status.finished:
-                self.summary.show_for(state, self.energy.total(), self.energy.settings)
+                self.summary.show_for(state, self.energy.total(), self.energy.settings, self.run_dir)
                 self.summary.setVisible(True)
+                self._check_quality()
             self.statusChanged.emit(state.status.value)
+
+    def _check_quality(self) -> None:
+        """A run that just completed here gets its quality check in the background (unless switched off,
+        or there is nothing it could measure); a run opened from its history shows its saved verdict."""
+        state, panel = self.state, self.summary.quality
+        if not (self._live and state.status is RunStatus.COMPLETED) or panel.report is not None:
+            return
+        if state.config.get("objective", "sft") != "sft":
+            panel.skip("The quality check compares answers to held-out examples; this run learned from "
+                       "preference pairs, so try it in the playground instead.")
+        elif not state.config.get("eval_fraction", 0.1):
+            panel.skip("No held-out examples were kept aside for this run, so there is nothing to check the "
+                       "tuned model on. Train with a held-out share to get a verdict.")
+        elif auto_check_enabled():
+            panel.start()
 
     def _wait_for_worker(self, choice: CloseChoice) -> bool:
         """Keep the GUI responsive while the worker checkpoints and exits; False if it did not in time."""

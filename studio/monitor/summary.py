@@ -6,6 +6,8 @@ comparison view or the export dialog without this card knowing those exist.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
@@ -13,6 +15,7 @@ from studio.engine.energy import EnergySettings
 from studio.engine.power_meter import RunEnergy
 from studio.monitor.energy_panel import footprint_texts
 from studio.monitor.progress import human_duration
+from studio.monitor.quality_panel import QualityPanel
 from studio.monitor.state import RunState, RunStatus
 
 
@@ -43,7 +46,8 @@ def verdict(state: RunState) -> str:
 
 
 class CompletionCard(QFrame):
-    """Shown when a run has finished (completed, stopped or failed).
+    """Shown when a run has finished (completed, stopped or failed); its quality panel says whether the tuned
+    model beats its base (the dashboard starts that check when a run completes).
 
     Signals:
         playgroundRequested(str), compareRequested(str), exportRequested(str): the run id.
@@ -86,6 +90,8 @@ class CompletionCard(QFrame):
         self.verdict = QLabel()
         self.verdict.setWordWrap(True)
         layout.addWidget(self.verdict)
+        self.quality = QualityPanel()
+        layout.addWidget(self.quality)
         buttons = QHBoxLayout()
         layout.addWidget(QLabel("<b>Next steps</b>"))
         self.buttons: dict[str, QPushButton] = {}
@@ -102,8 +108,9 @@ class CompletionCard(QFrame):
         layout.addLayout(buttons)
 
     def show_for(self, state: RunState, energy: RunEnergy | None = None,
-                 settings: EnergySettings | None = None) -> None:
-        """`energy`: what the dashboard measured (or estimated) while the run trained, at `settings`."""
+                 settings: EnergySettings | None = None, run_dir: Path | None = None) -> None:
+        """`energy`: what the dashboard measured (or estimated) while the run trained, at `settings`;
+        `run_dir`: where the run's quality report is (or will be) saved."""
         self._run_id = state.run_id
         metrics = state.completed.metrics if state.completed else {}
         self.title.setText({
@@ -140,3 +147,5 @@ class CompletionCard(QFrame):
         usable = state.status is RunStatus.COMPLETED or bool(state.checkpoints)
         for button in self.buttons.values():
             button.setEnabled(usable)
+        self.quality.setVisible(usable)
+        self.quality.set_run(state.run_id if usable else "", run_dir)

@@ -1,0 +1,46 @@
+"""The comparison shows each version's quality verdict and measures side by side, from the saved reports
+(an older report with loss and perplexity only, a newer one with its per-example tally, none at all)."""
+
+from __future__ import annotations
+
+import json
+
+from studio.engine.library.metrics import Tally
+from studio.engine.library.quality import REPORT_FILE, LossScore, MetricScore, QualityReport, save_report
+from studio.library.compare_view import CompareView
+
+
+def _rows(view: CompareView) -> dict[str, list[str]]:
+    table = view.quality
+    return {table.verticalHeaderItem(r).text(): [table.item(r, c).text() for c in range(table.columnCount())]
+            for r in range(table.rowCount())}
+
+
+def test_two_versions_verdicts_side_by_side(qtbot, library):
+    parent, child = library.parent, library.child
+    save_report(parent.run_dir, QualityReport(
+        parent.id, "now", 50, LossScore(2.0, 7.389, 300), LossScore(1.5, 4.482, 300),
+        tally=Tally(41, 5, 4, "token F1"),
+        metrics=(MetricScore("token_f1", "token F1", 0.25, 0.8, True, 50),
+                 MetricScore("perplexity", "perplexity", 7.389, 4.482, False, 50))))
+    older = {"run_id": child.id, "created": "then", "eval_examples": 6, "verdict": "old words",
+             "base": {"loss": 2.0, "perplexity": 7.389, "tokens": 30},
+             "tuned": {"loss": 2.5, "perplexity": 12.18, "tokens": 30}}
+    (child.run_dir / REPORT_FILE).write_text(json.dumps(older))
+
+    view = CompareView()
+    qtbot.addWidget(view)
+    view.resize(1280, 800)
+    view.show()
+    view.set_runs([parent, child])
+    rows = _rows(view)
+    assert rows["Verdict"][0] == ("Better than the base model on 41 of 50 held-out examples (by token F1); "
+                                  "worse on 4.")
+    assert rows["Verdict"][1] == "The tuned model fits the held-out data worse than the base (25% higher loss)."
+    assert rows["token F1 (base → tuned)"] == ["0.25 → 0.8", "–"]
+    assert rows["perplexity (base → tuned)"] == ["7.389 → 4.482", "7.389 → 12.18"]
+    assert view.quality.isVisible() and view.quality.accessibleName()
+
+    (child.run_dir / REPORT_FILE).unlink()
+    view.set_runs([child, parent])
+    assert _rows(view)["Verdict"][0] == "Not checked yet"
