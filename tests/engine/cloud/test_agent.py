@@ -69,6 +69,11 @@ def agent(tmp_path) -> Iterator[Agent]:
             process.wait()
 
 
+def _told(events: list) -> list:
+    """The events that say something (heartbeats only say the worker is alive)."""
+    return [event for event in events if event.kind != "heartbeat"]
+
+
 def _queued_run(tiny_model_dir: Path, **settings: object) -> Path:
     config = TrainConfig(base_model=str(tiny_model_dir), dataset_path=str(SAMPLE), micro_batch_size=2,
                          gradient_accumulation=1, max_length=64, eval_fraction=0.0, score_examples=False,
@@ -97,7 +102,7 @@ def test_a_bundle_trains_remotely_and_comes_back_as_a_version(agent, tiny_model_
             synced += remote.sync_checkpoints(local)  # as they seal, while the run trains
     synced += remote.sync_checkpoints(local)
     events = [event for batch in batches for event in batch.events]
-    kinds = [event.kind for event in events if event.kind != "heartbeat"]
+    kinds = [event.kind for event in _told(events)]
     assert kinds[0] == "started" and kinds[-1] == "completed" and "checkpoint" in kinds
     assert [event.seq for event in events] == list(range(1, len(events) + 1))  # none lost, none repeated
     assert all(b.offset == a.next_offset for a, b in itertools.pairwise(batches))
@@ -128,18 +133,34 @@ def test_a_bundle_trains_remotely_and_comes_back_as_a_version(agent, tiny_model_
     assert Registry().list_runs()[0].id == imported.run_id
 
 
-def test_a_stop_from_the_app_ends_the_run_as_stopped(agent, tiny_model_dir, tmp_path):
+def test_release_resume_and_stop_from_the_app(agent, tiny_model_dir, tmp_path):
     local = _queued_run(tiny_model_dir, max_steps=2000, checkpoint_every_steps=1000)
     remote = agent.client()
     remote.upload(export_bundle(local, tmp_path / "studio-run.zip"))
     remote.start()
-    kinds = []
+    events, offset, sent = [], 0, False
     for batch in remote.follow(wait_s=5):
-        kinds += [event.kind for event in batch.events]
-        if "progress" in kinds and "stop" not in kinds:
+        events += batch.events
+        offset = batch.next_offset
+        if not sent and any(event.kind == "progress" for event in batch.events):
+            sent = True
+            remote.control("pause_release")  # checkpoint and exit, freeing the machine's memory
+    paused = _told(events)[-1]
+    assert paused.kind == "paused" and paused.released and remote.status().state == "paused"
+    released = paused.step
+
+    remote.control("resume")  # a new worker, from the checkpoint the release sealed
+    assert remote.status().state == "running"
+    resumed, sent = [], False
+    for batch in remote.follow(since=offset, wait_s=5):
+        resumed += batch.events
+        if not sent and any(event.kind == "progress" for event in batch.events):
+            sent = True
             remote.control("stop")
-            kinds.append("stop")
-    assert kinds[-1] == "stopped" and "completed" not in kinds
+    started = next(event for event in resumed if event.kind == "started")
+    assert started.resumed_from_step == released
+    assert resumed[0].seq == events[-1].seq + 1  # the record goes on where it was
+    assert _told(resumed)[-1].kind == "stopped" and "completed" not in {event.kind for event in resumed}
     status = remote.status()
     assert (status.state, status.exit_code) == ("stopped", 130)
     with pytest.raises(StudioError) as caught:
