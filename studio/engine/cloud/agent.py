@@ -140,6 +140,8 @@ class RunAgent:
                 "run_id": self._run_id,
                 "exit_code": self._exit_code,
                 "events_bytes": events.stat().st_size if events and events.is_file() else 0,
+                "max_upload_bytes": self.max_upload_bytes,
+                "free_disk_bytes": shutil.disk_usage(self.home).free,
             }
 
     # ---- the bundle --------------------------------------------------------------------------------
@@ -331,14 +333,14 @@ def unpack_bundle(archive_path: Path, into: Path, budget: int) -> tuple[Path, st
         into.mkdir(parents=True)
         for info, parts in members:
             target = into.joinpath(*parts)
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
             try:
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
                 with archive.open(info) as source, target.open("xb") as out:
                     shutil.copyfileobj(source, out)
-            except (zipfile.BadZipFile, FileExistsError, OSError) as exc:
+            except (zipfile.BadZipFile, OSError) as exc:  # a name given twice, a file where a folder goes
                 raise _bundle_invalid(f"Its file {info.filename} could not be unpacked ({exc}).") from None
     tops = {parts[0] for _, parts in members}
     root = into / next(iter(tops)) if len(tops) == 1 and (into / next(iter(tops)) / MANIFEST).is_file() else into
@@ -491,6 +493,14 @@ class AgentHandler(BaseHTTPRequestHandler):
             self._send_json(HTTPStatus.BAD_REQUEST, {"error": _error_dict(error)})
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        except Exception as exc:  # a bug or a full disk: the client still gets an answer in words
+            sys.stderr.write(f"agent: {method} {url.path} failed: {type(exc).__name__}: {exc}\n")
+            failure = StudioError(what="The run agent on the rented machine failed to answer this request.",
+                                why=f"{type(exc).__name__}: {exc}",
+                                actions=["Try again; if it keeps failing, stop the run and terminate the machine."],
+                                code="agent_internal_error")
+            with contextlib.suppress(OSError):
+                self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": _error_dict(failure)})
 
     def _authorized(self) -> bool:
         given = self.headers.get("Authorization", "").encode("utf-8", "replace")

@@ -87,13 +87,14 @@ class RemoteRun:
 
     def upload(self, bundle: Path, on_progress: ProgressCallback | None = None) -> str:
         """Send a bundle (a folder or zip from handoff.export_bundle); returns its run's id."""
-        self.status()  # a wrong token or a dead machine is reported before a large upload starts
+        limits = self._json("GET", "/status")  # a wrong token or a dead machine is told before a large upload
         bundle = Path(bundle)
         with tempfile.TemporaryDirectory() as tmp:
             archive = bundle
             if bundle.is_dir():
                 archive = Path(shutil.make_archive(str(Path(tmp) / bundle.name), "zip", bundle.parent, bundle.name))
             size = archive.stat().st_size
+            _check_room(size, limits)  # refused before sending: the agent would close the connection mid-upload
             with archive.open("rb") as handle:
                 body = _Upload(handle, size, on_progress)
                 data = self._json("PUT", "/bundle", data=body, timeout_read=max(self._read_timeout, 600.0),
@@ -302,6 +303,25 @@ class _Upload:
         if self._on_progress is not None and block:
             self._on_progress(self._sent, self._size)
         return block
+
+
+def _check_room(size: int, limits: dict[str, Any]) -> None:
+    most, free = limits.get("max_upload_bytes"), limits.get("free_disk_bytes")
+    if isinstance(most, int) and size > most:
+        raise StudioError(
+            what=f"The bundle is too large to send to the rented machine ({size / 1024**3:.2f} GB).",
+            why=f"Its run agent takes bundles up to {most / 1024**3:.2f} GB.",
+            actions=["Use a model from the Hugging Face Hub, which the machine downloads itself, instead of a local "
+                     "model folder.", "Or train on a smaller dataset."],
+            code="agent_bundle_too_large",
+        )
+    if isinstance(free, int) and free < 2 * size:
+        raise StudioError(
+            what=f"The rented machine has too little free disk for the bundle ({free / 1024**3:.2f} GB free).",
+            why=f"The bundle ({size / 1024**3:.2f} GB) needs about twice its size there while it is unpacked.",
+            actions=["Rent the machine with a larger disk."],
+            code="agent_disk_full",
+        )
 
 
 def _extract_checkpoint(response: requests.Response, into: Path, name: str) -> None:

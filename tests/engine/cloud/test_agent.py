@@ -45,28 +45,36 @@ class Agent:
         return RemoteRun(self.url, token, read_timeout_s=30)
 
 
-@pytest.fixture
-def agent(tmp_path) -> Iterator[Agent]:
-    home = tmp_path / "machine"
-    log = tmp_path / "agent.log"
+def _start_agent(home: Path, *options: str) -> Agent:
+    log = home.with_name(home.name + ".log")
     env = {**os.environ, TOKEN_ENV: TOKEN, "OMP_NUM_THREADS": "2"}
     with log.open("w") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", "studio.engine.cloud.agent", "--host", "127.0.0.1", "--port", "0",
-             "--home", str(home), "--launch-args", "--num_processes 1 --cpu"],
+             "--home", str(home), "--launch-args", "--num_processes 1 --cpu", *options],
             stdout=subprocess.PIPE, stderr=stderr, text=True, env=env,
         )
     assert process.stdout is not None
     ready = json.loads(process.stdout.readline() or "{}")
     assert ready.get("agent") == "ready", log.read_text()
-    yield Agent(process, f"http://127.0.0.1:{ready['port']}", home, log)
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)  # the agent stops a run still training, then exits
+    return Agent(process, f"http://127.0.0.1:{ready['port']}", home, log)
+
+
+def _end(agent: Agent) -> None:
+    if agent.process.poll() is None:
+        agent.process.send_signal(signal.SIGTERM)  # the agent stops a run still training, then exits
         try:
-            process.wait(timeout=90)
+            agent.process.wait(timeout=90)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            agent.process.kill()
+            agent.process.wait()
+
+
+@pytest.fixture
+def agent(tmp_path) -> Iterator[Agent]:
+    started = _start_agent(tmp_path / "machine")
+    yield started
+    _end(started)
 
 
 def _told(events: list) -> list:
@@ -222,6 +230,10 @@ def test_an_upload_that_reaches_outside_its_folder_is_refused(agent, tmp_path):
     with pytest.raises(StudioError) as caught:
         remote.upload(_zip(tmp_path / "bad-id.zip", {**base, "b/manifest.json": json.dumps(bad_id).encode()}))
     assert caught.value.code == "handoff_manifest_invalid"
+    twice = _zip(tmp_path / "twice.zip", {**base, "b/data": b"a file", "b/data/x.jsonl": b"where the file is"})
+    with pytest.raises(StudioError) as caught:
+        remote.upload(twice)
+    assert caught.value.code == "agent_bundle_invalid" and "could not be unpacked" in caught.value.why
     (tmp_path / "text.zip").write_text("not a zip")
     for archive in (tmp_path / "text.zip", _zip(tmp_path / "empty.zip", {})):
         with pytest.raises(StudioError) as caught:
@@ -249,3 +261,18 @@ def test_an_unreachable_machine_and_one_that_disappears_are_told_apart(agent):
         remote.status()
     assert caught.value.code == "remote_machine_gone" and "stopped answering" in caught.value.what
     assert any("checkpoints synced so far" in action for action in caught.value.actions)
+
+
+def test_a_bundle_too_large_for_the_machine_is_refused_before_it_is_sent(tmp_path):
+    small = _start_agent(tmp_path / "small-machine", "--max-upload-gb", "0.000001")  # about 1 KB
+    try:
+        big = _zip(tmp_path / "big.zip", {"b/data/train.jsonl": os.urandom(4096)})
+        with pytest.raises(StudioError) as caught:
+            small.client().upload(big)
+        assert caught.value.code == "agent_bundle_too_large" and "too large" in caught.value.what
+        response = requests.put(small.url + "/bundle", data=big.read_bytes(), timeout=30,
+                                headers={"Authorization": f"Bearer {TOKEN}"})
+        assert response.status_code == 413 and response.json()["error"]["code"] == "agent_bundle_too_large"
+        assert small.client().status().state == "empty"
+    finally:
+        _end(small)
