@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from studio.engine.config import TrainConfig
 from studio.engine.library.quality import REPORT_FILE, load_report
 from studio.gui import app_settings
@@ -86,3 +88,31 @@ def test_a_saved_verdict_is_shown_without_running_anything(qtbot, library):
     assert "Better than the base model on 41 of 50 held-out examples" in panel.verdict.text()
     assert len(panel.worse) == 1 and "Pip says 8." in panel.worse[0].text()
     assert "perplexity" in panel.metrics.text() and panel.metrics.toolTip()  # explained by the glossary
+
+
+def _complete_live(dashboard, recorded, **config: object) -> None:
+    """Feed a recorded run's events as if this page had watched it train (what start_run would set)."""
+    from dataclasses import replace
+
+    from studio.engine.events import Started
+
+    dashboard._live = True  # the page watched this run: its completion is news (set by start_run / attach)
+    events = [replace(e, config={**e.config, **config}) if isinstance(e, Started) else e for e in recorded]
+    dashboard.bridge.feed_events(events)
+    dashboard._refresh_if_dirty()
+
+
+def test_no_automatic_check_when_switched_off(qtbot, dashboard, recorded):
+    app_settings.update(**{AUTO_SETTING: False})
+    _complete_live(dashboard, recorded)
+    panel = dashboard.summary.quality
+    assert dashboard.state.status is RunStatus.COMPLETED and dashboard.summary.isVisible()
+    assert not panel.running and "Not checked yet" in panel.status.text() and panel.check_button.isVisible()
+
+
+@pytest.mark.parametrize(("config", "why"), [({"objective": "dpo"}, "preference pairs"),
+                                             ({"eval_fraction": 0.0}, "No held-out examples")])
+def test_no_check_for_preference_runs_or_without_held_out_data(qtbot, dashboard, recorded, config, why):
+    _complete_live(dashboard, recorded, **config)
+    panel = dashboard.summary.quality
+    assert not panel.running and why in panel.status.text()
