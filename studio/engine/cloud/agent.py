@@ -581,7 +581,10 @@ class AgentHandler(BaseHTTPRequestHandler):
         checkpoint against its manifest, so a stream cut short is never taken for a whole one."""
         self._headers(HTTPStatus.OK, "application/x-tar", None)
         self.close_connection = True
-        tar_stream(folder, self.wfile)  # type: ignore[arg-type]  # a socket file, written in blocks
+        try:
+            tar_stream(folder, self.wfile)  # type: ignore[arg-type]  # a socket file, written in blocks
+        except (FileNotFoundError, NotADirectoryError) as exc:  # retention removed it meanwhile: cut the stream
+            sys.stderr.write(f"agent: checkpoint {folder.name} went away while it was sent: {exc}\n")
 
 
 def _first(query: dict[str, list[str]], name: str, default: str) -> str:
