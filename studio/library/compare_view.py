@@ -123,13 +123,16 @@ class CompareView(QWidget):
         item.setMenuEnabled(False)
 
         self.metrics = QTableWidget()
+        self.metrics.setTabKeyNavigation(False)  # Tab moves on; arrows move in the table
         self.metrics.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.metrics.setAccessibleName("Results")
         self.diff = QTableWidget()
+        self.diff.setTabKeyNavigation(False)  # Tab moves on; arrows move in the table
         self.diff.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.diff.setAccessibleName("Settings that differ")
         self.same_settings = wrapped_label("", name="muted")
         self.quality = QTableWidget()
+        self.quality.setTabKeyNavigation(False)  # Tab moves on; arrows move in the table
         self.quality.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.quality.setAccessibleName("Quality check of each version")
         self.quality.setWordWrap(True)

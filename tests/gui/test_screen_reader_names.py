@@ -55,6 +55,23 @@ def nameless_controls(root: QWidget) -> list[str]:
     return problems
 
 
+def tab_traps(root: QWidget) -> list[str]:
+    """Lists and tables in which Tab moves from cell to cell, so a keyboard user cannot Tab past them."""
+    return [f"Tab is trapped in {type(view).__name__} {view.accessibleName()!r}"
+            for view in [root, *root.findChildren(QAbstractItemView)]
+            if isinstance(view, QAbstractItemView) and view.tabKeyNavigation()]
+
+
+def test_the_trap_check_finds_a_table_that_keeps_the_tab_key(qtbot):
+    from PySide6.QtWidgets import QTableWidget
+
+    table = QTableWidget(2, 2)
+    qtbot.addWidget(table)
+    assert tab_traps(table) == ["Tab is trapped in QTableWidget ''"]  # Qt's default for tables
+    table.setTabKeyNavigation(False)
+    assert tab_traps(table) == []
+
+
 def _inside(widget: QWidget, kinds: tuple[type, ...]) -> bool:
     parent = widget.parentWidget()
     while parent is not None:
@@ -77,7 +94,7 @@ def test_every_control_on_every_screen_has_a_spoken_name(make_window, qtbot, tin
     window.resize(1280, 800)
     problems: dict[str, list[str]] = {}
     for name, root in every_screen(window, qtbot, tiny_run):
-        found = nameless_controls(root)
+        found = nameless_controls(root) + tab_traps(root)
         if found:
             problems[name] = found
     window.start_tour()
@@ -91,8 +108,8 @@ def test_every_control_on_every_screen_has_a_spoken_name(make_window, qtbot, tin
     page.close()
     box.close()
     shortcuts = window.show_shortcuts()
-    if nameless_controls(shortcuts):
-        problems["shortcuts"] = nameless_controls(shortcuts)
+    if nameless_controls(shortcuts) + tab_traps(shortcuts):
+        problems["shortcuts"] = nameless_controls(shortcuts) + tab_traps(shortcuts)
     shortcuts.close()
     report = "\n".join(f"{screen}: {problem}" for screen, found in problems.items() for problem in found)
     assert problems == {}, report
