@@ -244,7 +244,7 @@ def import_results(path: Path) -> ImportResult:
 
 def _import_folder(root: Path, shown: Path) -> ImportResult:
     source_dir, manifest = _find_trained_run(root, shown)
-    files = _result_files(source_dir, shown)
+    files = result_files(source_dir, shown)
     check_final_adapter(source_dir)  # an adapter cut short or changed on its way back is refused, not imported
     config = load_run_config(source_dir)
     notes = []
@@ -287,7 +287,7 @@ def _find_trained_run(path: Path, shown: Path) -> tuple[Path, BundleManifest | N
     manifest = None
     run_dir = path
     if (path / MANIFEST).is_file():
-        manifest = _read_manifest(path / MANIFEST, shown)
+        manifest = read_manifest(path / MANIFEST, shown)
         run_dir = path / "run" / manifest.source_run_id
     _refuse_link(path, run_dir, shown)
     if not (final_adapter_dir(run_dir) / "adapter_config.json").is_file() or not events_file(
@@ -305,7 +305,8 @@ def _find_trained_run(path: Path, shown: Path) -> tuple[Path, BundleManifest | N
     return run_dir, manifest
 
 
-def _read_manifest(path: Path, shown: Path) -> BundleManifest:
+def read_manifest(path: Path, shown: Path) -> BundleManifest:
+    """A bundle's manifest, validated: what it says is untrusted until pydantic has checked it."""
     actions = ["Export the run again with `studio handoff export` and train that bundle.",
                "Or import the run folder itself (run/RUN_ID inside the bundle)."]
     try:
@@ -344,7 +345,7 @@ def _refuse_link(root: Path, target: Path, shown: Path) -> None:
             )
 
 
-def _result_files(run_dir: Path, shown: Path) -> list[Path]:
+def result_files(run_dir: Path, shown: Path) -> list[Path]:
     """The run's result files (relative to its folder) after checking links, adapter formats and the budget."""
     found = [Path(name) for name in RESULT_FILES if (run_dir / name).exists() or (run_dir / name).is_symlink()]
     for folder in RESULT_FOLDERS:

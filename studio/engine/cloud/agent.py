@@ -47,7 +47,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from studio.engine.control import ControlCommand
 from studio.engine.errors import StudioError
-from studio.engine.handoff import MANIFEST, _read_manifest, _result_files
+from studio.engine.handoff import MANIFEST, read_manifest, result_files
 from studio.engine.runs.folders import CONFIG_FILE, events_file
 from studio.engine.training.checkpoints import COMPLETE, PREFIX, checkpoints_dir, list_checkpoints
 from studio.engine.training.checkpoints import MANIFEST as CHECKPOINT_MANIFEST
@@ -301,7 +301,7 @@ class RunAgent:
             assert run_dir is not None
             folder = self.home / ".outgoing"
             folder.mkdir(exist_ok=True)
-            files = _result_files(run_dir, run_dir)  # handoff's own checks: no links, safetensors, within budget
+            files = result_files(run_dir, run_dir)  # handoff's own checks: no links, safetensors, within budget
             staging = folder / f".result-{uuid.uuid4().hex}.zip"
             with zipfile.ZipFile(staging, "w", zipfile.ZIP_DEFLATED) as archive:
                 archive.write(self.bundle_dir / MANIFEST, MANIFEST)
@@ -365,7 +365,7 @@ def _member_parts(info: zipfile.ZipInfo) -> tuple[str, ...]:
 
 
 def _bundle_run_id(root: Path) -> str:
-    manifest = _read_manifest(root / MANIFEST, root)  # its run id is a plain name, never a path
+    manifest = read_manifest(root / MANIFEST, root)  # its run id is a plain name, never a path
     if not (root / "run" / manifest.source_run_id / CONFIG_FILE).is_file() or not (root / "launch.sh").is_file():
         raise _bundle_invalid("It has no run settings or no launch.sh where its manifest says.")
     return manifest.source_run_id
