@@ -17,10 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QItemSelection,
-    QModelIndex,
-    QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
     Signal,
@@ -47,6 +44,7 @@ from studio.engine.runs.registry import RunRecord
 from studio.engine.training.example_loss import preview
 from studio.gui.help import help_button
 from studio.gui.previews import without_shared_start
+from studio.gui.table_model import ColumnsModel, Index
 from studio.gui.tasks import TaskRunner, TaskState
 from studio.gui.widgets import Banner, wrapped_label
 
@@ -54,10 +52,9 @@ COLUMNS = ("Leave out", "Rank", "Split", "Loss", "Tokens", "Example")
 LEAVE_OUT, RANK, SPLIT, LOSS, TOKENS, EXAMPLE = range(len(COLUMNS))
 SPLIT_WORDS = {"train": "training", "eval": "held-out"}
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-Index = QModelIndex | QPersistentModelIndex
 
 
-class HardestModel(QAbstractTableModel):
+class HardestModel(ColumnsModel):
     """The report's examples, ranked by loss (1 = the worst fit), with a tick per example to leave out.
 
     Signals:
@@ -67,7 +64,7 @@ class HardestModel(QAbstractTableModel):
     pickedChanged = Signal()  # noqa: N815 - Qt signal naming
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(COLUMNS)
         self.examples: list[ScoredExample] = []
         self.previews: list[str] = []
         self.picked: set[str] = set()  # fingerprints
@@ -84,17 +81,8 @@ class HardestModel(QAbstractTableModel):
         """The ticked examples, worst first."""
         return [e.fingerprint for e in self.examples if e.fingerprint in self.picked]
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802 - Qt override
-        return 0 if parent.isValid() else len(self.examples)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802 - Qt override
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802 - Qt override
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def row_count(self) -> int:
+        return len(self.examples)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

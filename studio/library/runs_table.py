@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from studio.engine.library.catalog import LibraryRow, library_rows
@@ -19,6 +19,7 @@ from studio.engine.library.disk import format_bytes
 from studio.engine.library.quality import load_report
 from studio.engine.runs.active import NOT_ACTIVATED_TAG, Activation, activation_history, active_ids
 from studio.engine.runs.registry import Registry
+from studio.gui.table_model import ColumnsModel, Index
 from studio.gui.theme import colors
 
 COLUMNS = ("Name", "Version", "Status", "Base model", "Dataset", "Date", "Best eval loss", "Size on disk",
@@ -26,7 +27,6 @@ COLUMNS = ("Name", "Version", "Status", "Base model", "Dataset", "Date", "Best e
 NAME, VERSION, STATUS, MODEL, DATASET, DATE, LOSS, SIZE, TAGS = range(len(COLUMNS))
 STATUSES = ("completed", "running", "paused", "interrupted", "stopped", "failed", "queued")
 ID_ROLE = Qt.ItemDataRole.UserRole
-Index = QModelIndex | QPersistentModelIndex
 
 
 def short_date(iso: str) -> str:
@@ -72,12 +72,12 @@ def read_library(registry: Registry) -> LibrarySnapshot:
     return LibrarySnapshot(rows, frozenset(active_ids(registry)), history, verdicts)
 
 
-class RunsModel(QAbstractTableModel):
+class RunsModel(ColumnsModel):
     """One row per run, in the order read; the Version column marks the active version of each line (bold)
     and a retrain that was kept but not made active (warning colour)."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(COLUMNS)
         self.snapshot = LibrarySnapshot()
 
     def set_snapshot(self, snapshot: LibrarySnapshot) -> None:
@@ -88,17 +88,8 @@ class RunsModel(QAbstractTableModel):
     def row_at(self, index: int) -> LibraryRow:
         return self.snapshot.rows[index]
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802 - Qt override
-        return 0 if parent.isValid() else len(self.snapshot.rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802 - Qt override
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802 - Qt override
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def row_count(self) -> int:
+        return len(self.snapshot.rows)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
