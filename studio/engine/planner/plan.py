@@ -163,12 +163,19 @@ def model_reference(model: ModelFacts) -> str:
 Layout = tuple[int, int, bool, str]
 
 
+def smallest_micro_batch(config: TrainConfig) -> int:
+    """KTO compares each answer with the others in its micro-batch (its KL term), so TRL refuses a batch of 1."""
+    return 2 if config.objective == "kto" else 1
+
+
 def _fit_memory(draft: TrainConfig, hardware: HardwareProfile, model: ModelFacts, effective: int,
                 fixed: dict[str, Any]) -> tuple[Layout, bool]:
     """The fastest (micro-batch, accumulation, checkpointing, quantization) that fits, or the leanest one."""
     budget = memory_budget_mb(hardware)
     cap = MICRO_BATCH_CAP[hardware.device]
-    sizes = [size for size in (64, 32, 16, 8, 4, 2, 1) if size <= min(effective, cap) and effective % size == 0]
+    least = smallest_micro_batch(draft)
+    sizes = [size for size in (64, 32, 16, 8, 4, 2, 1)
+             if least <= size <= max(least, min(effective, cap)) and effective % size == 0] or [least]
     if "micro_batch_size" in fixed:
         sizes = [int(fixed["micro_batch_size"])]
     quantizations = ["none", "4bit"] if hardware.device == "cuda" else ["none"]
@@ -189,7 +196,7 @@ def _fit_memory(draft: TrainConfig, hardware: HardwareProfile, model: ModelFacts
                     accumulation = fixed.get("gradient_accumulation", max(1, effective // size))
                     candidates.append((size, int(accumulation), bool(checkpointing), quantization))
     if "gradient_checkpointing" not in fixed:
-        candidates += [(1, effective, False, q) for q in quantizations]  # last resort without checkpointing
+        candidates += [(least, max(1, effective // least), False, q) for q in quantizations]  # last resort, no ckpt
     best: tuple[float, Layout] | None = None
     for layout in candidates:
         micro, accumulation, checkpointing, quantization = layout
@@ -214,8 +221,9 @@ def _method_for(method: str, quantization: str) -> str:
 def alternatives(config: TrainConfig, hardware: HardwareProfile, model: ModelFacts) -> list[str]:
     """Concrete ways to make training fit, each with the memory it would need."""
     budget = memory_budget_mb(hardware)
-    lean = config.updated(micro_batch_size=1,
-                          gradient_accumulation=config.micro_batch_size * config.gradient_accumulation,
+    least = smallest_micro_batch(config)
+    lean = config.updated(micro_batch_size=least,
+                          gradient_accumulation=max(1, config.micro_batch_size * config.gradient_accumulation // least),
                           gradient_checkpointing=True)
     options: list[str] = []
     for length in (config.max_length // 2, config.max_length // 4, 256, 128):
@@ -228,7 +236,7 @@ def alternatives(config: TrainConfig, hardware: HardwareProfile, model: ModelFac
     modest = lean.updated(max_length=min(config.max_length, 512))
     room = peak_memory(modest, hardware, model)
     bytes_per_param = room.weights_mb * 1024 * 1024 / max(1, model.n_params)
-    spare_mb = budget - room.runtime_mb - room.activations_mb - room.head_mb - room.adapter_mb
+    spare_mb = budget - room.runtime_mb - room.activations_mb - room.head_mb - room.adapter_mb - room.reference_mb
     max_params = 0.8 * spare_mb * 1024 * 1024 / max(bytes_per_param, 0.1)
     smaller = [name for name, params in SMALLER_MODELS if params <= max_params and params < 0.8 * model.n_params]
     if smaller:

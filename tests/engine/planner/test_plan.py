@@ -219,3 +219,14 @@ def test_several_gpus_train_data_parallel_and_keep_the_update_size(make_machine,
     assert four.config.effective_batch_size == one.config.effective_batch_size
     assert "accelerate launch" in four.explanations["num_processes"]
     assert four.estimates.total_time_s.expected < one.estimates.total_time_s.expected
+
+
+def test_kto_never_gets_a_micro_batch_of_one(make_machine, make_model):
+    """TRL's KTO compares answers within a micro-batch and refuses a batch of 1, even where memory is tight."""
+    llama8b = make_model("llama-8b")
+    tight = plan(make_machine("cpu_8gb"), llama8b, CHAT, STATS, overrides={"objective": "kto"})
+    assert tight.config.micro_batch_size >= 2 and not tight.fits
+    sft = plan(make_machine("cpu_8gb"), llama8b, CHAT, STATS)
+    assert sft.config.micro_batch_size == 1  # the same machine and model give SFT the leanest batch
+    roomy = plan(make_machine("a100_80gb"), make_model("llama-1b"), CHAT, STATS, overrides={"objective": "kto"})
+    assert roomy.config.micro_batch_size >= 2 and roomy.fits
