@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # pydantic stays out of GUI start-up, which lists runs
 Status = Literal["queued", "running", "paused", "interrupted", "failed", "stopped", "completed"]
 VersionKind = Literal["auto", "continue"]
 ACTIVE: frozenset[str] = frozenset({"running", "paused"})
+WAL_SWITCH_TIMEOUT_S = 30.0  # as long as SQLite itself waits for a lock (sqlite3.connect's timeout)
 # Numbered migrations, applied in order to a registry whose `PRAGMA user_version` is below their number.
 # Append new ones; never edit a released one. (Versions 1 and 2 were first written as CREATE IF NOT EXISTS
 # scripts run on every open, so they stay safe to apply to a registry that already has their tables.)
@@ -228,6 +230,31 @@ class Registry:
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number}")
 
+    def _use_wal(self, db: sqlite3.Connection) -> None:
+        """Switch a new registry to WAL once (the mode stays with the file). The switch needs the file to
+        itself and SQLite does not wait for that, so two processes opening a fresh registry together (the app
+        and the queue runner, `studio train` and `studio runs`) retry here instead of failing as locked."""
+        if db.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            return
+        deadline = time.monotonic() + WAL_SWITCH_TIMEOUT_S
+        while True:
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    db.close()
+                    raise StudioError(
+                        what="Studio could not open its run registry: another Studio program keeps it busy.",
+                        why=f"{self.path} stayed locked for {WAL_SWITCH_TIMEOUT_S:.0f} seconds.",
+                        actions=["Wait a moment and try again.",
+                                 "Close other Studio windows or `studio queue run` and try again."],
+                        code="registry_busy",
+                    ) from None
+                time.sleep(0.02)
+
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
         try:
@@ -240,7 +267,7 @@ class Registry:
                 code="registry_unavailable",
             ) from None
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
+        self._use_wal(db)
         db.execute("PRAGMA foreign_keys=ON")
         try:
             with db:

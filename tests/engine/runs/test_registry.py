@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,29 @@ def test_two_processes_creating_runs_of_one_name_never_collide_on_a_version(stud
     runs = Registry().list_runs()
     assert len(runs) == 100
     assert len({run.version for run in runs}) == 100
+
+
+def _open_when_told(path: str, go: str) -> None:
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    Registry(Path(path)).training_runs()
+
+
+def test_processes_opening_a_new_registry_at_the_same_moment_all_get_it(tmp_path: Path):
+    """`studio train` and `studio runs` (or the app and the queue runner) on a fresh Studio home: one creates
+    and migrates the file while the others switch it to WAL; before, they failed with 'database is locked'."""
+    context = multiprocessing.get_context("spawn")
+    for attempt in range(6):
+        path, go = tmp_path / f"studio-{attempt}.sqlite", tmp_path / f"go-{attempt}"
+        openers = [context.Process(target=_open_when_told, args=(str(path), str(go))) for _ in range(4)]
+        for opener in openers:
+            opener.start()
+        time.sleep(1.0)  # all four are waiting, their imports done
+        go.touch()
+        for opener in openers:
+            opener.join(60)
+        assert [opener.exitcode for opener in openers] == [0, 0, 0, 0], attempt
+        assert _user_version(path) == SCHEMA_VERSION
 
 
 _VERSION_1_SCHEMA = """
