@@ -30,31 +30,23 @@ if command -v dpkg >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   fi
 fi
 
-# 1b. Go, for the test that renders Ollama's Modelfile TEMPLATE with Go's text/template (Ollama's own engine).
-if ! command -v go >/dev/null 2>&1; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && SUDO="sudo"
-  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" ]; }; then
-    log "Installing Go (golang-go) for the Ollama template test"
-    install_go() { DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends golang-go >/dev/null; }
-    install_go || { $SUDO apt-get update -qq >/dev/null && install_go; } \
-      || log "Could not install Go; the Ollama template test will be skipped (install golang-go by hand)."
+# 1b. Tools some tests need, each installed from Debian's packages when missing (the tests skip without them):
+# Go renders Ollama's Modelfile TEMPLATE with text/template (Ollama's own engine); dbus-daemon gives the
+# taskbar and notification tests a private session bus.
+install_tool() {  # COMMAND PACKAGE WHAT-NEEDS-IT
+  command -v "$1" >/dev/null 2>&1 && return 0
+  local sudo=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo="sudo"
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; }; then
+    log "Installing $2 for $3"
+    local install=(env DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$2")
+    "${install[@]}" >/dev/null || { $sudo apt-get update -qq >/dev/null && "${install[@]}" >/dev/null; } \
+      || log "Could not install $2; $3 will be skipped (install $2 by hand)."
   else
-    log "Go is not installed; the Ollama template test will be skipped (install Go to run it)."
+    log "$1 is not installed; $3 will be skipped (install $2 to run them)."
   fi
-fi
-
-# 1c. dbus-daemon, for the tests that check taskbar progress and notifications on a private session bus.
-if ! command -v dbus-daemon >/dev/null 2>&1; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && SUDO="sudo"
-  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" ]; }; then
-    log "Installing dbus-daemon for the desktop integration tests"
-    install_dbus() { DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends dbus-daemon >/dev/null; }
-    install_dbus || { $SUDO apt-get update -qq >/dev/null && install_dbus; } \
-      || log "Could not install dbus-daemon; the D-Bus tests will be skipped (install dbus by hand)."
-  else
-    log "dbus-daemon is not installed; the D-Bus tests will be skipped."
-  fi
-fi
+}
+install_tool go golang-go "the Ollama template test"
+install_tool dbus-daemon dbus-daemon "the D-Bus desktop tests"
 
 # 2. Virtual environment.
 if [ ! -x "$VENV/bin/python" ]; then
