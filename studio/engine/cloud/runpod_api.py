@@ -1,4 +1,5 @@
-"""RunPod through its official SDK (`runpod`): GPU types and their on-demand and spot prices.
+"""RunPod through its official SDK (`runpod`): GPU types and their on-demand and spot prices, and pods
+rented with the run agent as their start command.
 
 The SDK sends GraphQL to `$RUNPOD_API_BASE_URL/graphql` (default https://api.runpod.io), read on every
 call, which is also how the tests point it at a local fake server.
@@ -6,10 +7,24 @@ call, which is also how the tests point it at a local fake server.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+import contextlib
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
-from studio.engine.cloud.providers import GpuType, Price, import_sdk, key_refused, provider_error, unreachable
+from studio.engine.cloud.providers import (
+    Cloud,
+    GpuType,
+    Price,
+    import_sdk,
+    key_refused,
+    provider_error,
+    unreachable,
+)
+from studio.engine.errors import StudioError
 
 T = TypeVar("T")
 GB = 1024**3
@@ -43,6 +58,131 @@ class RunPodProvider:
                 if price:
                     found.append(Price(per_hour=float(price), spot=spot, cloud=cloud))
         return found
+
+# ---- pods ---------------------------------------------------------------------------------------------
+
+PodState = Literal["starting", "running", "exited", "gone"]
+
+AGENT_PORT = 8765
+AGENT_HOME = "/workspace/studio"
+IMAGE = "runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04"
+# How the agent's code gets onto the pod before the bundle arrives: a pip install in the start command.
+# Not yet checked on a real account (docs/cloud.md); STUDIO_CLOUD_AGENT_INSTALL replaces it.
+INSTALL_ENV = "STUDIO_CLOUD_AGENT_INSTALL"
+DEFAULT_INSTALL = "pip install --no-cache-dir studio"
+# The agent's address: RunPod's HTTPS proxy for the pod's http port. The one place it is built, so a test's
+# fake provider can put its own proxy there ({pod_id} and {port} are filled in).
+PROXY_ENV = "STUDIO_RUNPOD_PROXY_URL"
+PROXY_URL = "https://{pod_id}-{port}.proxy.runpod.net"
+SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:/@=+, -]*$")  # the SDK puts values in GraphQL strings unescaped
+
+
+@dataclass(frozen=True)
+class PodRequest:
+    name: str
+    gpu_id: str
+    spot: bool
+    cloud: Cloud
+    bid_per_gpu: float  # a spot pod's bid: the listed spot price
+    env: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Pod:
+    id: str
+    state: PodState
+    cost_per_hour: float | None = None
+
+
+def agent_url(pod_id: str, port: int = AGENT_PORT) -> str:
+    """Where the run agent on the pod answers: https://POD_ID-PORT.proxy.runpod.net, or $STUDIO_RUNPOD_PROXY_URL."""
+    return os.environ.get(PROXY_ENV, PROXY_URL).format(pod_id=pod_id, port=port)
+
+
+def start_command() -> str:
+    """The pod's start command: install Studio's engine, then run the agent (its token is in the pod's env)."""
+    install = os.environ.get(INSTALL_ENV, DEFAULT_INSTALL)
+    return (f"bash -c '{install} && python -m studio.engine.cloud.agent --port {AGENT_PORT} "
+            f"--home {AGENT_HOME}'")
+
+
+class RunPodPods:
+    """Rent, watch and terminate pods, through the SDK's public functions only. `create_pod` checks the GPU
+    with `get_gpu` and `terminate_pod` takes no key: both use the module's `runpod.api_key`, which is set to
+    the user's key for the call (under a lock: one process, one key at a time)."""
+
+    def create(self, api_key: str, request: PodRequest) -> str:
+        """Rent a pod running the agent; returns its id. On-demand through `create_pod`, spot through RunPod's
+        `podRentInterruptable` mutation (the SDK has no call for it)."""
+        for value in (request.name, request.gpu_id, *request.env.keys(), *request.env.values()):
+            if not SAFE_VALUE.match(value):
+                raise ValueError(f"unsafe value for a pod: {value!r}")
+        runpod = import_sdk("runpod")
+        ports = f"{AGENT_PORT}/http"
+        if not request.spot:
+            with _global_key(runpod, api_key):
+                row = _call(lambda: runpod.create_pod(
+                    request.name, IMAGE, request.gpu_id, cloud_type=request.cloud.upper(), support_public_ip=True,
+                    start_ssh=False, container_disk_in_gb=CONTAINER_DISK_GB, docker_args=start_command(),
+                    ports=ports, env=request.env, volume_mount_path="/workspace"))
+            return str(row["id"])
+        env = ", ".join(f'{{ key: "{key}", value: "{value}" }}' for key, value in request.env.items())
+        mutation = f"""
+        mutation {{
+          podRentInterruptable(input: {{
+            bidPerGpu: {request.bid_per_gpu:.4f}, cloudType: {request.cloud.upper()}, gpuCount: 1,
+            volumeInGb: 0, containerDiskInGb: {CONTAINER_DISK_GB}, minVcpuCount: 1, minMemoryInGb: 1,
+            gpuTypeId: "{request.gpu_id}", name: "{request.name}", imageName: "{IMAGE}",
+            dockerArgs: "{start_command()}", ports: "{ports}", volumeMountPath: "/workspace", env: [{env}]
+          }}) {{ id imageName env machineId machine {{ podHostId }} }}
+        }}
+        """
+        from runpod.api.graphql import run_graphql_query
+
+        answer = _call(lambda: run_graphql_query(mutation, api_key=api_key))
+        row = (answer.get("data") or {}).get("podRentInterruptable")
+        if not isinstance(row, dict) or not row.get("id"):
+            raise provider_error("runpod", "No spot machine of this type is free at this bid right now.")
+        return str(row["id"])
+
+    def get(self, api_key: str, pod_id: str) -> Pod:
+        """The pod's state: starting (no runtime yet), running, exited (stopped or taken back) or gone."""
+        runpod = import_sdk("runpod")
+        row = _call(lambda: runpod.get_pod(pod_id, api_key=api_key))
+        if not isinstance(row, dict) or not row:
+            return Pod(pod_id, "gone")
+        status = str(row.get("desiredStatus") or "").upper()
+        price = row.get("costPerHr")
+        cost = float(price) if isinstance(price, (int, float)) else None
+        if status in {"EXITED", "STOPPED"}:
+            return Pod(pod_id, "exited", cost)
+        if status in {"TERMINATED", ""}:
+            return Pod(pod_id, "gone", cost)
+        return Pod(pod_id, "running" if row.get("runtime") else "starting", cost)
+
+    def terminate(self, api_key: str, pod_id: str) -> None:
+        """Terminate the pod (it stops billing); one already gone is fine."""
+        runpod = import_sdk("runpod")
+        with _global_key(runpod, api_key):
+            try:
+                _call(lambda: runpod.terminate_pod(pod_id))
+            except StudioError as error:
+                if error.code != "cloud_provider_error" or "not found" not in error.why.lower():
+                    raise
+
+
+_KEY_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _global_key(runpod: Any, api_key: str) -> Iterator[None]:
+    with _KEY_LOCK:
+        before = runpod.api_key
+        runpod.api_key = api_key
+        try:
+            yield
+        finally:
+            runpod.api_key = before
 
 
 def _call(request: Callable[[], T]) -> T:
