@@ -5,7 +5,8 @@ A judge is either a local GGUF file run with llama-cpp-python (when installed) o
 endpoint the user named. Nothing here touches the network unless an endpoint is configured, and an
 unreachable judge is reported in words instead of failing the quality check. The two answers are shown in
 alternating order (A/B, then B/A) so a judge that prefers the first answer it reads cannot tilt the result.
-Settings live in STUDIO_HOME/judge.json.
+Settings live in STUDIO_HOME/judge.json (set from the GUI's Quality judge screen); an endpoint's API key
+goes to the system's password store (studio.engine.secrets), never into that file.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from studio.engine.errors import StudioError
 from studio.engine.library.metrics import Outcome, Tally, tally, verdict_sentence
 from studio.engine.progress import QUIET, TaskContext
 
@@ -24,6 +26,10 @@ SETTINGS_FILE = "judge.json"
 Kind = Literal["off", "gguf", "endpoint"]
 Pick = Literal["A", "B", "tie"]
 TIMEOUT_S = 60.0
+CHECK_TIMEOUT_S = 20.0  # the settings screen's Test waits less than a whole quality check would
+KEYRING_SERVICE = "studio-judge"
+KEYRING_USER = "api-key"
+KEY_LABEL = "the judge endpoint's API key"
 
 JUDGE_PROMPT = """You compare two answers to the same request. Reply with exactly one word:
 A if answer A is better, B if answer B is better, or TIE if they are equally good.
@@ -65,7 +71,8 @@ class JudgeSettings:
 
 
 def load_settings(home: Path | None = None) -> JudgeSettings:
-    """The saved judge settings; off when there are none or the file is unreadable."""
+    """The saved judge settings; off when there are none or the file is unreadable. The API key comes from
+    the password store, read only when the file says one was saved there."""
     from studio.engine.paths import studio_home
 
     try:
@@ -73,17 +80,40 @@ def load_settings(home: Path | None = None) -> JudgeSettings:
         fields = {k: str(v) for k, v in data.items() if k in JudgeSettings.__dataclass_fields__}
         if fields.get("kind") not in {"off", "gguf", "endpoint"}:
             fields["kind"] = "off"
+        if data.get("key_in_keyring") is True and not fields.get("api_key"):
+            fields["api_key"] = load_api_key()
         return JudgeSettings(**fields)  # type: ignore[arg-type]
     except (OSError, ValueError, TypeError, AttributeError):
         return JudgeSettings()
 
 
 def save_settings(settings: JudgeSettings, home: Path | None = None) -> Path:
+    """Write judge.json without the API key: a key goes to the password store first, so a store that
+    cannot be used (a StudioError) leaves the saved settings as they were."""
     from studio.engine.paths import studio_home
 
+    if settings.api_key.strip():
+        from studio.engine.secrets import save_secret
+
+        save_secret(KEYRING_SERVICE, KEYRING_USER, settings.api_key, KEY_LABEL)
+    data: dict[str, Any] = {k: v for k, v in asdict(settings).items() if k != "api_key"}
+    data["key_in_keyring"] = bool(settings.api_key.strip())
     path = (home or studio_home()) / SETTINGS_FILE
-    path.write_text(json.dumps(asdict(settings), indent=2), encoding="utf-8")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    tmp.replace(path)
     return path
+
+
+def load_api_key() -> str:
+    """The endpoint's API key from the password store; none when there is none or the store cannot be used
+    (the endpoint then says in its own words that a key is missing)."""
+    from studio.engine.secrets import load_secret
+
+    try:
+        return load_secret(KEYRING_SERVICE, KEYRING_USER, KEY_LABEL) or ""
+    except StudioError:
+        return ""
 
 
 class JudgeUnavailable(Exception):  # noqa: N818 - a reported condition
@@ -213,14 +243,67 @@ def gguf_asker(model_path: str) -> Callable[[str], str]:
     return ask
 
 
+def make_asker(settings: JudgeSettings, timeout_s: float = TIMEOUT_S) -> Callable[[str], str]:
+    """The configured judge as prompt -> reply; raises JudgeUnavailable when it cannot be used."""
+    if settings.kind == "endpoint":
+        return endpoint_asker(settings.url, settings.model, settings.api_key, timeout_s)
+    return gguf_asker(settings.model_path)
+
+
 def run_judge(settings: JudgeSettings, examples: Sequence[dict[str, str]],
               task: TaskContext = QUIET) -> JudgeResult | None:
     """The judge's verdict on `examples`, or None when the judge is off (the default)."""
     if not settings.enabled or not examples:
         return None
     try:
-        ask = (endpoint_asker(settings.url, settings.model, settings.api_key) if settings.kind == "endpoint"
-               else gguf_asker(settings.model_path))
+        ask = make_asker(settings)
     except JudgeUnavailable as exc:
         return JudgeResult(settings.description, None, str(exc))
     return judge_pairs(ask, examples, settings.description, task)
+
+
+def check_judge(settings: JudgeSettings, task: TaskContext = QUIET) -> str:
+    """The settings screen's Test: one tiny question with an obvious answer, so a user learns before a
+    quality check whether the judge loads (or answers) and replies in the A/B form it must. Returns a
+    sentence on what it said; raises StudioError, in words, when it cannot judge."""
+    if not settings.enabled:
+        raise StudioError(
+            what="There is no judge to test.",
+            why="The judge is off, or its model file or endpoint address is empty.",
+            actions=["Choose a local GGUF file or enter an endpoint's address, then press Test again.",
+                     "Or leave the judge off: the quality check works without it."],
+            code="judge_not_set",
+        )
+    task.report(f"Starting the judge ({settings.description})", 0.1)
+    text, tuned_first = judge_prompt("What is 2 plus 2?", "4", "5", "4", 0)
+    try:
+        ask = make_asker(settings, CHECK_TIMEOUT_S)
+        task.check()
+        task.report(f"Asking {settings.description} one small question", 0.4)
+        reply = ask(text)
+    except JudgeUnavailable as exc:
+        raise StudioError(
+            what="The judge could not answer.",
+            why=str(exc)[:1].upper() + str(exc)[1:],
+            actions=["Check the file or the address, the model name and the API key, then press Test again.",
+                     "For an endpoint, check that its server is running (for example llama.cpp's "
+                     "llama-server or LM Studio).",
+                     "Or switch the judge off: the quality check works without it."],
+            code="judge_unavailable",
+        ) from None
+    task.check()
+    task.report("The judge answered", 1.0)
+    pick = parse_pick(reply)
+    shown = " ".join(reply.split())[:60] or "(nothing)"
+    if pick is None:
+        raise StudioError(
+            what="The judge answered, but not with A, B or TIE.",
+            why=f"It replied {shown!r}, so Studio could not tell which answer it preferred; in a quality "
+                "check such replies count as ties.",
+            actions=["Use a model that follows instructions (an instruct or chat model).",
+                     "Or switch the judge off: the quality check works without it."],
+            code="judge_unclear",
+        )
+    right = outcome_of(pick, tuned_first) == "better"
+    return (f"The judge works: asked which answer to 2 plus 2 is better, it replied {shown!r}"
+            + (", the right one." if right else ". That was the wrong one, so its opinion may not mean much."))
