@@ -34,6 +34,7 @@ class CloudLaunch:
     budget_usd: float
     price_per_hour: float
     keep_running: bool = False  # leave the pod running when the runner ends (the user terminates it)
+    agent_timeout_s: float | None = None  # how long a new pod may take to start the agent (default 15 min)
     # Written by the runner:
     pod_id: str | None = None
     agent_url: str | None = None

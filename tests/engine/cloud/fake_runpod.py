@@ -1,0 +1,315 @@
+"""A fake RunPod that rents out "pods" which are the real run agent as a local process on 127.0.0.1.
+
+It answers the GraphQL the `runpod` SDK sends (the GPU queries of tests/cloud_server.py, plus the pod calls, in
+the shapes of the SDK's own query strings in runpod/api/ and RunPod's GraphQL docs):
+
+    mutation { podFindAndDeployOnDemand(input: {...}) { id imageName env machineId machine { podHostId } } }
+    mutation { podRentInterruptable(input: {bidPerGpu: ..., ...}) { id ... } }        (spot)
+    query pod { pod(input: {podId: "..."}) { id desiredStatus costPerHr runtime { ports { ... } } ... } }
+    mutation { podTerminate(input: { podId: "..." }) }
+
+Creating a pod starts `python -m studio.engine.cloud.agent --port 0 --home TMP --launch-args "--num_processes 1
+--cpu"` with the token from the pod's env, as the pod's start command would. The fake is also RunPod's HTTP
+proxy: $STUDIO_RUNPOD_PROXY_URL points at /proxy/POD_ID-PORT/ here, which forwards to the pod's agent, and
+answers 404 (without the agent's header, as the real proxy does) for a pod that has exited or is gone.
+`preempt(pod_id)` takes a pod back (the agent and its worker are killed, the pod is EXITED); `terminated`
+records every terminate call, and `billing()` lists the pods still running, so a test can check that nothing
+is left billing.
+
+`FileKeyring` is a keyring backend in a file, which the runner's subprocess uses too (PYTHON_KEYRING_BACKEND).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import keyring.backend
+import psutil
+import pytest
+
+from studio.engine.cloud.agent import TOKEN_ENV
+from studio.engine.cloud.runpod_api import PROXY_ENV
+from tests.cloud_server import CATALOG, GOOD_KEY, FakeGpu, FakeRunPod
+
+ROOT = Path(__file__).resolve().parents[3]
+KEYRING_FILE_ENV = "STUDIO_TEST_KEYRING_FILE"
+LAUNCH_ARGS = "--num_processes 1 --cpu"
+
+
+class FileKeyring(keyring.backend.KeyringBackend):
+    """Passwords in a JSON file named by $STUDIO_TEST_KEYRING_FILE: shared by the test and its subprocesses."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def _path(self) -> Path:
+        return Path(os.environ[KEYRING_FILE_ENV])
+
+    def _all(self) -> dict[str, str]:
+        try:
+            return dict(json.loads(self._path().read_text()))
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self._all().get(f"{service}\n{username}")
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        data = self._all()
+        data[f"{service}\n{username}"] = password
+        partial = self._path().with_suffix(f".{os.getpid()}.part")
+        partial.write_text(json.dumps(data))
+        partial.replace(self._path())
+
+    def delete_password(self, service: str, username: str) -> None:
+        data = self._all()
+        data.pop(f"{service}\n{username}", None)
+        self._path().write_text(json.dumps(data))
+
+
+@dataclass
+class FakePod:
+    id: str
+    gpu_id: str
+    spot: bool
+    cloud: str
+    env: dict[str, str]
+    price: float
+    docker_args: str
+    ports: str
+    home: Path
+    status: str = "RUNNING"  # RUNNING, EXITED, TERMINATED
+    process: subprocess.Popen[str] | None = None
+    port: int | None = None  # the agent's, once it is ready
+    log: Path | None = None
+
+    def detail(self) -> dict[str, Any]:
+        runtime = None
+        if self.status == "RUNNING" and self.port is not None:
+            runtime = {"ports": [{"ip": "100.65.0.2", "isIpPublic": False, "privatePort": 8765, "publicPort": 8765,
+                                  "type": "http"}]}
+        return {
+            "id": self.id, "containerDiskInGb": 50, "costPerHr": self.price, "desiredStatus": self.status,
+            "dockerArgs": self.docker_args, "dockerId": None, "env": [f"{k}={v}" for k, v in self.env.items()],
+            "gpuCount": 1, "imageName": "runpod/pytorch", "lastStatusChange": "", "machineId": "m-" + self.id,
+            "memoryInGb": 62, "name": "studio", "podType": "INTERRUPTABLE" if self.spot else "RESERVED",
+            "port": None, "ports": self.ports, "uptimeSeconds": 0, "vcpuCount": 8, "volumeInGb": 0,
+            "volumeMountPath": "/workspace", "runtime": runtime, "machine": {"gpuDisplayName": self.gpu_id},
+        }
+
+
+@dataclass
+class FakeRunPodPods(FakeRunPod):
+    homes: Path = Path()
+    pods: dict[str, FakePod] = field(default_factory=dict)
+    terminated: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    agent_delay_s: float = 0.0  # how long a new pod takes before its agent starts
+    no_agent: bool = False  # pods whose start command never brings the agent up
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, query: str) -> dict[str, Any]:
+        for mutation in ("podFindAndDeployOnDemand", "podRentInterruptable"):
+            if mutation in query:
+                return {"data": {mutation: self._create(query, spot=mutation == "podRentInterruptable")}}
+        found = re.search(r'podTerminate\(input: \{ podId: "([^"]+)" \}\)', query)
+        if found:
+            self.terminate(found.group(1))
+            return {"data": {"podTerminate": None}}
+        found = re.search(r'pod\(input: \{podId: "([^"]+)"\}\)', query)
+        if found:
+            pod = self.pods.get(found.group(1))
+            return {"data": {"pod": pod.detail() if pod and pod.status != "TERMINATED" else None}}
+        return super().answer(query)
+
+    def _create(self, query: str, spot: bool) -> dict[str, Any]:
+        def field_value(name: str) -> str:
+            match = re.search(rf'{name}: "([^"]*)"', query) or re.search(rf"{name}: ([A-Za-z0-9_.]+)", query)
+            return match.group(1) if match else ""
+
+        gpu_id = field_value("gpuTypeId")
+        gpu = next(item for item in self.gpus if item.id == gpu_id)
+        cloud = field_value("cloudType").lower()
+        env = dict(re.findall(r'\{ key: "([^"]*)", value: "([^"]*)" \}', query))
+        price = float(field_value("bidPerGpu")) if spot else float(
+            (gpu.secure if cloud == "secure" else gpu.community) or 0)
+        pod_id = f"fakepod{next(self._ids)}"
+        pod = FakePod(pod_id, gpu_id, spot, cloud, env, price, field_value("dockerArgs"), field_value("ports"),
+                      self.homes / pod_id)
+        with self._lock:
+            self.pods[pod_id] = pod
+            self.created.append(pod_id)
+        if not self.no_agent:
+            threading.Thread(target=self._start_agent, args=(pod,), daemon=True).start()
+        return {"id": pod_id, "imageName": "runpod/pytorch", "env": [f"{k}={v}" for k, v in env.items()],
+                "machineId": "m-" + pod_id, "machine": {"podHostId": pod_id + "-host"}}
+
+    def _start_agent(self, pod: FakePod) -> None:
+        time.sleep(self.agent_delay_s)
+        pod.home.mkdir(parents=True, exist_ok=True)
+        pod.log = pod.home.with_name(pod.id + ".log")
+        env = {**os.environ, TOKEN_ENV: pod.env.get(TOKEN_ENV, ""), "OMP_NUM_THREADS": "2"}
+        with pod.log.open("w") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "studio.engine.cloud.agent", "--host", "127.0.0.1", "--port", "0",
+                 "--home", str(pod.home), "--launch-args", LAUNCH_ARGS],
+                stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, start_new_session=True, cwd=ROOT,
+            )
+        with self._lock:
+            pod.process = process
+            if pod.status != "RUNNING":  # terminated while it started
+                _kill_tree(process)
+                return
+        assert process.stdout is not None
+        ready = json.loads(process.stdout.readline() or "{}")
+        if ready.get("agent") == "ready":
+            pod.port = int(ready["port"])
+
+    def preempt(self, pod_id: str) -> None:
+        """The provider takes a spot pod back: its machine goes at once (no time to checkpoint)."""
+        with self._lock:
+            pod = self.pods[pod_id]
+            pod.status = "EXITED"
+            _kill_tree(pod.process)
+
+    def terminate(self, pod_id: str) -> None:
+        with self._lock:
+            self.terminated.append(pod_id)
+            pod = self.pods.get(pod_id)
+            if pod is not None:
+                pod.status = "TERMINATED"
+                _kill_tree(pod.process)
+
+    def billing(self) -> list[str]:
+        """Pods still listed (running or exited): what a real account would still pay for."""
+        return [pod.id for pod in self.pods.values() if pod.status != "TERMINATED"]
+
+    def running_pods(self) -> list[FakePod]:
+        return [pod for pod in self.pods.values() if pod.status == "RUNNING"]
+
+
+def _kill_tree(process: subprocess.Popen[str] | None) -> None:
+    """The agent and everything it started (the worker runs in a session of its own)."""
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process(process.pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+    process.kill()
+    process.wait()
+
+
+def _handler(api: FakeRunPodPods) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            if self.path.startswith("/proxy/"):
+                self._proxy("POST")
+                return
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            api.queries.append(body.get("query", ""))
+            if self.path != "/graphql":
+                self._send(404, {"errors": [{"message": "Not found"}]})
+            elif self.headers.get("Authorization") != f"Bearer {api.key}":
+                self._send(401, {"error": "Unauthorized"})
+            else:
+                self._send(200, api.answer(body.get("query", "")))
+
+        def do_GET(self) -> None:
+            self._proxy("GET")
+
+        def do_PUT(self) -> None:
+            self._proxy("PUT")
+
+        def _proxy(self, method: str) -> None:
+            """RunPod's proxy: https://POD_ID-PORT.proxy.runpod.net/PATH, here /proxy/POD_ID-PORT/PATH."""
+            match = re.match(r"^/proxy/([^/]+)-(\d+)(/.*)$", self.path)
+            pod = api.pods.get(match.group(1)) if match else None
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            if match is None or pod is None or pod.status != "RUNNING":
+                self._plain(404, b"404 page not found")
+                return
+            if pod.port is None:
+                self._plain(502, b"502 Bad Gateway")  # the pod runs, but nothing listens on the port yet
+                return
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in {"host", "connection"}}
+            connection = http.client.HTTPConnection("127.0.0.1", pod.port, timeout=120)
+            try:
+                connection.request(method, match.group(3), body=body, headers=headers)
+                response = connection.getresponse()
+            except OSError:
+                self._plain(502, b"502 Bad Gateway")
+                return
+            self.send_response(response.status)
+            for name, value in response.getheaders():
+                if name.lower() not in {"connection", "transfer-encoding", "server", "date"}:
+                    self.send_header(name, value)
+            self.end_headers()
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                while block := response.read(65536):
+                    self.wfile.write(block)
+            connection.close()
+
+        def _plain(self, status: int, text: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(text)))
+            self.end_headers()
+            self.wfile.write(text)
+
+        def _send(self, status: int, data: dict[str, Any]) -> None:
+            payload = json.dumps(data).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@contextmanager
+def fake_runpod_pods(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeRunPodPods]:
+    """The fake serving on a free port, the SDK and the agent's URL pointed at it, and a file keyring (no key
+    saved) that subprocesses share. Every pod's agent is killed at the end."""
+    api = FakeRunPodPods(gpus=list(CATALOG), homes=tmp_path / "pods")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(api))
+    server.daemon_threads = True
+    api.url = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("RUNPOD_API_BASE_URL", api.url)
+    monkeypatch.setenv(PROXY_ENV, api.url + "/proxy/{pod_id}-{port}")
+    monkeypatch.setenv(KEYRING_FILE_ENV, str(tmp_path / "keyring.json"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", f"{__name__}.FileKeyring")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    monkeypatch.setattr("keyring.core._keyring_backend", FileKeyring())
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield api
+    finally:
+        for pod in list(api.pods.values()):
+            _kill_tree(pod.process)
+        server.shutdown()
+        server.server_close()
+
+
+__all__ = ["GOOD_KEY", "FakeGpu", "FakeRunPodPods", "FileKeyring", "fake_runpod_pods"]
