@@ -30,8 +30,8 @@ def make_run(root: Path) -> Path:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from studio.engine.config import BUILTIN_MODEL_ID, TrainConfig
-    from studio.engine.models.builtin import ensure_builtin
+    from studio.engine.config import TrainConfig
+    from studio.engine.models.builtin import BUILTIN_MODEL_ID, ensure_builtin
 
     run_dir = root / "bench-run"
     TrainConfig(base_model=BUILTIN_MODEL_ID, lora_r=16, lora_alpha=32).save(run_dir / "config.json")

