@@ -120,3 +120,34 @@ def test_quality_needs_a_finished_adapter(library):
     with pytest.raises(StudioError) as info:
         evaluate_quality(library.child)
     assert info.value.code == "adapter_missing"
+
+
+def test_code_that_ships_its_tests_is_scored_by_its_pass_rate(library, tmp_path: Path):
+    """The whole check on code data with a tests column: base and tuned answers are run against each held-out
+    example's own tests, and the pass rate is the verdict's measure, saved in quality.json and quality.md.
+    (About 7 s on two CPU cores after the shared runs are trained: not marked slow.)"""
+    data = tmp_path / "code.jsonl"
+    rows = [{"messages": [{"role": "user", "content": f"Write a Python function add{i}(a, b) that adds."},
+                          {"role": "assistant", "content": f"def add{i}(a, b):\n    return a + b"}],
+             "test": f"assert add{i}(1, 2) == 3"} for i in range(60)]
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    config_file = library.child.run_dir / "config.json"
+    config_file.write_text(json.dumps({**json.loads(config_file.read_text()), "dataset_path": str(data)}))
+
+    report = evaluate_quality(library.child, max_examples=4, qa_examples=4)
+
+    passed = next(m for m in report.metrics if m.key == "tests_passed")
+    assert passed.label == "tests passed" and passed.higher_is_better and passed.examples == 4
+    assert 0.0 <= passed.base <= 1.0 and 0.0 <= passed.tuned <= 1.0  # a pass rate for each model
+    assert report.tally is not None and report.tally.metric == "tests passed" and report.tally.total == 4
+    assert len(report.per_example) == 4
+    assert all(e["base"] in (0.0, 1.0) and e["tuned"] in (0.0, 1.0) for e in report.per_example)  # pass or fail
+    assert "(by tests passed)" in report.verdict
+    assert report.qa_base is None  # code is not scored as question-answer text
+    saved = json.loads((library.child.run_dir / REPORT_FILE).read_text())
+    assert saved["verdict"] == report.verdict and saved["tally"]["metric"] == "tests passed"
+    assert {"key": "tests_passed", "base": passed.base, "tuned": passed.tuned}.items() <= next(
+        m for m in saved["metrics"] if m["key"] == "tests_passed").items()
+    assert load_report(library.child.run_dir) == report
+    card = (library.child.run_dir / "quality.md").read_text()
+    assert f"| tests passed | {passed.base:.0%} | {passed.tuned:.0%} |" in card and "(by tests passed)" in card
