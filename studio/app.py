@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
         self.notice_timer.setInterval(NOTICES_POLL_MS)
         self.notice_timer.timeout.connect(self.check_notices)
         self.wizard.launchRequested.connect(self.launch)
+        self.wizard.rentedLaunchRequested.connect(self.launch_rented)
         self.wizard.queueRequested.connect(self.queue_run)
         self.resumable.resumeRequested.connect(self.resume_run)
         self.resumable.openRequested.connect(self.watch_run)
@@ -171,6 +172,7 @@ class MainWindow(QMainWindow):
                 action.setShortcut(QKeySequence(keys))
                 action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
                 self.addAction(action)  # a shortcut works while the menu is closed only on a shown widget
+        bar.addWidget(self._build_settings())
         button = QToolButton()
         button.setText("Help")
         button.setAccessibleName("Help")
@@ -181,8 +183,40 @@ class MainWindow(QMainWindow):
         bar.addWidget(button)
         return menu
 
+    def _build_settings(self) -> QToolButton:
+        """Settings beside Help: a menu with one entry per settings dialog (the cloud GPU keys first)."""
+        self.settings_menu = QMenu("Settings", self)
+        self.settings_menu.addAction("Cloud GPU providers (API keys)…").triggered.connect(self.open_cloud_keys)
+        self.settings_menu.addAction("Quality judge…").triggered.connect(self.show_judge_settings)
+        button = QToolButton()
+        button.setText("Settings")
+        button.setAccessibleName("Settings")
+        button.setToolTip("Studio's settings: the API keys for renting a GPU")
+        button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        button.setMenu(self.settings_menu)
+        self.settings_button = button
+        return button
+
+    def open_cloud_keys(self) -> Any:
+        """Settings > cloud GPU providers: the keys Studio rents GPUs with (kept in the system keyring)."""
+        from studio.gui.cloud_keys import CloudKeysDialog
+
+        dialog = CloudKeysDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
     def show_shortcuts(self) -> ShortcutsDialog:
         dialog = ShortcutsDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def show_judge_settings(self) -> Any:
+        """The optional quality judge's settings (off by default), a dialog of its own."""
+        from studio.gui.judge_settings import JudgeSettingsDialog
+
+        dialog = JudgeSettingsDialog(self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         return dialog
@@ -283,6 +317,10 @@ class MainWindow(QMainWindow):
         """Create the run and start it, then show its live dashboard."""
         self._start(config, None, fallback=self.wizard)
 
+    def launch_rented(self, config: Any, offer: Any, budget: float) -> None:
+        """Create the run and start it on the rented GPU chosen at review, within its budget cap."""
+        self._start(config, None, fallback=self.wizard, rented=(offer, budget))
+
     def queue_run(self, config: Any, not_before: datetime | None = None, when_idle: bool = False) -> None:
         """"Add to queue": the run joins the queue at once (its training time is estimated in the background),
         shown at the top of Runs."""
@@ -303,11 +341,14 @@ class MainWindow(QMainWindow):
             return
         self._start(config, parent.name, fallback=self.runs)
 
-    def _start(self, config: Any, name: str | None, fallback: QWidget) -> None:
+    def _start(self, config: Any, name: str | None, fallback: QWidget, rented: tuple[Any, float] | None = None) -> None:
         dashboard = self.ensure_dashboard()
         self.show_section(dashboard)
         try:
-            dashboard.start_run(config, name)
+            if rented is None:
+                dashboard.start_run(config, name)
+            else:
+                dashboard.start_run(config, name, offer=rented[0], budget=rented[1])
         except StudioError as exc:
             show_error(self, "Training could not start", exc)
             self.show_section(fallback)

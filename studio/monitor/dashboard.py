@@ -1,10 +1,16 @@
 """The dashboard page: one run watched live (or rebuilt from its record), composed from the monitor widgets.
 
-Three ways in: `start_run(config)` (the wizard's Launch), `attach(run)` (a run still training or paused,
-e.g. after a restart) and `open_run(run_dir)` (any past run, rebuilt from its events.jsonl). Events only
-ever change the plain RunState and MetricBuffers; widgets are refreshed from those on timers, so a burst of
-events never turns into a burst of repaints. The main window calls `handle_close_request()` from its
-closeEvent: it asks what should happen to a running training and returns whether the window may close.
+Three ways in: `start_run(config)` (the wizard's Launch; with an offer and a budget, on a rented GPU),
+`attach(run)` (a run still training or paused, e.g. after a restart) and `open_run(run_dir)` (any past run,
+rebuilt from its events.jsonl). Events only ever change the plain RunState and MetricBuffers; widgets are
+refreshed from those on timers, so a burst of events never turns into a burst of repaints. The main window
+calls `handle_close_request()` from its closeEvent: it asks what should happen to a running training and
+returns whether the window may close.
+
+A run on a rented GPU has a cloud.json in its folder (written by studio.engine.cloud.cloud_state.write_launch);
+its "worker" is then the cloud runner (`python -m studio.engine.cloud.runner RUN_DIR`), which speaks the
+worker's protocol, so it is watched, paused and stopped the same way. The page names the rented GPU and
+shows its running cost instead of this computer's energy.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -28,10 +35,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.engine.cloud.cloud_state import CloudLaunch, cloud_file, load_launch, write_launch
+from studio.engine.cloud.providers import provider_name
 from studio.engine.config import TrainConfig
 from studio.engine.control import ControlCommand
 from studio.engine.errors import StudioError
-from studio.engine.events import Anomaly, Checkpoint, Event, HardestExamples, Recovery
+from studio.engine.events import Anomaly, Checkpoint, Event, HardestExamples, Heartbeat, Recovery
 from studio.engine.planner.calibration import RunTiming
 from studio.engine.runs.creation import new_run
 from studio.engine.runs.folders import events_file
@@ -69,6 +78,50 @@ def close_plots(root: QWidget) -> None:
         for menu in (item.ctrlMenu, item.getViewBox().menu):
             if menu is not None and menu.parent() is None:
                 menu.setParent(plot, menu.windowFlags())
+
+
+COST_PHASE = "cloud_cost"  # the cloud runner's heartbeat with the rented machine's cost so far
+
+
+def write_rented_launch(run_dir: Path, offer: object, budget: float | None) -> None:
+    """cloud.json for a run that trains on the rented GPU `offer` (an OfferEstimate), capped at `budget`."""
+    chosen, price = offer.offer, offer.offer.price  # type: ignore[attr-defined]
+    cap = budget if budget is not None else offer.default_budget  # type: ignore[attr-defined]
+    try:
+        write_launch(run_dir, chosen.provider, chosen.gpu.id, spot=price.spot, cloud=price.cloud,
+                     budget_usd=cap, price_per_hour=price.per_hour)
+    except ValueError as exc:
+        raise StudioError(what="Studio could not record which GPU to rent for this run.", why=str(exc),
+                          actions=["Go back to the review step and choose the offer and the budget again."],
+                          code="cloud_launch_invalid") from None
+
+
+def rented_launch(run_dir: Path) -> CloudLaunch | None:
+    """The run's launch choice when it trains on a rented GPU (a cloud.json in its folder), else None."""
+    if not cloud_file(run_dir).exists():
+        return None
+    try:
+        return load_launch(run_dir)
+    except StudioError as exc:
+        log.warning("Ignoring an unreadable cloud.json in %s: %s", run_dir, exc.what)
+        return None
+
+
+def rented_text(item: CloudLaunch) -> str:
+    """'Rented GPU: RTX 4090 on RunPod (spot, community cloud, $0.20 per hour, budget cap $1.00)'."""
+    gpu = str(item.gpu_id).removeprefix("NVIDIA ")
+    kind = "spot" if item.spot else "on-demand"
+    return (f"Rented GPU: {gpu} on {provider_name(item.provider)} ({kind}, {item.cloud} cloud, "
+            f"${item.price_per_hour:.2f} per hour, budget cap ${item.budget_usd:.2f})")
+
+
+def runner_command(run_dir: Path) -> list[str]:
+    """The cloud runner in place of the worker: it rents the machine and speaks the worker's protocol."""
+    return [sys.executable, "-m", "studio.engine.cloud.runner", str(run_dir)]
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
 class DashboardPage(QWidget):
@@ -112,6 +165,12 @@ class DashboardPage(QWidget):
         self.notifications = NotificationsButton(self.notifier)
         self.subheading = QLabel()
         self.subheading.setStyleSheet("color: #59636e;")
+        self.rented_label = QLabel()
+        self.rented_label.setAccessibleName("Where the run trains")
+        self.rented_label.setStyleSheet("font-weight: bold;")
+        self.rented_label.setWordWrap(True)
+        self.rented_label.hide()
+        self.rented: CloudLaunch | None = None  # the run's launch choice when it trains on a rented GPU
         self.progress = ProgressPanel()
         self.controls = ControlsBar()
         self.alerts = AlertsPanel()
@@ -132,6 +191,7 @@ class DashboardPage(QWidget):
         header.addWidget(self.notifications)
         layout.addLayout(header)
         layout.addWidget(self.subheading)
+        layout.addWidget(self.rented_label)
         top = QHBoxLayout()  # the hardest examples use the room beside the progress ring
         top.addWidget(self.progress, 0)
         top.addWidget(self.hardest, 1)
@@ -170,9 +230,14 @@ class DashboardPage(QWidget):
 
     # ---- ways in ---------------------------------------------------------------------------------------
 
-    def start_run(self, config: TrainConfig, name: str | None = None) -> str:
-        """Create the run (folder + registry row, status queued) and start its worker; returns the run id."""
+    def start_run(self, config: TrainConfig, name: str | None = None, *, offer: object = None,
+                  budget: float | None = None) -> str:
+        """Create the run (folder + registry row, status queued) and start its worker; returns the run id.
+        With `offer` (an OfferEstimate from studio.engine.cloud.offers) the run trains on that rented GPU, and
+        stops there at `budget` US dollars (the offer's default cap when None)."""
         record = new_run(Registry(), config, name)
+        if offer is not None:
+            write_rented_launch(record.run_dir, offer, budget)
         self._reset(record.run_dir)
         self.state.run_id, self.state.config = record.id, config.model_dump(mode="json")
         self._launch()
@@ -266,7 +331,11 @@ class DashboardPage(QWidget):
         self.alerts.clear()
         self.hardest.clear()
         self.startup.reset()
-        self.energy.reset(run_dir)
+        self.rented = rented_launch(run_dir)
+        launch = self.rented
+        self.rented_label.setVisible(launch is not None)
+        self.rented_label.setText(rented_text(launch) if launch is not None else "")
+        self.energy.reset(run_dir, (launch.price_per_hour, launch.budget_usd) if launch is not None else None)
         self._timing = RunTiming()
         self.summary.setVisible(False)
         self._shown_status = RunStatus.IDLE
@@ -285,6 +354,7 @@ class DashboardPage(QWidget):
             on_event=lambda event: bridge.feed_events([event]),
             on_silence=bridge.notify_silent,
             on_bad_line=bridge.reject_line,
+            command=runner_command(self.run_dir) if self.rented is not None else None,
         )
         try:
             supervisor.start()
@@ -382,6 +452,9 @@ class DashboardPage(QWidget):
                 self.controls.settle("checkpoint")
             elif isinstance(event, HardestExamples):
                 self.hardest.show_examples(event)
+            elif isinstance(event, Heartbeat) and event.phase == COST_PHASE:
+                self.energy.show_rented_cost(_number(event.extra.get("cost_usd")),
+                                             _number(event.extra.get("budget_usd")))
         self._dirty = True
 
     def _on_worker_exit(self, exit_code: int) -> None:
@@ -402,7 +475,7 @@ class DashboardPage(QWidget):
 
     def _record_timing(self) -> None:
         """Keep how fast this worker trained on this computer, so the next plan's time estimate uses it."""
-        if self.state.status in {RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.RELEASED}:
+        if self.rented is None and self.state.status in {RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.RELEASED}:
             from studio.engine.hardware import probe
             from studio.engine.planner.calibration import default_store
 

@@ -1,7 +1,9 @@
 """Energy, cost and CO2 of the run so far, from the machine's own power readings or a labelled estimate.
 
 The sampler's readings go to the engine's EnergyMeter; this panel only shows its total at the electricity
-price and grid intensity set in Settings, and keeps the total in the run folder when the worker ends.
+price and grid intensity set in Settings, and keeps the total in the run folder when the worker ends. A run on
+a rented GPU shows instead what the machine has cost so far against its budget cap, as the cloud runner
+reports it (its `cloud_cost` heartbeats): this computer's power is not what the run uses.
 """
 
 from __future__ import annotations
@@ -44,10 +46,13 @@ class EnergyPanel(QGroupBox):
         self._cores = psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
         self.meter = EnergyMeter(self._cores)
         self.run_dir: Path | None = None
+        self.rented: tuple[float, float] | None = None  # a rented GPU's (price per hour, budget cap)
         grid = QGridLayout(self)
         self.labels: dict[str, QLabel] = {}
+        self.names: dict[str, QLabel] = {}
         for column, key in enumerate(("Power now", "Energy", "Cost", "CO2")):
             name = QLabel(key)
+            self.names[key] = name
             name.setObjectName("muted")
             value = QLabel("—")
             value.setWordWrap(True)
@@ -64,15 +69,42 @@ class EnergyPanel(QGroupBox):
         self.labels["Source"] = source
         grid.addWidget(source, 2, 0, 1, 4)
 
-    def reset(self, run_dir: Path) -> None:
-        """Show this run's kept total (none yet for a new run), and count on from it if it trains again."""
+    def reset(self, run_dir: Path, rented: tuple[float, float] | None = None) -> None:
+        """Show this run's kept total (none yet for a new run), and count on from it if it trains again; for a
+        run on a rented GPU (`rented`: its price per hour and budget cap), its cost against the cap instead."""
         self.run_dir = run_dir
         self.settings = energy_settings()
+        self.rented = rented
+        for key, name in zip(("Power now", "Energy", "Cost", "CO2"),
+                             ("Price", "Budget cap", "Cost so far", "Budget used") if rented else
+                             ("Power now", "Energy", "Cost", "CO2"), strict=True):
+            self.names[key].setText(name)
+            self.labels[key].setAccessibleName(name if rented or key == "Power now" else f"{key} so far")
         kept = load_run_energy(run_dir)
         self.meter = EnergyMeter(self._cores, kept.energy_kwh if kept else 0.0, kept.estimated if kept else False)
-        self._show(kept, power=None)
+        if rented is not None:
+            self.show_rented_cost(None)
+        else:
+            self._show(kept, power=None)
+
+    def show_rented_cost(self, cost_usd: float | None, budget_usd: float | None = None) -> None:
+        """The rented machine's cost so far (None: not reported yet), against its budget cap."""
+        if self.rented is None:
+            return
+        price, budget = self.rented
+        budget = budget_usd or budget
+        self.setTitle("Rented GPU cost so far")
+        self.labels["Power now"].setText(f"${price:.2f} per hour")
+        self.labels["Energy"].setText(f"${budget:.2f}")
+        self.labels["Cost"].setText(f"${cost_usd:.2f}" if cost_usd is not None else "—")
+        self.labels["CO2"].setText(f"{min(cost_usd / budget, 1.0):.0%}" if cost_usd is not None and budget else "—")
+        self.labels["Source"].setText(
+            "What the rented machine has cost since it was created (setup included), at the provider's price. "
+            "Studio stops the run and switches the machine off when the budget cap is reached.")
 
     def add_sample(self, sample: SystemSample) -> None:
+        if self.rented is not None:  # this computer's power is not what a rented run uses
+            return
         self.settings = energy_settings()  # a price changed in the settings step counts at once
         reading = self.meter.add(sample.power())
         self._show(RunEnergy(reading.energy_kwh, reading.estimated, reading.sources), reading.power_w)

@@ -1,6 +1,7 @@
 """Step 5: review and launch. A summary of every choice, the warnings that still stand, two alternatives
-(faster/cheaper and higher quality) with their own estimates, one click away, and the conditions for a run
-added to the queue instead of started now (the wizard's "Add to queue").
+(faster/cheaper and higher quality) with their own estimates, one click away, where to train (this computer
+or a rented GPU, studio.wizard.rented_gpu), and the conditions for a run added to the queue instead of started
+now (the wizard's "Add to queue").
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from studio.gui.energy_settings import energy_settings
 from studio.gui.widgets import Banner, wrapped_label
 from studio.wizard.base import WizardPage
 from studio.wizard.estimates import Alternative, alternatives, describe_for_machine
+from studio.wizard.rented_gpu import RentedGpuBox
 from studio.wizard.session import LOCKED_FIELDS, WizardSession
 
 METHOD_NAMES = {
@@ -102,10 +104,14 @@ class ReviewPage(WizardPage):
         self.body.addWidget(self.warnings_box)
         self.alternatives_row = QHBoxLayout()
         self.body.addLayout(self.alternatives_row)
+        self.where = RentedGpuBox(session)
+        self.body.addWidget(self.where)
         self.queue_options = QueueOptions()
         self.body.addWidget(self.queue_options)
         self.body.addStretch(1)
         self.alternative_boxes: list[AlternativeBox] = []
+        self.where.changed.connect(self._on_where)
+        self.where.keysRequested.connect(self.open_keys)
         session.configChanged.connect(self._refresh_if_visible)
         session.planChanged.connect(self._refresh_if_visible)
         session.reportChanged.connect(self._on_report)
@@ -136,7 +142,30 @@ class ReviewPage(WizardPage):
         self._fill_summary(config)
         self._fill_warnings()
         self._fill_alternatives(config)
+        self.where.refresh()
+        self._on_where()
+
+    def _on_where(self) -> None:
+        """A rented run is launched now, not queued: the queue's conditions are for this computer."""
+        self.queue_options.setVisible(not self.where.renting)
         self.completeChanged.emit()
+
+    def rented_launch(self) -> tuple[Any, Any, float] | None:
+        """(the config planned for the rented GPU, its OfferEstimate, the budget cap), or None to train here."""
+        offer = self.where.selected() if self.where.renting else None
+        if offer is None:
+            return None
+        return self.session.with_choices(offer.config, self.session.state.overrides), offer, self.where.budget_value()
+
+    def open_keys(self) -> None:
+        """Settings > cloud GPU providers; the offers are looked up again once a key is saved."""
+        from studio.gui.cloud_keys import CloudKeysDialog
+
+        dialog = CloudKeysDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.section.keyChanged.connect(lambda _provider: self.where.fetch())
+        self.keys_dialog = dialog
+        dialog.show()
 
     def _fill_summary(self, config: Any) -> None:
         while self.summary.rowCount():
@@ -223,4 +252,7 @@ class ReviewPage(WizardPage):
             return data
         if self.session.final_config() is None:
             return "Go back to the settings step first."
-        return None
+        return self.where.blocker()
+
+    def shutdown(self) -> None:
+        self.where.shutdown()

@@ -186,6 +186,12 @@ class WizardSession(QObject):
         """The plan's config with the user's overrides and the wizard's choices; None before planning."""
         if self.planned is None:
             return None
+        return self.with_choices(self.planned.plan.config, self.state.overrides)
+
+    def with_choices(self, config: Any, overrides: dict[str, Any] | None = None) -> Any:
+        """`config` (the plan for this computer, or one for a rented GPU) with `overrides` and the wizard's own
+        choices: the model, use case and data, and a preference file's objective."""
+        assert self.planned is not None
         s = self.state
         fixed = {
             "base_model": s.model_ref or self.planned.plan.config.base_model,
@@ -198,7 +204,7 @@ class WizardSession(QObject):
         objective = objective_for_kind(getattr(self.report, "kind", None))
         if objective is not None and "objective" not in s.overrides:  # a preference file trains with DPO/KTO
             fixed["objective"] = objective
-        return self.planned.plan.config.updated(**{**s.overrides, **fixed})
+        return config.updated(**{**(overrides or {}), **fixed})
 
     def set_override(self, name: str, value: Any) -> None:
         """Apply one user change; raises StudioError (and changes nothing) when the value is not allowed."""

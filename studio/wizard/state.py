@@ -30,6 +30,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "overrides": (dict,),
     "advanced_view": (bool,),
     "onboarding_done": (bool,),
+    "train_on": (str,),
 }
 
 
@@ -46,6 +47,7 @@ class WizardState:
     overrides: dict[str, Any] = field(default_factory=dict)
     advanced_view: bool = False
     onboarding_done: bool = False
+    train_on: str = "here"  # "here", or the cloud provider whose GPU the review step rents ("runpod")
 
     @classmethod
     def from_dict(cls, data: object) -> WizardState:

@@ -5,6 +5,8 @@ Signals:
     launchRequested(object): the final, validated TrainConfig (dataset_path set) the user chose to run.
     queueRequested(object, object, bool): that TrainConfig to queue instead, the earliest start (a local
         datetime or None) and whether it waits for an idle computer.
+    rentedLaunchRequested(object, object, float): Launch on a rented GPU: the TrainConfig planned for it, the
+        chosen offer (studio.engine.cloud.offers.OfferEstimate) and the budget cap in US dollars.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ class Onboarding(QWidget):
 class Wizard(QWidget):
     launchRequested = Signal(object)  # noqa: N815 - Qt signal naming
     queueRequested = Signal(object, object, bool)  # noqa: N815
+    rentedLaunchRequested = Signal(object, object, float)  # noqa: N815
 
     def __init__(
         self, state: WizardState | None = None, parent: QWidget | None = None, autosave: bool = True
@@ -280,7 +283,12 @@ class Wizard(QWidget):
 
     def launch(self) -> None:
         config = self.session.final_config()
-        if config is not None and self.page.blocker() is None:
+        if config is None or self.page.blocker() is not None:
+            return
+        rented = getattr(self.page, "rented_launch", lambda: None)()
+        if rented is not None:
+            self.rentedLaunchRequested.emit(*rented)
+        else:
             self.launchRequested.emit(config)
 
     def add_to_queue(self) -> None:
@@ -288,6 +296,8 @@ class Wizard(QWidget):
         config = self.session.final_config()
         if config is None or self.index != len(PAGE_CLASSES) - 1 or self.page.blocker() is not None:
             return
+        if self.page.rented_launch() is not None:  # type: ignore[attr-defined]
+            return  # a rented GPU is rented now, for this run: the queue trains on this computer
         not_before, when_idle = self.page.queue_options.conditions()  # type: ignore[attr-defined]
         self.queueRequested.emit(config, not_before, when_idle)
 
@@ -312,8 +322,9 @@ class Wizard(QWidget):
         self.next_button.setText("&Launch training" if last else "&Next")
         self.next_button.setAccessibleName("Launch training" if last else "Next step")
         self.next_button.setEnabled(blocker is None)
+        renting = last and self.ready and bool(getattr(getattr(self.page, "where", None), "renting", False))
         self.queue_button.setVisible(last)
-        self.queue_button.setEnabled(blocker is None)
+        self.queue_button.setEnabled(blocker is None and not renting)
         self.message.setText(blocker or "")
         self.message.setObjectName("blocker" if blocker else "muted")
         self.message.style().unpolish(self.message)
