@@ -28,9 +28,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from queue import Empty, Queue
 from types import FrameType
-from typing import TextIO
 
 from studio.engine.cloud.agent import TOKEN_ENV
 from studio.engine.cloud.cloud_state import CloudLaunch, agent_token, load_launch, save_launch
@@ -38,13 +36,13 @@ from studio.engine.cloud.keys import load_api_key
 from studio.engine.cloud.providers import provider_name
 from studio.engine.cloud.remote_run import RemoteRun
 from studio.engine.cloud.runpod_api import PodRequest, RunPodPods, agent_url
-from studio.engine.control import parse_command
 from studio.engine.errors import ExitCode, StudioError
 from studio.engine.events import Anomaly, Checkpoint, Completed, Error, Event, Heartbeat, Recovery, Stopped
 from studio.engine.handoff import export_bundle
 from studio.engine.runs.folders import events_file, final_adapter_dir
 from studio.engine.runs.registry import Registry, Status
 from studio.engine.training.checkpoints import PREFIX, checkpoints_dir, latest_good
+from studio.engine.training.control_channel import ControlChannel
 from studio.engine.training.sinks import EventEmitter, FileSink, StreamSink, last_seq
 
 POLL_WAIT_S = 2  # the agent holds an events request this long: commands and the budget are checked between
@@ -65,13 +63,15 @@ class _MachineLostError(Exception):
 
 
 class CloudRunner:
-    def __init__(self, run_dir: Path, emitter: EventEmitter, pods: RunPodPods | None = None) -> None:
+    def __init__(self, run_dir: Path, emitter: EventEmitter, channel: ControlChannel | None = None,
+                 pods: RunPodPods | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.run_id = self.run_dir.name
         self.emitter = emitter
         self.launch: CloudLaunch = load_launch(self.run_dir)
         self.pods = pods or RunPodPods()
-        self.commands: Queue[str] = Queue()
+        # stdin and RUN_DIR/control/ (`studio stop RUN`, `studio cloud stop RUN`), as for a local worker
+        self.channel = channel or ControlChannel(self.run_dir)
         self.shutdown = threading.Event()
         self.key = ""
         self.remote: RemoteRun | None = None
@@ -359,10 +359,12 @@ class CloudRunner:
 
     def _drain_commands(self, before_start: bool = False) -> None:
         while True:
-            try:
-                command = self.commands.get_nowait()
-            except Empty:
+            received = self.channel.get()
+            if received is None:
                 return
+            command = received.command
+            if command not in {"pause", "pause_release", "resume", "stop"}:
+                continue
             if command == "stop":
                 if before_start:
                     self._stopping = "user"
@@ -418,14 +420,6 @@ class CloudRunner:
                           exit_code=1)
 
 
-def read_commands(stream: TextIO, commands: Queue[str]) -> None:
-    """Control commands from stdin (the worker's channel); an end of input is not a stop: the run goes on."""
-    for line in stream:
-        command = parse_command(line)
-        if command is not None and command.command in {"pause", "pause_release", "resume", "stop"}:
-            commands.put(command.command)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
@@ -436,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     emitter = EventEmitter(run_id, [FileSink(events_file(run_dir)), StreamSink()],
                            start_seq=last_seq(events_file(run_dir)))
     try:
-        runner = CloudRunner(run_dir, emitter)
+        # An end of stdin (the app closed) is not a stop: the run goes on, and a new app reattaches.
+        runner = CloudRunner(run_dir, emitter, ControlChannel(run_dir, sys.stdin))
     except StudioError as error:
         emitter.emit(Error, code=error.code, message=error.what, hint=error.why, actions=list(error.actions))
         emitter.close()
@@ -447,11 +442,10 @@ def main(argv: list[str] | None = None) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, on_signal)
-    threading.Thread(target=read_commands, args=(sys.stdin, runner.commands), name="cloud-commands",
-                     daemon=True).start()
     try:
         return runner.run()
     finally:
+        runner.channel.close()
         emitter.close()
 
 
