@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -64,6 +64,11 @@ def suggested_budget(estimate: Any) -> float:
     return max(float(estimate.default_budget), math.ceil(estimate.cost.expected * 100) / 100)
 
 
+def dollars(amount: float) -> str:
+    """US dollars; a run of a few cents keeps a third decimal, so its range does not read "$0.00 to $0.01"."""
+    return f"${amount:.3f}" if 0 < abs(amount) < 0.1 else money(amount)
+
+
 def kind_text(estimate: Any) -> str:
     price = estimate.offer.price
     return f"{'Spot' if price.spot else 'On-demand'}, {price.cloud} cloud"
@@ -105,10 +110,12 @@ class RentedGpuBox(QGroupBox):
         self.panel = QWidget()
         panel = QVBoxLayout(self.panel)
         panel.setContentsMargins(0, 0, 0, 0)
-        panel.addWidget(wrapped_label(
+        about = QHBoxLayout()
+        about.addWidget(wrapped_label(
             f"Studio rents the machine from your {PROVIDER_NAME} account for this run only, sends it the run, "
             "watches it from the dashboard, brings the trained adapter back and switches the machine off. "
-            "Prices are the provider's, per hour.", name="muted"))
+            "Prices are the provider's, per hour.", name="muted"), 1)
+        panel.addLayout(about)
         fetch = QHBoxLayout()
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)  # the provider does not say how far along it is
@@ -124,9 +131,11 @@ class RentedGpuBox(QGroupBox):
         fetch.addWidget(self.progress, 1)
         fetch.addWidget(self.status, 2)
         fetch.addWidget(self.cancel_button)
-        fetch.addStretch(0)
-        fetch.addWidget(self.refresh_button)
-        panel.addLayout(fetch)
+        about.addWidget(self.refresh_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.fetch_row = QWidget()
+        self.fetch_row.setLayout(fetch)
+        fetch.setContentsMargins(0, 0, 0, 0)
+        panel.addWidget(self.fetch_row)
         self.banner = Banner()
         panel.addWidget(self.banner)
         keys_row = QHBoxLayout()
@@ -256,6 +265,7 @@ class RentedGpuBox(QGroupBox):
         self.changed.emit()
 
     def _on_busy(self, busy: bool) -> None:
+        self.fetch_row.setVisible(busy)
         self.progress.setVisible(busy)
         self.status.setVisible(busy)
         self.cancel_button.setVisible(busy)
@@ -288,7 +298,7 @@ class RentedGpuBox(QGroupBox):
         for row, item in enumerate(estimates):
             price = item.offer.price.per_hour
             texts = (gpu_text(item), f"{item.offer.gpu.vram_gb:.0f} GB", f"{money(price)}/h", kind_text(item),
-                     interval_text(item.total_time_s, duration), interval_text(item.cost, money))
+                     interval_text(item.total_time_s, duration), interval_text(item.cost, dollars))
             for column, text in enumerate(texts):
                 cell = QTableWidgetItem(text)
                 cell.setToolTip(f"Needs about {memory(item.peak_memory_mb.expected)} of GPU memory, "
@@ -313,7 +323,7 @@ class RentedGpuBox(QGroupBox):
         self.budget.setValue(suggested)
         self.budget.blockSignals(False)
         self.budget_hint.setText(
-            f"Suggested {money(suggested)}: 1.5 times the estimate of {money(chosen.cost.expected)}. "
+            f"Suggested {money(suggested)}: 1.5 times the estimate of {dollars(chosen.cost.expected)}. "
             "Studio stops the run and switches the machine off when it is reached.")
         self._check_budget()
 

@@ -4,6 +4,9 @@ refused with the figure; no key, no network and no GPU that fits are said plainl
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import Qt
 
@@ -168,3 +171,29 @@ def test_looking_up_the_offers_can_be_cancelled(qtbot, click, review, runpod):
     assert box.refresh_button.isVisible() and not box.table.isVisible()
     click(box.refresh_button)
     qtbot.waitUntil(lambda: not box.runner.busy and box.table.isVisible(), timeout=60_000)
+
+
+SHOTS = os.environ.get("STUDIO_SCREENSHOTS")  # a folder: the docs' screenshots are taken (docs/screenshots)
+
+
+@pytest.mark.skipif(not SHOTS, reason="takes the docs' screenshots only when STUDIO_SCREENSHOTS names a folder")
+def test_screenshots_of_the_offers_and_the_keys_settings(qtbot, click, review, runpod):
+    from PySide6.QtWidgets import QScrollArea
+
+    wizard, page = review
+    save_api_key("runpod", GOOD_KEY)
+    box = rent(qtbot, click, page)
+    scroll = page.findChild(QScrollArea)
+    scroll.ensureWidgetVisible(box.budget_row, 0, 0)
+    qtbot.wait(200)
+    wizard.grab().save(str(Path(SHOTS) / "review-rented-gpu.png"))
+    from studio.gui.cloud_keys import remove_key
+
+    remove_key("runpod")  # the form a first visit shows
+    page.open_keys()
+    dialog = page.keys_dialog
+    qtbot.waitUntil(dialog.isVisible)
+    dialog.adjustSize()
+    qtbot.wait(200)
+    dialog.grab().save(str(Path(SHOTS) / "cloud-keys.png"))
+    dialog.close()
