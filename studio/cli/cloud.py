@@ -82,7 +82,8 @@ def login_command(provider: str = typer.Argument(..., help="runpod")) -> None:
 def train_command(
     run: str | None = typer.Argument(None, help="An existing run to train (id or name); without it, a new run "
                                      "is made from the options below, as `studio train` makes one."),
-    gpu: str = typer.Option(..., "--gpu", help="The GPU to rent, as `studio cloud offers` names it."),
+    gpu: str = typer.Option("", "--gpu", help="The GPU to rent, as `studio cloud offers` names it (default: "
+                            "the cheapest that fits)."),
     budget: float | None = typer.Option(None, "--budget", min=0.0, help="Most to spend, in US dollars: the run "
                                         "stops with a checkpoint there (default: 1.5x the estimate)."),
     spot: bool = typer.Option(False, "--spot", help="Rent a spot machine: cheaper, but it can be taken back "
@@ -105,7 +106,7 @@ def train_command(
 
     from studio.cli.train import build_config
     from studio.engine.cloud import budget_cap, check_budget, offers
-    from studio.engine.cloud.cloud_state import write_launch
+    from studio.engine.cloud.cloud_state import cloud_file, load_launch, write_launch
     from studio.engine.cloud.connect import get_provider
     from studio.engine.cloud.keys import load_api_key
     from studio.engine.cloud.offers import check_upload, gpu_hardware
@@ -119,6 +120,9 @@ def train_command(
     cloud_provider = get_provider(provider)
     registry = Registry()
     record = registry.find(run) if run else None
+    if record is not None and cloud_file(record.run_dir).is_file() and load_launch(record.run_dir).pod_id:
+        console.print(f"Run [bold]{record.id}[/] still has its rented machine: reattaching to it.", highlight=False)
+        raise typer.Exit(supervise_cloud(record.run_dir))
     fixed = load_run_config(record.run_dir) if record else (
         build_config(dataset, model, profile, config_file, max_steps) if config_file else None)
     data = Path(fixed.dataset_path) if fixed and fixed.dataset_path else dataset
@@ -157,14 +161,16 @@ def train_command(
 
 def _pick_offer(estimates: list[Any], gpu: str, spot: bool, cloud: str | None) -> Any:
     wanted = gpu.lower()
-    matching = [item for item in estimates if wanted in {item.offer.gpu.id.lower(), item.offer.gpu.name.lower()}
+    matching = [item for item in estimates
+                if (not wanted or wanted in {item.offer.gpu.id.lower(), item.offer.gpu.name.lower()})
                 and item.offer.price.spot == spot and (cloud is None or item.offer.price.cloud == cloud)]
     if not matching:
         kind = "spot" if spot else "on-demand"
         listed = sorted({f"{item.offer.gpu.id} ({'spot' if item.offer.price.spot else 'on-demand'}, "
                          f"{item.offer.price.cloud})" for item in estimates})
         raise StudioError(
-            what=f"No {kind} {gpu}{f' in {cloud} cloud' if cloud else ''} that fits this run can be rented now.",
+            what=f"No {kind} {gpu or 'GPU'}{f' in {cloud} cloud' if cloud else ''} that fits this run can be rented "
+                 "now.",
             why="The offers that fit are: " + "; ".join(listed) + ".",
             actions=["Pick one of them with --gpu (and --spot for a spot one).",
                      "See them with their time and cost: `studio cloud offers --model M --dataset D`."],

@@ -15,6 +15,7 @@ from studio.engine.cloud import save_api_key
 from studio.engine.cloud.cloud_state import load_launch, save_launch, write_launch
 from studio.engine.cloud.runpod_api import MAX_UPLOAD_BYTES, PodRequest, RunPodPods
 from studio.engine.config import TrainConfig
+from studio.engine.errors import StudioError
 from studio.engine.runs.registry import Registry
 from tests.cloud_server import LLAMA_70B
 from tests.engine.cloud.fake_runpod import GOOD_KEY, fake_runpod_pods
@@ -119,6 +120,9 @@ def test_cloud_stop_terminates_a_machine_left_without_its_runner(runpod, tiny_mo
     launch.pod_id, launch.state, launch.pods = pod, "running", [pod]
     save_launch(run_dir, launch)
     assert json.loads(invoke(["status", "--json"]).stdout)["runs"][0]["machine"] == "rented"
+    with pytest.raises(StudioError) as caught:  # a new launch would leave that machine billing
+        write_launch(run_dir, "runpod", GPU, spot=False, cloud="community", budget_usd=1.0, price_per_hour=0.34)
+    assert caught.value.code == "cloud_run_has_machine" and load_launch(run_dir).pod_id == pod
     result = invoke(["stop", run_dir.name])
     assert result.exit_code == 0, result.output
     assert "The machine is terminated" in result.output

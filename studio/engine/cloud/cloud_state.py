@@ -63,12 +63,23 @@ def cloud_file(run_dir: Path) -> Path:
 
 def write_launch(run_dir: Path, provider: str, gpu_id: str, *, spot: bool, cloud: str, budget_usd: float,
                  price_per_hour: float, keep_running: bool = False) -> CloudLaunch:
-    """Record what to rent for this run (before the runner starts) and give it a fresh agent token."""
+    """Record what to rent for this run (before the runner starts) and give it a fresh agent token. A new
+    launch of a run that trained before starts a new budget; one whose machine is still rented is refused."""
     provider_name(provider)  # a plain error for a provider Studio does not know
     if cloud not in {"secure", "community"}:
         raise ValueError(f"cloud must be 'secure' or 'community', not {cloud!r}")
     if budget_usd <= 0 or price_per_hour <= 0:
         raise ValueError("the budget and the price must be above zero")
+    if cloud_file(run_dir).is_file():
+        earlier = load_launch(run_dir)
+        if earlier.pod_id:  # its runner reattaches to that machine; a new launch would leave it billing
+            raise StudioError(
+                what="This run already has a rented machine.",
+                why=f"Its pod {earlier.pod_id} may still be training it.",
+                actions=["Start the run again to reattach to it (`studio cloud train RUN`).",
+                         "Or stop it and terminate the machine first: `studio cloud stop RUN`."],
+                code="cloud_run_has_machine",
+            )
     launch = CloudLaunch(provider, gpu_id, spot, cloud, float(budget_usd), float(price_per_hour), keep_running)
     save_launch(run_dir, launch)
     new_agent_token(Path(run_dir).name)

@@ -119,7 +119,7 @@ class CloudRunner:
             else:
                 self._retire_pod()
         if self.remote is None:
-            if launch.state == "ended" and latest_good(self.run_dir) is None and launch.outcome == "completed":
+            if launch.outcome == "completed" and launch.imported_run_id:
                 raise StudioError(what="This run has already trained on a rented GPU.",
                                   actions=["Train a new version: `studio cloud train` with the same options."],
                                   code="cloud_run_finished")
