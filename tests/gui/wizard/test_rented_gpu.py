@@ -197,3 +197,45 @@ def test_screenshots_of_the_offers_and_the_keys_settings(qtbot, click, review, r
     qtbot.wait(200)
     dialog.grab().save(str(Path(SHOTS) / "cloud-keys.png"))
     dialog.close()
+
+
+def _unexplained(root) -> list[str]:
+    """Technical words shown under `root` without a glossary tooltip (as tests/gui/test_glossary_terms.py)."""
+    from PySide6.QtWidgets import QWidget
+
+    from studio.gui.glossary import buddy_labels, explain_terms, explaining_widget, shown_text, terms_in
+
+    explain_terms(root)
+    labels = buddy_labels(root)
+    found = []
+    for widget in [root, *root.findChildren(QWidget)]:
+        text = shown_text(widget)
+        if text and widget.isVisible() and terms_in(text) and explaining_widget(widget, labels) is None:
+            found.append(f"{type(widget).__name__} {text[:60]!r}")
+    return found
+
+
+def test_the_rented_gpu_screens_are_explained_named_and_uncut(qtbot, click, review, runpod):
+    from tests.gui.layout_checks import layout_problems
+    from tests.gui.test_screen_reader_names import nameless_controls, tab_traps
+
+    wizard, page = review
+    box = rent(qtbot, click, page)  # no key yet: the message and its button
+    assert box.keys_button.isVisible()
+    save_api_key("runpod", GOOD_KEY)
+    click(box.refresh_button)
+    qtbot.waitUntil(lambda: not box.runner.busy and box.table.isVisible(), timeout=60_000)
+    type_budget(qtbot, box, "0")  # the refusal shown too
+    for root in (wizard,):
+        assert _unexplained(root) == []
+        assert nameless_controls(root) == []
+        assert tab_traps(root) == []
+        assert layout_problems(root) == []
+    page.open_keys()
+    dialog = page.keys_dialog
+    qtbot.waitUntil(dialog.isVisible)
+    row = dialog.section.rows["runpod"]
+    assert _unexplained(dialog) == [] and nameless_controls(dialog) == [] and layout_problems(dialog) == []
+    click(row.replace_button)
+    assert nameless_controls(dialog) == [] and layout_problems(dialog) == []
+    dialog.close()
