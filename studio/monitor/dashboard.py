@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +40,7 @@ from studio.engine.config import TrainConfig
 from studio.engine.control import ControlCommand
 from studio.engine.errors import StudioError
 from studio.engine.events import Anomaly, Checkpoint, Event, HardestExamples, Heartbeat, Recovery
+from studio.engine.frozen import module_command
 from studio.engine.planner.calibration import RunTiming
 from studio.engine.runs.creation import new_run
 from studio.engine.runs.folders import events_file
@@ -117,7 +117,7 @@ def rented_text(item: CloudLaunch) -> str:
 
 def runner_command(run_dir: Path) -> list[str]:
     """The cloud runner in place of the worker: it rents the machine and speaks the worker's protocol."""
-    return [sys.executable, "-m", "studio.engine.cloud.runner", str(run_dir)]
+    return module_command("studio.engine.cloud.runner", str(run_dir))  # the bundle's executable when frozen
 
 
 def _number(value: object) -> float | None:
