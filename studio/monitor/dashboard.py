@@ -440,6 +440,10 @@ class DashboardPage(QWidget):
             self._refresh_timer.start()
             self.charts.start()
         for event in batch:
+            if isinstance(event, Heartbeat) and event.phase == COST_PHASE:  # money, not a phase of the run
+                self.energy.show_rented_cost(_number(event.extra.get("cost_usd")),
+                                             _number(event.extra.get("budget_usd")))
+                continue
             self.state.apply(event)
             self.buffers.apply(event)
             self.startup.observe(event)
@@ -452,9 +456,6 @@ class DashboardPage(QWidget):
                 self.controls.settle("checkpoint")
             elif isinstance(event, HardestExamples):
                 self.hardest.show_examples(event)
-            elif isinstance(event, Heartbeat) and event.phase == COST_PHASE:
-                self.energy.show_rented_cost(_number(event.extra.get("cost_usd")),
-                                             _number(event.extra.get("budget_usd")))
         self._dirty = True
 
     def _on_worker_exit(self, exit_code: int) -> None:
