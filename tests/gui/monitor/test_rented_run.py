@@ -110,3 +110,37 @@ def _alert_texts(dashboard) -> list:
     from PySide6.QtWidgets import QLabel
 
     return [label for label in dashboard.alerts.findChildren(QLabel) if label.text()]
+
+
+def test_pause_and_release_resume_and_stop_of_a_rented_run_from_the_dashboard(qtbot, dashboard, runpod,
+                                                                               tiny_model_dir: Path,
+                                                                               tiny_chat_file: Path, slow_steps):
+    from studio.engine.cloud.offers import Offer, OfferEstimate
+    from studio.engine.cloud.providers import GpuType, Price
+    from studio.engine.planner import Interval
+    from tests.gui.monitor.test_live_run import tiny_config, wait_status
+
+    config = tiny_config(tiny_model_dir, tiny_chat_file).updated(eval_fraction=0.0, checkpoint_every_steps=1000,
+                                                                 score_examples=False, hardest_top_n=0)
+    gpu = GpuType("NVIDIA GeForce RTX 4090", "NVIDIA GeForce RTX 4090", 24.0)
+    offer = OfferEstimate(Offer("runpod", gpu, Price(0.34, False, "community")), config,
+                          Interval(900, 1000, 1100), Interval(400, 600, 1200), Interval(0.04, 0.06, 0.11))
+    dashboard.controls.confirm_stop = lambda parent: True
+    dashboard.start_run(config, offer=offer, budget=5.0)
+    assert dashboard.rented_label.text().startswith("Rented GPU: GeForce RTX 4090 on RunPod (on-demand")
+    qtbot.waitUntil(lambda: dashboard.state.step >= 2, timeout=SLOW)
+    wait_status(qtbot, dashboard, RunStatus.RUNNING)
+
+    dashboard.controls.buttons["pause_release"].click()  # the machine goes back; the checkpoint comes here
+    wait_status(qtbot, dashboard, RunStatus.RELEASED, timeout=SLOW)
+    qtbot.waitUntil(lambda: dashboard.supervisor is None, timeout=60_000)
+    assert runpod.billing() == [] and len(runpod.terminated) == 1
+    released_at = dashboard.state.step
+
+    dashboard.controls.buttons["resume"].click()  # a new machine, from the checkpoint kept here
+    qtbot.waitUntil(lambda: dashboard.state.step > released_at, timeout=SLOW)
+    assert len(runpod.created) == 2
+    dashboard.controls.buttons["stop"].click()
+    wait_status(qtbot, dashboard, RunStatus.STOPPED, timeout=SLOW)
+    qtbot.waitUntil(lambda: dashboard.supervisor is None, timeout=60_000)
+    assert sorted(runpod.terminated) == sorted(runpod.created) and runpod.billing() == []
