@@ -2,12 +2,18 @@
 each version's quality verdict against its base model side by side, the settings that differ, and "New run
 with these settings".
 
+The run files behind it (metrics, events, configs, quality.json) are read on the shared background worker
+(studio.gui.tasks), never on the GUI thread: the view says "Loading…" until they are in.
+
 Signals:
     newRunRequested(object): a TrainConfig dict to start a new run from (the main window opens the wizard).
     backRequested(): the user wants to go back to the list.
+    loaded(): the runs' files were read and shown (or why they could not be is shown).
 """
 
 from __future__ import annotations
+
+from typing import cast
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
@@ -31,6 +37,7 @@ from studio.engine.library.compare import Axis, Comparison, compare_runs, run_la
 from studio.engine.library.quality import MetricScore, QualityReport, load_report
 from studio.engine.runs.registry import RunRecord
 from studio.gui.help import help_button
+from studio.gui.tasks import TaskRunner, TaskState
 from studio.gui.theme import colors
 from studio.gui.widgets import Banner, wrapped_label
 
@@ -86,14 +93,24 @@ def _cell(value: float | None, key: str) -> str:
     return f"{value:.4g}"
 
 
+def read_comparison(runs: list[RunRecord], axis: Axis) -> tuple[Comparison, dict[str, QualityReport | None]]:
+    """Everything the view shows, read from the run folders (on the worker thread)."""
+    comparison = compare_runs(runs, axis)
+    return comparison, {run.id: load_report(run.run_dir) for run in comparison.runs}
+
+
 class CompareView(QWidget):
     newRunRequested = Signal(object)  # noqa: N815 - Qt signal naming
     backRequested = Signal()  # noqa: N815
+    loaded = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.comparison: Comparison | None = None
         self._runs: list[RunRecord] = []
+        self.loader = TaskRunner(self)  # reads the run files in the background
+        self.loader.finished.connect(self._on_loaded)
+        self.loader.failed.connect(self._on_load_failed)
         layout = QVBoxLayout(self)
         top = QHBoxLayout()
         self.back_button = QPushButton("← Library")
@@ -181,26 +198,47 @@ class CompareView(QWidget):
         self.title.setText("Compare " + ", ".join(run_label(run) for run in self._runs))
         self._redraw()
 
-    def _redraw(self) -> None:
-        from studio.engine.errors import StudioError
+    @property
+    def loading(self) -> bool:
+        return self.loader.busy
 
+    def _redraw(self) -> None:
+        """Read the runs' files again (for these runs, aligned as chosen) in the background; meanwhile the
+        view says it is loading and offers nothing that needs them."""
         self.plot.getPlotItem().clear()
-        try:
-            self.comparison = compare_runs(self._runs, AXES[self.axis.currentText()])
-        except StudioError as error:
-            self.comparison = None
-            self.banner.show_error(error)
-            self.metrics.clear()
-            self.diff.clear()
-            self.quality.clear()
-            self.new_run_button.setEnabled(False)
-            return
+        self.metrics.clear()
+        self.diff.clear()
+        self.quality.clear()
+        self.same_settings.setText("")
+        self.new_run_button.setEnabled(False)
+        self.banner.show_message("info", "Loading…", "Reading the runs' results and settings.")
+        runs, axis = list(self._runs), AXES[self.axis.currentText()]
+
+        def read(_state: TaskState) -> tuple[Comparison, dict[str, QualityReport | None]]:
+            return read_comparison(runs, axis)
+
+        self.loader.start(read, "reading the runs to compare")
+
+    def _on_loaded(self, result: object) -> None:
+        comparison, reports = cast(tuple[Comparison, dict[str, QualityReport | None]], result)
+        self.comparison = comparison
         self.banner.hide()
         self.new_run_button.setEnabled(True)
-        self._draw_curves(self.comparison)
-        self._fill_metrics(self.comparison)
-        self._fill_diff(self.comparison)
-        self._fill_quality(self.comparison)
+        self._draw_curves(comparison)
+        self._fill_metrics(comparison)
+        self._fill_diff(comparison)
+        self._fill_quality(comparison, reports)
+        self.loaded.emit()
+
+    def _on_load_failed(self, error: object) -> None:
+        self.comparison = None
+        self.banner.show_error(error)
+        self.new_run_button.setEnabled(False)
+        self.loaded.emit()
+
+    def shutdown(self) -> None:
+        """Stop a read still running and wait for the worker; call before the view goes away."""
+        self.loader.shutdown()
 
     def _draw_curves(self, comparison: Comparison) -> None:
         item = self.plot.getPlotItem()
@@ -262,8 +300,7 @@ class CompareView(QWidget):
         self.diff.setVisible(bool(rows))
         self.same_settings.setText("" if rows else "All runs used the same settings.")
 
-    def _fill_quality(self, comparison: Comparison) -> None:
-        reports = {run.id: load_report(run.run_dir) for run in comparison.runs}
+    def _fill_quality(self, comparison: Comparison, reports: dict[str, QualityReport | None]) -> None:
         rows = quality_rows(reports)
         self.quality.clear()
         self.quality.setRowCount(len(rows))

@@ -6,16 +6,22 @@ new piece of text arrives as a queued signal and is appended to its transcript, 
 responsive and Stop works mid-answer. Conversations are saved with the run, can be exported as JSONL, and a
 corrected answer can be added to a copy of the run's dataset for its next version.
 
+Opening runs reads their files (the adapter folders, the profile, the saved conversations) on the background
+worker too, with "Loading…" shown meanwhile; afterwards the view keeps the saved conversations in memory,
+updated as it saves them, so nothing reads the run folder on the GUI thread.
+
 Signals:
     backRequested(): the user wants to go back to the list.
     answered(object): a dict {target label: answer} once every model has answered (or Stop was pressed).
+    loaded(): the runs were opened (or why they could not be is shown).
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent
@@ -51,14 +57,33 @@ from studio.library.chat_settings import GenerationBox, SystemPromptBox
 from studio.library.chat_transcript import TranscriptColumn
 
 
+@dataclass(frozen=True)
+class Opened:
+    """What opening runs reads from their folders (on the worker thread)."""
+
+    targets: list[Target]
+    prompts: list[str]
+    conversations: list[Conversation]
+
+
+def open_runs(runs: list[RunRecord]) -> Opened:
+    targets = targets_for(runs)
+    return Opened(targets, example_prompts(runs[0]), load_conversations(runs[0].run_dir))
+
+
 class PlaygroundView(QWidget):
     backRequested = Signal()  # noqa: N815 - Qt signal naming
     answered = Signal(object)
+    loaded = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._playground: Playground | None = None
         self._runs: list[RunRecord] = []
+        self._saved: list[Conversation] = []  # the first run's saved conversations, oldest first
+        self.loader = TaskRunner(self)  # opens runs: reads their folders in the background
+        self.loader.finished.connect(self._on_opened)
+        self.loader.failed.connect(self._on_open_failed)
         self._columns: dict[str, TranscriptColumn] = {}
         self._conversation = Conversation()
         self._correcting: str | None = None
@@ -206,30 +231,55 @@ class PlaygroundView(QWidget):
     # ---- set-up --------------------------------------------------------------------------------------
 
     def set_runs(self, runs: list[RunRecord]) -> None:
-        """Chat with the base model and these one or two trained runs."""
-        from studio.engine.errors import StudioError
-
+        """Chat with the base model and these one or two trained runs, once their files are read (in the
+        background; "Loading…" until then)."""
         self.stop()
         self._runs = list(runs)
-        try:
-            targets = targets_for(self._runs)
-        except StudioError as error:
-            self.banner.show_error(error)
-            self.send_button.setEnabled(False)
-            return
+        self._playground = None
+        self._saved = []
         self.banner.hide()
-        self.send_button.setEnabled(True)
-        self._playground = Playground(targets)
-        self.title.setText("Playground: " + ", ".join(t.label for t in targets if t.run is not None))
-        self._build_columns(targets)
+        self.send_button.setEnabled(False)
+        self.title.setText("Playground: loading…")
+        self.status.setText("Loading…")
+        self._build_columns([])
+        self.examples.clear()
+        self.conversations.clear()
+        self._close_correction()
+        runs = list(runs)
+
+        def read(_state: TaskState) -> Opened:
+            return open_runs(runs)
+
+        self.loader.start(read, "opening the runs in the playground")
+
+    @property
+    def loading(self) -> bool:
+        return self.loader.busy
+
+    def _on_opened(self, result: object) -> None:
+        opened = cast(Opened, result)
+        self.status.setText("")
+        self.send_button.setEnabled(not self.runner.busy)
+        self._playground = Playground(opened.targets)
+        self.title.setText("Playground: " + ", ".join(t.label for t in opened.targets if t.run is not None))
+        self._build_columns(opened.targets)
         self.examples.clear()
         self.examples.addItem("Example prompts…")
-        self.examples.addItems(example_prompts(self._runs[0]))
+        self.examples.addItems(opened.prompts)
+        self._saved = list(opened.conversations)
         self._conversation = Conversation(system_prompt=self.system_box.text())
         self._close_correction()
         self._show_conversation()
         self._load_conversations()
         explain_terms(self)
+        self.loaded.emit()
+
+    def _on_open_failed(self, error: object) -> None:
+        self.status.setText("")
+        self.title.setText("Playground")
+        self.banner.show_error(error)
+        self.send_button.setEnabled(False)
+        self.loaded.emit()
 
     def _build_columns(self, targets: list[Target]) -> None:
         while self.transcripts_row.count():
@@ -244,15 +294,21 @@ class PlaygroundView(QWidget):
                 column.correct_button.clicked.connect(lambda _=False, key=target.key: self.start_correction(key))
             self.transcripts_row.addWidget(column, 1)
             self._columns[target.key] = column
-        height = max(column.header_height() for column in self._columns.values())
+        height = max((column.header_height() for column in self._columns.values()), default=0)
         for column in self._columns.values():
             column.align_header(height)
 
+    def _remember(self, conversation: Conversation) -> None:
+        """The conversation was just saved with the run: keep the list in memory as the file now has it."""
+        self._saved = sorted([c for c in self._saved if c.id != conversation.id] + [conversation],
+                             key=lambda c: c.created)
+
     def _load_conversations(self) -> None:
+        """List the saved conversations, newest first (from memory: read when the runs were opened)."""
         self.conversations.clear()
         if not self._runs:
             return
-        for conversation in reversed(load_conversations(self._runs[0].run_dir)):
+        for conversation in reversed(self._saved):
             item = QListWidgetItem(f"{conversation.title}\n{conversation.updated[:16].replace('T', ' ')}")
             item.setData(Qt.ItemDataRole.UserRole, conversation.id)
             item.setToolTip(conversation.title)
@@ -328,6 +384,7 @@ class PlaygroundView(QWidget):
     def shutdown(self) -> None:
         """Stop generating and wait for the background thread; call before the view goes away."""
         self._cancel.set()
+        self.loader.shutdown()
         self.runner.shutdown()
 
     def new_conversation(self) -> None:
@@ -344,7 +401,7 @@ class PlaygroundView(QWidget):
         """Show a saved conversation again; the next message goes on from it."""
         if self.runner.busy or not self._runs:
             return
-        found = next((c for c in load_conversations(self._runs[0].run_dir) if c.id == conversation_id), None)
+        found = next((c for c in self._saved if c.id == conversation_id), None)
         if found is None:
             return
         self._conversation = found
@@ -366,6 +423,8 @@ class PlaygroundView(QWidget):
             column.set_dropped(int(payload))
 
     def _on_finished(self, result: object) -> None:
+        if any(self._conversation.sides.values()) and not self.loader.busy:
+            self._remember(self._conversation)  # the task saved it with the run
         stopped = self._cancel.is_set()
         self.status.setText("Stopped. What was written so far is kept." if stopped else "")
         for key, column in self._columns.items():
@@ -377,6 +436,8 @@ class PlaygroundView(QWidget):
         self.answered.emit({labels.get(k, k): v for k, v in answers.items()})
 
     def _on_failed(self, error: object) -> None:
+        if any(self._conversation.sides.values()) and not self.loader.busy:
+            self._remember(self._conversation)
         self.status.setText("")
         for key, column in self._columns.items():
             column.set_turns(self._conversation.sides.get(key, []))
@@ -423,9 +484,8 @@ class PlaygroundView(QWidget):
         tuned = self._tuned()
         if tuned is None or tuned.run is None:
             return 0
-        conversations = load_conversations(tuned.run.run_dir)
         try:
-            count = export_jsonl(conversations, tuned.key, path)
+            count = export_jsonl(self._saved, tuned.key, path)
         except (OSError, StudioError) as error:
             self.banner.show_error(error)
             return 0
@@ -469,6 +529,7 @@ class PlaygroundView(QWidget):
             return None
         assert self._playground is not None
         self._playground.save(self._conversation)
+        self._remember(self._conversation)
         self._close_correction()
         self._show_conversation()
         self._load_conversations()

@@ -98,10 +98,10 @@ def test_lineage_and_actions_follow_the_selection(page, library, qtbot):
 def test_compare_two_runs(page, library, qtbot):
     page.select([library.parent.id, library.child.id])
     assert page.compare_button.isEnabled()
-    with qtbot.waitSignal(page.compareRequested) as opened:
+    view = page.compare_view
+    with qtbot.waitSignal(view.loaded, timeout=30000), qtbot.waitSignal(page.compareRequested) as opened:
         qtbot.mouseClick(page.compare_button, Qt.MouseButton.LeftButton)
     assert sorted(opened.args[0]) == sorted([library.parent.id, library.child.id])
-    view = page.compare_view
     assert page.stack.currentWidget() is view
     curves = view.plot.getPlotItem().listDataItems()
     assert len(curves) == 4  # training and held-out loss of each run
@@ -112,7 +112,8 @@ def test_compare_two_runs(page, library, qtbot):
     best_row = labels.index("Best held-out loss")
     stars = [view.metrics.item(best_row, c).text().startswith("★") for c in range(2)]
     assert stars.count(True) == 1
-    view.axis.setCurrentIndex(1)  # by tokens seen
+    with qtbot.waitSignal(view.loaded, timeout=30000):  # the curves are read again, in the background
+        view.axis.setCurrentIndex(1)  # by tokens seen
     assert view.plot.getPlotItem().getAxis("bottom").labelText == "tokens seen"
     assert max(view.plot.getPlotItem().listDataItems()[0].xData) > 3
     view.source.setCurrentIndex(1)

@@ -22,6 +22,12 @@ def view(qtbot):
     return view
 
 
+def open_runs(view, qtbot, runs) -> None:
+    """Open runs as the library does; their files are read in the background ("Loading…" meanwhile)."""
+    with qtbot.waitSignal(view.loaded, timeout=30000):
+        view.set_runs(runs)
+
+
 def say(view, qtbot, text: str, timeout: int = 120000) -> dict[str, str]:
     """Type a message, press Send and wait for every model's answer."""
     qtbot.keyClicks(view.prompt, text)
@@ -42,7 +48,7 @@ def quick(view, qtbot, tokens: int = 4) -> None:
 @pytest.mark.slow
 def test_a_three_turn_conversation_keeps_each_models_context(view, builtin_run, builtin_model_dir, qtbot,
                                                             tmp_path, monkeypatch):
-    view.set_runs([builtin_run])
+    open_runs(view, qtbot, [builtin_run])
     assert view.examples.count() > 1  # the chatbot profile's example prompts
     quick(view, qtbot)
     qtbot.keyClicks(view.system_prompt, "You are Pip, a tour guide.")
@@ -112,7 +118,7 @@ def test_a_corrected_answer_goes_into_a_copy_of_the_dataset(view, builtin_run, q
     source = tmp_path / "pip.jsonl"
     source.write_text(json.dumps({"messages": [{"role": "user", "content": "Hi"},
                                                {"role": "assistant", "content": "Hello, I am Pip."}]}) + "\n")
-    view.set_runs([builtin_run])
+    open_runs(view, qtbot, [builtin_run])
     quick(view, qtbot)
     column = view._columns[builtin_run.id]
     assert not column.correct_button.isEnabled()  # nothing to correct yet
@@ -138,7 +144,7 @@ def test_a_corrected_answer_goes_into_a_copy_of_the_dataset(view, builtin_run, q
 
 @pytest.mark.slow
 def test_stop_ends_the_answer_and_keeps_what_was_written(view, builtin_run, qtbot):
-    view.set_runs([builtin_run])
+    open_runs(view, qtbot, [builtin_run])
     quick(view, qtbot, tokens=400)
     qtbot.keyClicks(view.prompt, "Tell me a long story about a dragon.")
     pieces: list[object] = []
@@ -155,22 +161,71 @@ def test_stop_ends_the_answer_and_keeps_what_was_written(view, builtin_run, qtbo
 
 
 def test_empty_prompt_and_unfinished_runs_are_explained(view, library, qtbot):
-    view.set_runs([library.parent])
+    open_runs(view, qtbot, [library.parent])
     qtbot.mouseClick(view.send_button, Qt.MouseButton.LeftButton)
     assert view.banner.isVisible() and "prompt" in view.banner.title.text()
     import shutil
 
     shutil.rmtree(library.child.run_dir / "final")
     shutil.rmtree(library.child.run_dir / "checkpoints")  # stopped before its first checkpoint
-    view.set_runs([library.child])
+    open_runs(view, qtbot, [library.child])
     assert "nothing trained to use yet" in view.banner.title.text() and not view.send_button.isEnabled()
 
 
-def test_every_control_is_named_and_settings_are_explained(view, library):
+def test_every_control_is_named_and_settings_are_explained(view, library, qtbot):
     from tests.gui.test_screen_reader_names import nameless_controls
 
-    view.set_runs([library.parent])
+    open_runs(view, qtbot, [library.parent])
     assert nameless_controls(view) == []
     for spin in (view.temperature, view.top_p, view.max_tokens):
         assert spin.toolTip() and spin.accessibleName()
     assert view.system_box.toolTip()  # the glossary's "system prompt"
+
+
+def test_opening_runs_reads_their_files_off_the_gui_thread_while_it_says_loading(view, library, qtbot,
+                                                                                 monkeypatch):
+    """The adapter folders, the profile and the saved conversations are read on the worker thread, with
+    "Loading…" shown meanwhile; opening a saved conversation afterwards reads nothing on the GUI thread."""
+    import threading
+
+    import studio.library.playground_view as playground_view
+    from studio.engine.library.conversations import Conversation, save_conversation
+
+    save_conversation(library.parent.run_dir, Conversation(
+        system_prompt="Be brief.", sides={library.parent.id: [{"role": "user", "content": "What is 2 plus 3?"},
+                                                               {"role": "assistant", "content": "Pip says 5."}]}))
+    read_in: list[tuple[str, threading.Thread]] = []
+    release = threading.Event()
+    real = {name: getattr(playground_view, name) for name in ("targets_for", "example_prompts", "load_conversations")}
+
+    def watched(name):
+        def read(*args, **kwargs):
+            read_in.append((name, threading.current_thread()))
+            if name == "targets_for":
+                release.wait(10)
+            return real[name](*args, **kwargs)
+        return read
+
+    for name in real:
+        monkeypatch.setattr(playground_view, name, watched(name))
+    view.set_runs([library.parent])
+    try:
+        qtbot.waitUntil(lambda: bool(read_in), timeout=10000)
+        assert view.loading and view.status.text() == "Loading…" and view.title.text() == "Playground: loading…"
+        assert not view.send_button.isEnabled() and view.conversations.count() == 0
+    finally:
+        with qtbot.waitSignal(view.loaded, timeout=20000):
+            release.set()
+    assert {name for name, _thread in read_in} == set(real)
+    assert all(thread is not threading.main_thread() for _name, thread in read_in)
+    assert view.status.text() == "" and view.send_button.isEnabled() and view.examples.count() > 1
+    assert view.title.text() == f"Playground: {library.parent.name} {library.parent.version}"
+    assert view.conversations.count() == 1 and "What is 2 plus 3?" in view.conversations.item(0).text()
+
+    read_in.clear()
+    item = view.conversations.item(0)
+    qtbot.mouseClick(view.conversations.viewport(), Qt.MouseButton.LeftButton,
+                     pos=view.conversations.visualItemRect(item).center())
+    assert "Pip says 5." in view.transcript_text(library.parent.id)
+    assert view.system_prompt.toPlainText() == "Be brief."
+    assert read_in == []  # from memory, not from the run folder
