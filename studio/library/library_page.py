@@ -634,6 +634,7 @@ class LibraryPage(QWidget):
         self.queue_view.shutdown()
         self.hardest_view.shutdown()
         self.playground_view.shutdown()
+        self.compare_view.shutdown()
         self.jobs.shutdown()
         self.changes.shutdown()
         self.loader.shutdown()

@@ -61,11 +61,13 @@ def every_screen(window: MainWindow, qtbot, run: RunRecord) -> Iterator[tuple[st
     library.select([run.id])
     qtbot.wait(SETTLE_MS)
     yield "library", window
-    library.open_playground([run.id])
+    with qtbot.waitSignal(library.playground_view.loaded, timeout=30_000):  # its files are read in the background
+        library.open_playground([run.id])
     qtbot.wait(SETTLE_MS)
     yield "playground", window
     library.show_list()
-    library.open_compare([run.id])
+    with qtbot.waitSignal(library.compare_view.loaded, timeout=30_000):
+        library.open_compare([run.id])
     qtbot.wait(SETTLE_MS)
     yield "compare", window
     library.show_list()
