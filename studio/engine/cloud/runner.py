@@ -20,6 +20,7 @@ at the budget), 1 failed.
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import signal
 import sys
@@ -115,6 +116,7 @@ class CloudRunner:
             state = self.pods.get(self.key, launch.pod_id).state
             if state in {"running", "starting"}:
                 self.remote = RemoteRun(launch.agent_url, agent_token(self.run_id))
+                launch.remote_seq = max(launch.remote_seq, _recorded_seq(events_file(self.run_dir), launch.pod_id))
                 self._say(f"Reattached to the rented machine {launch.pod_id}; reading on from where Studio left off.")
             else:
                 self._retire_pod()
@@ -325,7 +327,10 @@ class CloudRunner:
             good = latest_good(self.run_dir)
             event = replace(event, reason="budget" if self._stopping == "budget" else event.reason,
                             checkpoint_path=str(good.path) if good else None)
-        self.emitter.forward(event)
+        # Marked with its pod and remote seq, so a runner killed right after this reattaches past it.
+        self.emitter.forward(replace(event, extra={**event.extra, "cloud_pod": launch.pod_id,
+                                                   "cloud_seq": event.seq}))
+        save_launch(self.run_dir, launch)
 
     def _finished(self, state: str) -> str:
         assert self.remote is not None
@@ -339,7 +344,7 @@ class CloudRunner:
             self.launch.imported_run_id = imported.run_id
             save_launch(self.run_dir, self.launch)
             record = Registry().get(imported.run_id)
-            done = self._completed
+            done = self._completed or self._remote_completed()
             adapter = str(final_adapter_dir(record.run_dir)) if record else ""
             summary = (done.summary if done else "") + f" In the library as run {imported.run_id}."
             self.emitter.emit(Completed, step=done.step if done else 0, adapter_path=adapter,
@@ -348,6 +353,19 @@ class CloudRunner:
         if state == "stopped":
             return "budget" if self._stopping == "budget" else "stopped"
         return {"paused": "paused", "failed": "failed"}.get(state, "interrupted")
+
+    def _remote_completed(self) -> Completed | None:
+        """The remote `completed` event, read again: a runner killed after reading it reattaches past it."""
+        assert self.remote is not None
+        offset, found = 0, None
+        with contextlib.suppress(StudioError):
+            while True:
+                batch = self.remote.events(offset)
+                found = next((e for e in reversed(batch.events) if isinstance(e, Completed)), found)
+                if batch.next_offset == offset:
+                    return found
+                offset = batch.next_offset
+        return found
 
     def _sync(self) -> None:
         if self.remote is None:
@@ -418,6 +436,20 @@ class CloudRunner:
     def _error(self, error: StudioError) -> None:
         self.emitter.emit(Error, code=error.code, message=error.what, hint=error.why, actions=list(error.actions),
                           exit_code=1)
+
+
+def _recorded_seq(path: Path, pod_id: str) -> int:
+    """The last remote event of this pod already in the run's record (cloud.json may lag one event)."""
+    highest = 0
+    with contextlib.suppress(OSError), path.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if pod_id not in line:
+                continue
+            with contextlib.suppress(ValueError, AttributeError, TypeError):
+                data = json.loads(line)
+                if data.get("cloud_pod") == pod_id:
+                    highest = max(highest, int(data.get("cloud_seq") or 0))
+    return highest
 
 
 def main(argv: list[str] | None = None) -> int:
