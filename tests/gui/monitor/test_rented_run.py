@@ -33,8 +33,9 @@ def runpod(monkeypatch, tmp_path, studio_home):
 
 
 def test_a_rented_run_is_preempted_resumes_and_lands_in_the_library(qtbot, click, make_window, runpod,
-                                                                     tiny_model_dir: Path, tiny_chat_file: Path):
-    overrides = {"max_steps": 8, "checkpoint_every_steps": 3, "eval_fraction": 0.0, "micro_batch_size": 2,
+                                                                     tiny_model_dir: Path, tiny_chat_file: Path,
+                                                                     slow_steps):
+    overrides = {"max_steps": 12, "checkpoint_every_steps": 3, "eval_fraction": 0.0, "micro_batch_size": 2,
                  "gradient_accumulation": 1, "max_length": 64, "score_examples": False, "hardest_top_n": 0}
     window = make_window(state=WizardState(onboarding_done=True, profile_id="chatbot", page=4,
                                            dataset_path=str(tiny_chat_file), model_ref=str(tiny_model_dir),
@@ -73,7 +74,8 @@ def test_a_rented_run_is_preempted_resumes_and_lands_in_the_library(qtbot, click
     click(wizard.next_button)
     dashboard = window.dashboard
     assert dashboard is not None and window.stack.currentWidget() is dashboard
-    dashboard.bridge.events.connect(take_back)
+    # On the runner's reader thread, as the checkpoint comes in: the remote run is still training then.
+    dashboard.bridge.events.connect(take_back, Qt.ConnectionType.DirectConnection)
     gpu = chosen.offer.gpu.name.removeprefix("NVIDIA ")
     assert dashboard.rented_label.isVisible()
     assert dashboard.rented_label.text().startswith(f"Rented GPU: {gpu} on RunPod (spot")
