@@ -140,8 +140,9 @@ def test_the_budget_cap_stops_the_run_keeps_its_checkpoint_and_terminates_the_po
     assert (outcome.status, outcome.exit_code) == ("stopped", 130), _stderr(run_dir)
     told = runner.told()
     assert "started" in [event.kind for event in told]
-    reached = [event for event in told if event.kind == "anomaly"]
-    assert reached and reached[0].anomaly == "cloud_budget_reached" and "$1.00" in reached[0].message
+    # (the remote worker's own anomalies, a throughput drop on a busy machine say, are passed on too)
+    reached = [event for event in told if event.kind == "anomaly" and event.anomaly == "cloud_budget_reached"]
+    assert len(reached) == 1 and "$1.00" in reached[0].message
     stopped = told[-1]
     assert stopped.kind == "stopped" and stopped.reason == "budget"
     assert stopped.checkpoint_path and Path(stopped.checkpoint_path).parent == run_dir / "checkpoints"
