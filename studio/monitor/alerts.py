@@ -28,6 +28,9 @@ ANOMALY_TITLES = {
     "memory_pressure": "Memory is almost full",
     "throughput_collapse": "Training slowed down sharply",
     "out_of_memory": "Out of memory",
+    "margin_collapse": "The model is losing the preference it learned",
+    "accuracy_at_chance": "The model is not learning which answer is better",
+    "kl_drift": "The model is drifting far from where it started",
 }
 SEVERITY_STYLE = {
     "info": ("#ddf4ff", "#0969da"),

@@ -16,6 +16,10 @@ emits `anomaly` and `recovery` events, and steers the Trainer through its contro
 Reuse the same callback for the Trainer that continues after a rollback: it keeps the monitor's baseline,
 the recovery state (rollback count, learning rate) and the one-shot test faults.
 
+Preference runs: the Trainer's arguments tell the objective (TRL's DPOConfig, ORPOConfig or KTOConfig) and its
+beta, so the monitor switches the reward rules on for them (and never for SFT); each step's `rewards/margins`,
+`rewards/accuracies`, `rewards/chosen` and KTO's `kl` go into the metrics.
+
 The Trainer's default `logging_nan_inf_filter` replaces a NaN loss by the average of earlier ones, which
 would hide exactly what this callback is for, so it is switched off when training begins.
 
@@ -46,6 +50,16 @@ IN_PLACE = frozenset({"tighten_grad_clip", "lower_lr", "none"})
 EXPLODE_LR_FACTOR = 1000.0
 
 MemoryReader = Callable[[], tuple[float | None, float | None]]
+PREFERENCE_CONFIGS = {"DPOConfig": "dpo", "ORPOConfig": "orpo", "KTOConfig": "kto"}
+"""TRL's argument classes, by name (importing trl here would slow every run down), and their objectives."""
+
+
+def objective_of(args: TrainingArguments) -> str:
+    """The objective the Trainer's arguments are for: "dpo", "orpo", "kto", else "sft"."""
+    for cls in type(args).__mro__:
+        if cls.__name__ in PREFERENCE_CONFIGS:
+            return PREFERENCE_CONFIGS[cls.__name__]
+    return "sft"
 
 
 def read_memory() -> tuple[float | None, float | None]:
@@ -111,6 +125,8 @@ class AnomalyCallback(TrainerCallback):
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                        **kwargs: Any) -> None:
         args.logging_nan_inf_filter = False
+        beta = _number(getattr(args, "beta", None))
+        self.monitor.use_objective(objective_of(args), beta)
         if self.guard is None:
             recovery = self._initial_state or RecoveryState(
                 lr=args.learning_rate, max_grad_norm=args.max_grad_norm if args.max_grad_norm > 0 else None,
@@ -143,6 +159,10 @@ class AnomalyCallback(TrainerCallback):
             lr=_number(logs.get("learning_rate")), tokens_per_s=self._tokens_per_s(state),
             gpu_mem_frac=self.faults.get_float("gpu_mem_frac") or gpu,
             ram_frac=self.faults.get_float("ram_frac") or ram,
+            reward_margin=_number(logs.get("rewards/margins")),
+            reward_accuracy=_number(logs.get("rewards/accuracies")),
+            reward_chosen=_number(logs.get("rewards/chosen")),
+            kl=_number(logs.get("kl")),
         )
         self._guard().observe_step(metrics)
         self._steer(args, state, control, kwargs)

@@ -14,9 +14,12 @@ from collections import deque
 from typing import Protocol
 
 from studio.engine.anomalies.records import (
+    ACCURACY_AT_CHANCE,
     DIVERGENCE,
     GRAD_EXPLOSION,
+    KL_DRIFT,
     LOSS_SPIKE,
+    MARGIN_COLLAPSE,
     MEMORY_PRESSURE,
     NON_FINITE,
     OVERFITTING,
@@ -70,6 +73,9 @@ class Window:
 
     def clear(self) -> None:
         self._items.clear()
+
+    def first_step(self) -> int | None:
+        return self._items[0][0] if self._items else None
 
     def rewind(self, step: int) -> None:
         """Forget readings at or after `step` (they are about to be replayed)."""
@@ -452,3 +458,238 @@ class ThroughputDetector:
     def rewind(self, step: int) -> None:
         self.baseline.rewind(step)
         self.low = [item for item in self.low if item[0] < step]
+
+
+# ---- preference tuning (DPO, ORPO, KTO): the monitor adds these only for those objectives ---------------
+
+
+class SmoothedSeries:
+    """A rolling median of one reading and the history of its smoothed values, rewindable to a step."""
+
+    def __init__(self, width: int) -> None:
+        self.window = Window(width)
+        self.smoothed: list[tuple[int, float]] = []
+
+    def add(self, step: int, value: float) -> float | None:
+        """The new smoothed value, or None until the window is full."""
+        self.window.add(step, value)
+        if not self.window.full():
+            return None
+        current = statistics.median(self.window.values())
+        self.smoothed.append((step, current))
+        return current
+
+    def rewind(self, step: int) -> None:
+        self.window.rewind(step)
+        self.smoothed = [item for item in self.smoothed if item[0] < step]
+
+
+class MarginCollapseDetector:
+    """The reward margin (chosen minus rejected reward) loses what it had gained, or turns negative.
+
+    The peak is the highest level the smoothed margin held for `margin_patience` readings in a row, so a few
+    lucky batches in a noisy run never count as a rise. Three patterns, each of which must last
+    `margin_patience` readings of the smoothed margin: it fell to a quarter of its peak or below (collapsed
+    towards zero); the mean of the last `margin_fall_window` raw margins is below -`margin_negative` (the
+    model now prefers the rejected answers; a mean, because margins near zero are noisy); or it is lower
+    than `margin_fall_window` readings ago and has lost half its peak (still falling). A falling margin means the preference the model learned is being unlearned,
+    usually because the learning rate is too high or the model over-fits the pairs.
+    """
+
+    kind = MARGIN_COLLAPSE
+
+    def __init__(self, t: Thresholds) -> None:
+        self.t = t
+        self.series = SmoothedSeries(t.pref_smooth_window)
+        self.raw = Window(t.margin_fall_window)
+        self.held: list[tuple[int, float]] = []  # the level the smoothed margin held for `margin_patience` readings
+        self.streak: list[tuple[int, str]] = []
+
+    def _peak(self) -> tuple[int, float]:
+        """The highest level the margin *held* (not one lucky stretch of batches): a rise that was real."""
+        return max(self.held, key=lambda item: item[1]) if self.held else (0, 0.0)
+
+    def _pattern(self, current: float) -> str | None:
+        t, history = self.t, self.series.smoothed
+        _, peak = self._peak()
+        if peak >= t.margin_min_peak and current <= t.margin_collapse_frac * peak:
+            return "collapsed"
+        if self.raw.full() and statistics.fmean(self.raw.values()) <= -t.margin_negative:
+            return "negative"
+        if (peak >= t.margin_min_peak and len(history) > t.margin_fall_window
+                and current <= (1 - t.margin_fall_frac) * peak
+                and current < history[-1 - t.margin_fall_window][1]):
+            return "falling"
+        return None
+
+    def observe_step(self, m: StepMetrics) -> Finding | None:
+        margin = finite(m.reward_margin)
+        if margin is None:
+            return None
+        self.raw.add(m.step, margin)
+        current = self.series.add(m.step, margin)
+        if current is None:
+            return None
+        recent = self.series.smoothed[-self.t.margin_patience:]
+        if len(recent) == self.t.margin_patience:
+            self.held.append((m.step, min(value for _, value in recent)))
+        if len(self.series.smoothed) < self.t.warmup_steps:
+            return None
+        pattern = self._pattern(current)
+        if pattern is None:
+            self.streak.clear()
+            return None
+        self.streak.append((m.step, pattern))
+        if len(self.streak) < self.t.margin_patience:
+            return None
+        since, self.streak = self.streak[0][0], []
+        peak_step, peak = self._peak()
+        if pattern == "negative":
+            what = (f"The reward margin has stayed below zero since step {since} (now {fmt(current)}): the "
+                    "model now rates the rejected answers above the chosen ones, the opposite of what it "
+                    "should learn.")
+        elif pattern == "collapsed":
+            what = (f"The reward margin collapsed: it rose to {fmt(peak)} at step {peak_step}, then fell to "
+                    f"{fmt(current)} by step {m.step}. The model is losing the preference it had learned.")
+        else:
+            what = (f"The reward margin keeps falling: from {fmt(peak)} at step {peak_step} to "
+                    f"{fmt(current)} at step {m.step}. The model is slowly unlearning which answer is better.")
+        return Finding(
+            kind=self.kind,
+            severity="warning" if pattern == "falling" else "critical",
+            message=what + " A learning rate that is too high is the usual cause.",
+            evidence={"pattern": pattern, "smoothed_margin": current, "peak_margin": peak, "peak_step": peak_step,
+                      "since_step": since, "lr": finite(m.lr), "step": m.step},
+            step=m.step,
+        )
+
+    def rewind(self, step: int) -> None:
+        self.series.rewind(step)
+        self.raw.rewind(step)
+        self.held = [item for item in self.held if item[0] < step]
+        self.streak = [item for item in self.streak if item[0] < step]
+
+
+class AccuracyAtChanceDetector:
+    """Reward accuracy stays near 0.5 (a coin flip) for a whole window after warm-up.
+
+    Judged on the mean of `accuracy_window` readings, after `accuracy_warmup_steps` (the first readings are
+    taken before the model has learned anything: at step 1 every margin is exactly zero). It also fires when the
+    margins stay all but zero whatever the accuracy: TRL's accuracy only counts which reward is larger, so
+    with margins of 1e-5 (a learning rate far too low: the loss stays at ln 2) it can read 100% while nothing
+    is learned, and identical answers always tie, which TRL counts as wrong (accuracy 0). Once reported, a
+    new full window must build up.
+    """
+
+    kind = ACCURACY_AT_CHANCE
+
+    def __init__(self, t: Thresholds) -> None:
+        self.t = t
+        self.warm: list[int] = []  # steps of the warm-up readings, which are not judged
+        self.window = Window(t.accuracy_window)
+        self.margins = Window(t.accuracy_window)
+
+    def observe_step(self, m: StepMetrics) -> Finding | None:
+        accuracy = finite(m.reward_accuracy)
+        if accuracy is None:
+            return None
+        if len(self.warm) < self.t.accuracy_warmup_steps:
+            self.warm.append(m.step)
+            return None
+        self.window.add(m.step, accuracy)
+        margin = finite(m.reward_margin)
+        if margin is not None:
+            self.margins.add(m.step, abs(margin))
+        if not self.window.full():
+            return None
+        mean = statistics.fmean(self.window.values())
+        flat = len(self.margins) > 0 and statistics.fmean(self.margins.values()) < self.t.accuracy_flat_margin
+        coin_flip = abs(mean - 0.5) <= self.t.accuracy_band
+        if not (coin_flip or flat):
+            return None
+        since = self.window.first_step() or m.step
+        mean_margin = statistics.fmean(self.margins.values()) if len(self.margins) else None
+        self.window.clear()
+        self.margins.clear()
+        if flat:
+            what = (f"From step {since} to {m.step} the model barely told the chosen and rejected answers apart: "
+                    f"the reward margin stayed about {fmt(mean_margin or 0.0)}, far too small for its accuracy "
+                    f"({_pct(mean)}) to mean anything. It is not learning which answer is better.")
+        else:
+            what = (f"From step {since} to {m.step} the model picked the better answer only {_pct(mean)} of the "
+                    "time, no better than a coin flip: it is not learning which answer is better.")
+        return Finding(
+            kind=self.kind,
+            severity="warning",
+            message=what + (" Likely causes: a learning rate that is too low, a beta that does not suit the "
+                            "data, or chosen and rejected answers that are too alike."),
+            evidence={"mean_accuracy": mean, "mean_abs_margin": mean_margin, "flat": flat, "since_step": since,
+                      "readings": self.t.accuracy_window, "lr": finite(m.lr), "step": m.step},
+            step=m.step,
+        )
+
+    def rewind(self, step: int) -> None:
+        self.window.rewind(step)
+        self.margins.rewind(step)
+        self.warm = [s for s in self.warm if s < step]
+
+
+class KLDriftDetector:
+    """The model drifts far from the reference model it is meant to stay close to (DPO and KTO only).
+
+    Two signals, each smoothed and required for `drift_patience` readings after warm-up:
+    * the chosen answers became much less likely than under the reference (rewards/chosen / beta below
+      -`drift_chosen_nats`) while the margin stays positive: the model separates the answers by pushing
+      both down, the known DPO failure, which leaves it worse at the good answers too;
+    * (KTO) the logged KL estimate between the model and the reference reached `drift_kl_nats`.
+    """
+
+    kind = KL_DRIFT
+
+    def __init__(self, t: Thresholds, beta: float | None = None) -> None:
+        self.t = t
+        self.beta = beta if beta is not None and beta > 0 else t.default_beta
+        self.chosen = SmoothedSeries(t.pref_smooth_window)
+        self.margin = SmoothedSeries(t.pref_smooth_window)
+        self.kl = SmoothedSeries(t.pref_smooth_window)
+        self.streak: list[int] = []
+
+    def observe_step(self, m: StepMetrics) -> Finding | None:
+        chosen_reward, margin, kl = finite(m.reward_chosen), finite(m.reward_margin), finite(m.kl)
+        chosen = self.chosen.add(m.step, chosen_reward / self.beta) if chosen_reward is not None else None
+        smoothed_margin = self.margin.add(m.step, margin) if margin is not None else None
+        smoothed_kl = self.kl.add(m.step, kl) if kl is not None else None
+        ready = max(len(self.chosen.smoothed), len(self.kl.smoothed)) >= self.t.warmup_steps
+        pushed_down = (chosen is not None and chosen <= -self.t.drift_chosen_nats
+                       and smoothed_margin is not None and smoothed_margin > 0)
+        kl_high = smoothed_kl is not None and smoothed_kl >= self.t.drift_kl_nats
+        if not ready or not (pushed_down or kl_high):
+            self.streak.clear()
+            return None
+        self.streak.append(m.step)
+        if len(self.streak) < self.t.drift_patience:
+            return None
+        since, self.streak = self.streak[0], []
+        if kl_high and not pushed_down:
+            what = (f"The model has been drifting away from where training started since step {since}: the "
+                    f"measured difference (KL) is {fmt(smoothed_kl or 0.0)} and growing past "
+                    f"{fmt(self.t.drift_kl_nats)}.")
+        else:
+            what = (f"Since step {since} the model has made the chosen answers much less likely than at the "
+                    f"start (about {fmt(-(chosen or 0.0))} lower log-probability), even though it still ranks "
+                    "them above the rejected ones: it wins by making both answers unlikely, which drifts "
+                    "away from where training started and makes its answers worse.")
+        return Finding(
+            kind=self.kind,
+            severity="warning",
+            message=what + " A beta that is too small or a learning rate that is too high lets the model move "
+                           "this far.",
+            evidence={"chosen_logratio": chosen, "smoothed_margin": smoothed_margin, "kl": smoothed_kl,
+                      "beta": self.beta, "since_step": since, "lr": finite(m.lr), "step": m.step},
+            step=m.step,
+        )
+
+    def rewind(self, step: int) -> None:
+        for series in (self.chosen, self.margin, self.kl):
+            series.rewind(step)
+        self.streak = [s for s in self.streak if s < step]

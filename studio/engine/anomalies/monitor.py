@@ -5,14 +5,21 @@ evaluation; both return the new findings only. A step number that goes backwards
 back to a checkpoint: the monitor rewinds its detectors and cooldowns to that step on its own, so the
 replayed steps are judged against the baseline from before the trouble, and a repeat of the trouble is
 reported again (which is how the rollback limit can ever be reached).
+
+Preference runs (DPO, ORPO, KTO) also get the reward rules: collapsing margins, accuracy at chance and, for
+the objectives with a reference model (DPO, KTO), drift away from it. `use_objective` switches them on; an
+SFT run never has them, whatever its logs hold.
 """
 
 from __future__ import annotations
 
 from studio.engine.anomalies.detectors import (
+    AccuracyAtChanceDetector,
     DivergenceDetector,
     EvalDetector,
     GradExplosionDetector,
+    KLDriftDetector,
+    MarginCollapseDetector,
     MemoryPressureDetector,
     NonFiniteDetector,
     OverfitDetector,
@@ -21,12 +28,20 @@ from studio.engine.anomalies.detectors import (
     StepDetector,
     ThroughputDetector,
 )
-from studio.engine.anomalies.records import EvalMetrics, Finding, StepMetrics, finite
+from studio.engine.anomalies.records import (
+    PREFERENCE_OBJECTIVES,
+    REFERENCE_OBJECTIVES,
+    EvalMetrics,
+    Finding,
+    StepMetrics,
+    finite,
+)
 from studio.engine.anomalies.thresholds import Thresholds
 
 
 class AnomalyMonitor:
-    def __init__(self, thresholds: Thresholds | None = None) -> None:
+    def __init__(self, thresholds: Thresholds | None = None, objective: str = "sft",
+                 beta: float | None = None) -> None:
         self.thresholds = thresholds or Thresholds()
         t = self.thresholds
         self._non_finite = NonFiniteDetector()
@@ -45,6 +60,24 @@ class AnomalyMonitor:
         self._last_fired: dict[str, int] = {}
         self._last_step: int | None = None
         self.last_train_loss: float | None = None
+        self.objective = "sft"
+        self.preference_detectors: list[StepDetector] = []
+        self.use_objective(objective, beta)
+
+    def use_objective(self, objective: str, beta: float | None = None) -> None:
+        """Switch the preference rules on (dpo, orpo, kto) or off (sft). Calling it again with the same
+        objective keeps what the detectors have seen (the Trainer after a rollback is the same run)."""
+        if objective == self.objective and (self.preference_detectors or objective not in PREFERENCE_OBJECTIVES):
+            return
+        self.objective = objective
+        t = self.thresholds
+        detectors: list[StepDetector] = []
+        if objective in PREFERENCE_OBJECTIVES:
+            detectors = [MarginCollapseDetector(t), AccuracyAtChanceDetector(t)]
+            if objective in REFERENCE_OBJECTIVES:
+                detectors.append(KLDriftDetector(t, beta))
+        self.step_detectors = [d for d in self.step_detectors if d not in self.preference_detectors] + detectors
+        self.preference_detectors = detectors
 
     @property
     def best_eval(self) -> EvalMetrics | None:

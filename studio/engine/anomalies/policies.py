@@ -14,9 +14,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from studio.engine.anomalies.records import (
+    ACCURACY_AT_CHANCE,
     DIVERGENCE,
     GRAD_EXPLOSION,
+    KL_DRIFT,
     LOSS_SPIKE,
+    MARGIN_COLLAPSE,
     MEMORY_PRESSURE,
     NON_FINITE,
     OUT_OF_MEMORY,
@@ -43,6 +46,9 @@ ActionKind = Literal[
 
 ROLLBACK_KINDS = frozenset({NON_FINITE, LOSS_SPIKE, DIVERGENCE})
 """Findings after which the current weights are suspect: roll back, never checkpoint them."""
+NO_CHECKPOINT_KINDS = ROLLBACK_KINDS | {OUT_OF_MEMORY, MARGIN_COLLAPSE, KL_DRIFT}
+"""Findings whose weights are not worth a checkpoint: damaged, or worse than earlier ones (a collapsed margin,
+a model drifted from its reference)."""
 
 ACTION_LABELS: dict[str, str] = {
     "accept": "Apply the fix",
@@ -180,11 +186,55 @@ def _tighten_clip(state: RecoveryState, t: Thresholds) -> RecoveryAction:
                           f"{verb} gradient clipping: updates are now capped at size {fmt(new)}.")
 
 
+def _lower_lr(state: RecoveryState, t: Thresholds) -> RecoveryAction:
+    new_lr = state.lr * t.lr_factor
+    return RecoveryAction("lower_lr", {"old_lr": state.lr, "new_lr": new_lr},
+                          f"Lowered the learning rate from {fmt(state.lr)} to {fmt(new_lr)}.")
+
+
+def _rollback_or_stop(state: RecoveryState, t: Thresholds, step: int) -> list[RecoveryAction]:
+    if state.rollbacks >= t.max_rollbacks:
+        return [_stop(state, f"it went wrong again after {state.rollbacks} rollbacks with a lower learning rate.")]
+    return [_rollback(state, t, step)]
+
+
+def _preference_proposal(
+    finding: Finding, state: RecoveryState, t: Thresholds
+) -> tuple[list[RecoveryAction], list[str]]:
+    """The rules of preference runs (DPO, ORPO, KTO): each escalates when the same trouble comes back."""
+    kind, ev = finding.kind, finding.evidence
+    again = kind in state.seen_kinds
+    if kind == MARGIN_COLLAPSE:
+        advice = ["A lower learning rate usually keeps the margin growing.",
+                  "If it collapses again, the best model is the one from before the fall: stop and use it."]
+        if ev.get("pattern") == "falling" and not again:
+            return [_lower_lr(state, t)], advice  # still above half its peak: slow down, keep going
+        return _rollback_or_stop(state, t, finding.step), advice
+    if kind == KL_DRIFT:
+        beta = ev.get("beta")
+        raise_beta = (f"Train again with a higher beta (now {fmt(beta)}, try {fmt(beta * 2)}): it keeps the "
+                      "model closer to where it started." if isinstance(beta, float | int)
+                      else "Train again with a higher beta: it keeps the model closer to where it started.")
+        if not again:
+            return [_lower_lr(state, t)], [raise_beta]
+        return _rollback_or_stop(state, t, finding.step), [raise_beta]
+    # ACCURACY_AT_CHANCE: nothing Studio can change on its own tells a too-low learning rate from a bad beta
+    # or data, so the first time it advises; if the next whole window is a coin flip too, it stops the run.
+    advice = ["Check that the chosen answers are clearly better than the rejected ones, and that the two differ.",
+              f"Try a higher learning rate (now {fmt(state.lr)}) if the margin stays near zero.",
+              "Try a different beta (0.05 to 0.5 is the usual range; lower lets the model move further)."]
+    if not again:
+        return [], advice
+    return [_stop(state, "the model still picked the better answer no more often than a coin flip.")], advice
+
+
 def _proposal(
     finding: Finding, state: RecoveryState, t: Thresholds
 ) -> tuple[list[RecoveryAction], list[str]]:
     """What automatic mode does for this finding, and the advice to show with it."""
     kind, ev = finding.kind, finding.evidence
+    if kind in {MARGIN_COLLAPSE, KL_DRIFT, ACCURACY_AT_CHANCE}:
+        return _preference_proposal(finding, state, t)
     needs_rollback = kind in ROLLBACK_KINDS or (kind == GRAD_EXPLOSION and state.clip_tightenings >= 1)
     if kind == GRAD_EXPLOSION and not needs_rollback:
         return [_tighten_clip(state, t)], []
@@ -230,7 +280,7 @@ def _proposal(
 def _offer(proposed: list[RecoveryAction]) -> list[str]:
     if not proposed:
         return ["ignore", "stop"]
-    if proposed[0].kind in {"rollback_and_halve_lr", "tighten_grad_clip"}:
+    if proposed[0].kind in {"rollback_and_halve_lr", "tighten_grad_clip", "lower_lr"}:
         return ["accept", "rollback", "lower_lr", "stop", "ignore"]
     if proposed[0].kind == "stop_training":
         return ["stop", "ignore"]
@@ -245,7 +295,7 @@ def decide(finding: Finding, mode: Mode, state: RecoveryState,
         return Decision(actions=[], offer=[], checkpoint_now=False, proposed=proposed, advice=advice,
                         step=finding.step)
     first_time = finding.kind not in state.seen_kinds
-    checkpoint = first_time and finding.kind not in ROLLBACK_KINDS and finding.kind != OUT_OF_MEMORY
+    checkpoint = first_time and finding.kind not in NO_CHECKPOINT_KINDS
     if mode == "ask":
         return Decision(actions=[], offer=_offer(proposed), checkpoint_now=checkpoint, proposed=proposed,
                         advice=advice, step=finding.step)
@@ -262,9 +312,7 @@ def resolve_choice(choice: str, decision: Decision, state: RecoveryState,
     if choice == "rollback":
         return [_rollback(state, t, decision.step)]
     if choice == "lower_lr":
-        new_lr = state.lr * t.lr_factor
-        return [RecoveryAction("lower_lr", {"old_lr": state.lr, "new_lr": new_lr},
-                               f"Lowered the learning rate from {fmt(state.lr)} to {fmt(new_lr)}.")]
+        return [_lower_lr(state, t)]
     if choice == "stop":
         return [_stop(state, "you asked to stop.")]
     return [RecoveryAction("none", {}, "Kept going without changes, as you asked.")]

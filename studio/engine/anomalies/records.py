@@ -22,6 +22,14 @@ PLATEAU = "plateau"
 MEMORY_PRESSURE = "memory_pressure"
 THROUGHPUT_COLLAPSE = "throughput_collapse"
 OUT_OF_MEMORY = "out_of_memory"
+MARGIN_COLLAPSE = "margin_collapse"
+ACCURACY_AT_CHANCE = "accuracy_at_chance"
+KL_DRIFT = "kl_drift"
+
+PREFERENCE_OBJECTIVES = frozenset({"dpo", "orpo", "kto"})
+"""The objectives whose trainers (TRL's DPO, ORPO and KTO) log rewards, and get the preference rules."""
+REFERENCE_OBJECTIVES = frozenset({"dpo", "kto"})
+"""The preference objectives that train against a reference model (ORPO has none), so can drift from it."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,15 @@ class StepMetrics:
     tokens_per_s: float | None = None
     gpu_mem_frac: float | None = None
     ram_frac: float | None = None
+    # Preference tuning only (TRL's `rewards/margins`, `rewards/accuracies`, `rewards/chosen` and KTO's `kl`):
+    reward_margin: float | None = None
+    """Mean reward of the chosen answer minus the rejected one (beta-scaled log-probability ratios)."""
+    reward_accuracy: float | None = None
+    """Fraction of pairs whose chosen answer got the higher reward (0.5 is a coin flip)."""
+    reward_chosen: float | None = None
+    """beta x (log-probability of the chosen answers under the model - under the reference model)."""
+    kl: float | None = None
+    """KTO's estimate of how far the model has moved from the reference, in nats (0 at the start)."""
 
 
 @dataclass(frozen=True)

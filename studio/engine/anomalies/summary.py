@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.engine.anomalies.policies import ROLLBACK_KINDS
-from studio.engine.anomalies.records import OUT_OF_MEMORY, fmt
+from studio.engine.anomalies.records import KL_DRIFT, MARGIN_COLLAPSE, OUT_OF_MEMORY, fmt
 from studio.engine.events import (
     Anomaly,
     Completed,
@@ -37,8 +37,11 @@ PHRASES: dict[str, str] = {
     "memory_pressure": "ran low on memory",
     "throughput_collapse": "slowed down sharply",
     "plateau": "stopped improving",
+    "margin_collapse": "lost the preference it had learned (collapsing reward margin)",
+    "accuracy_at_chance": "did not learn which answer is better (reward accuracy at chance)",
+    "kl_drift": "drifted far from its starting model",
 }
-NEEDS_RECOVERY = ROLLBACK_KINDS | {OUT_OF_MEMORY}
+NEEDS_RECOVERY = ROLLBACK_KINDS | {OUT_OF_MEMORY, MARGIN_COLLAPSE, KL_DRIFT}
 """Anomalies after which the model (or the run) is unusable unless a recovery followed."""
 WORSE_THAN_BEST = 0.10
 """A final eval loss this much above the best one means the final model is not the one to use."""

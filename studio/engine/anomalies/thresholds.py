@@ -74,6 +74,50 @@ class Thresholds:
     throughput_patience: int = 5
     """Consecutive low readings before reporting (a single slow step, e.g. an evaluation, is normal)."""
 
+    # ---- preference tuning (DPO, ORPO, KTO runs only; never SFT) --------------------------------------
+    # TRL logs rewards as beta x log-probability ratios, so margins are in the units of beta (default 0.1).
+    pref_smooth_window: int = 10
+    """Rolling-median width for the reward margin, the chosen reward and KTO's KL (batches are small and
+    noisy: one odd batch must not move it)."""
+    margin_min_peak: float = 0.5
+    """The smoothed margin must first have held this level (5 nats at beta 0.1) before a fall counts as a
+    collapse: below it, batch noise alone makes such rises and falls (a run that never separated the
+    answers is the accuracy rule's business)."""
+    margin_collapse_frac: float = 0.25
+    """Collapsed: the smoothed margin fell to a quarter of its peak or below, i.e. towards zero."""
+    margin_negative: float = 0.2
+    """Or the mean of the last `margin_fall_window` margins stays below minus this after warm-up: the model
+    prefers the rejected answers (by chance alone, a mean of 50 noisy margins around zero stays within
+    about 0.05 of zero)."""
+    margin_fall_window: int = 50
+    """Falling: the smoothed margin is lower than it was this many readings ago..."""
+    margin_fall_frac: float = 0.5
+    """...and has lost at least half of its peak on the way."""
+    margin_patience: int = 10
+    """Consecutive readings the margin must stay collapsed or falling: a trend, not one bad batch."""
+    accuracy_warmup_steps: int = 100
+    """Reward-accuracy readings not judged at all: the accuracy starts at chance (at step 1 every margin is
+    zero) and with a small learning rate may take a hundred steps to leave it."""
+    accuracy_window: int = 100
+    """Readings after that warm-up averaged before judging whether the accuracy beats a coin flip."""
+    accuracy_band: float = 0.1
+    """A mean accuracy within 0.5 +/- this is a coin flip (the mean of 100 readings of 4 pairs has a spread
+    of about 0.025 by chance alone, so a model that has learned anything is well outside it)."""
+    accuracy_flat_margin: float = 0.01
+    """A mean absolute margin below this means the model barely tells the two answers apart at all, whatever
+    the accuracy says (TRL's accuracy only compares signs: margins of 1e-5 read as 100%; ties read as 0%)."""
+    drift_chosen_nats: float = 20.0
+    """KL drift (DPO, KTO): the chosen answers' log-probability fell this far below the reference model's
+    (rewards/chosen / beta, summed over the answer's tokens) while the margin stays positive, i.e. the model
+    'wins' by making both answers unlikely. Some fall is common in healthy DPO runs, so the bar is high: 20
+    nats is 0.2 per token over a 100-token answer, the chosen answer ~500 million times less likely."""
+    drift_kl_nats: float = 10.0
+    """KL drift (KTO): its logged KL estimate between the model and the reference reached this many nats."""
+    drift_patience: int = 10
+    """Consecutive readings the drift must last."""
+    default_beta: float = 0.1
+    """TRL's default beta, used to turn rewards back into log-probabilities when the run's is unknown."""
+
     # ---- recovery policies ---------------------------------------------------------------------------
     max_rollbacks: int = 3
     """After this many rollbacks Studio recommends stopping instead of looping."""
