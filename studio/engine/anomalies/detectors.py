@@ -492,8 +492,9 @@ class MarginCollapseDetector:
     `margin_patience` readings of the smoothed margin: it fell to a quarter of its peak or below (collapsed
     towards zero); the mean of the last `margin_fall_window` raw margins is below -`margin_negative` (the
     model now prefers the rejected answers; a mean, because margins near zero are noisy); or it is lower
-    than `margin_fall_window` readings ago and has lost half its peak (still falling). A falling margin means the preference the model learned is being unlearned,
-    usually because the learning rate is too high or the model over-fits the pairs.
+    than `margin_fall_window` readings ago and has lost half its peak (still falling). A falling margin means
+    the preference the model learned is being unlearned, usually because the learning rate is too high or the
+    model over-fits the pairs.
     """
 
     kind = MARGIN_COLLAPSE
