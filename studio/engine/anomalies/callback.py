@@ -16,8 +16,8 @@ emits `anomaly` and `recovery` events, and steers the Trainer through its contro
 Reuse the same callback for the Trainer that continues after a rollback: it keeps the monitor's baseline,
 the recovery state (rollback count, learning rate) and the one-shot test faults.
 
-Preference runs: the Trainer's arguments tell the objective (TRL's DPOConfig, ORPOConfig or KTOConfig) and its
-beta, so the monitor switches the reward rules on for them (and never for SFT); each step's `rewards/margins`,
+Preference runs: the monitor is built for the run's objective and beta (the recipe passes them from the
+settings), so the reward rules are on for DPO, ORPO and KTO and never for SFT; each step's `rewards/margins`,
 `rewards/accuracies`, `rewards/chosen` and KTO's `kl` go into the metrics.
 
 The Trainer's default `logging_nan_inf_filter` replaces a NaN loss by the average of earlier ones, which
@@ -50,18 +50,6 @@ IN_PLACE = frozenset({"tighten_grad_clip", "lower_lr", "none"})
 EXPLODE_LR_FACTOR = 1000.0
 
 MemoryReader = Callable[[], tuple[float | None, float | None]]
-PREFERENCE_CONFIGS = {"DPOConfig": "dpo", "ORPOConfig": "orpo", "KTOConfig": "kto"}
-"""TRL's argument classes, by name (importing trl here would slow every run down), and their objectives."""
-
-
-def objective_of(args: TrainingArguments) -> str:
-    """The objective the Trainer's arguments are for: "dpo", "orpo", "kto", else "sft"."""
-    for cls in type(args).__mro__:
-        if cls.__name__ in PREFERENCE_CONFIGS:
-            return PREFERENCE_CONFIGS[cls.__name__]
-    return "sft"
-
-
 def read_memory() -> tuple[float | None, float | None]:
     """(GPU memory in use, system RAM in use) as fractions; GPU is None without CUDA."""
     import torch
@@ -125,8 +113,6 @@ class AnomalyCallback(TrainerCallback):
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                        **kwargs: Any) -> None:
         args.logging_nan_inf_filter = False
-        beta = _number(getattr(args, "beta", None))
-        self.monitor.use_objective(objective_of(args), beta)
         if self.guard is None:
             recovery = self._initial_state or RecoveryState(
                 lr=args.learning_rate, max_grad_norm=args.max_grad_norm if args.max_grad_norm > 0 else None,

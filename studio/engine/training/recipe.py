@@ -166,9 +166,9 @@ class TrainingRecipe:
                 "automatically (its fixes would reach only one process).",
             )
         choose = ask_user(context.run_id, context.emitter, context.channel, context.beats, context.registry)
-        self.anomaly = AnomalyCallback(
-            AnomalyMonitor(), context.emitter.forward, anomaly_mode, run_id=context.run_id, choose=choose
-        )
+        monitor = AnomalyMonitor(objective=settings.objective, beta=settings.beta)  # reward rules for DPO/ORPO/KTO
+        self.anomaly = AnomalyCallback(monitor, context.emitter.forward, anomaly_mode, run_id=context.run_id,
+                                       choose=choose)
         self.callback = StudioCallback(
             lambda: self.settings,
             context.run_dir,

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from studio.engine.anomalies import AnomalyGuard, AnomalyMonitor, RecoveryState, StepMetrics, Thresholds, decide
-from studio.engine.anomalies.callback import objective_of
 from studio.engine.anomalies.summary import summarize_run
 from studio.engine.events import Anomaly, Completed, Event, Recovery
 
@@ -90,17 +89,6 @@ def test_preference_rules_are_off_for_sft_whatever_the_logs_hold():
     assert kinds(broken.replay(AnomalyMonitor())) == []  # the default is SFT
     assert kinds(broken.replay(AnomalyMonitor(objective="sft"))) == []
     assert {"accuracy_at_chance"} <= set(kinds(broken.replay(AnomalyMonitor(objective="dpo"))))
-
-
-def test_the_trainer_arguments_tell_the_objective():
-    from transformers import TrainingArguments
-    from trl import DPOConfig, KTOConfig, SFTConfig
-    from trl.experimental.orpo import ORPOConfig
-
-    found = {name: objective_of(cls(output_dir="/tmp/unused", report_to=[], use_cpu=True, bf16=False))
-             for name, cls in [("dpo", DPOConfig), ("kto", KTOConfig), ("orpo", ORPOConfig), ("sft", SFTConfig),
-                               ("plain", TrainingArguments)]}
-    assert found == {"dpo": "dpo", "kto": "kto", "orpo": "orpo", "sft": "sft", "plain": "sft"}
 
 
 def test_switching_to_the_same_objective_keeps_what_the_detectors_saw():
