@@ -11,19 +11,17 @@ runpod/api/queries/gpus.py): `{"data": {"gpuTypes": [...]}}`, 401 for a key it d
 
 from __future__ import annotations
 
-import json
 import re
 import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from tests.hub_server import MemoryKeyring
+from tests.local_http import JsonHandler, serving, url_of
 
 GOOD_KEY = "rpa_test_key"
 
@@ -79,28 +77,17 @@ class FakeRunPod:
         return {"errors": [{"message": "This fake answers only gpuTypes queries."}]}
 
 
-def _handler(api: FakeRunPod) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+def _handler(api: FakeRunPod) -> type[JsonHandler]:
+    class Handler(JsonHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+            body = self.read_json()
             api.queries.append(body.get("query", ""))
             if self.path != "/graphql":
-                self._send(404, {"errors": [{"message": "Not found"}]})
+                self.send_json(404, {"errors": [{"message": "Not found"}]})
             elif self.headers.get("Authorization") != f"Bearer {api.key}":
-                self._send(401, {"error": "Unauthorized"})
+                self.send_json(401, {"error": "Unauthorized"})
             else:
-                self._send(200, api.answer(body.get("query", "")))
-
-        def _send(self, status: int, data: dict[str, Any]) -> None:
-            payload = json.dumps(data).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: Any) -> None:
-            pass
+                self.send_json(200, api.answer(body.get("query", "")))
 
     return Handler
 
@@ -109,17 +96,11 @@ def _handler(api: FakeRunPod) -> type[BaseHTTPRequestHandler]:
 def fake_runpod(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRunPod]:
     """The fake, serving on a free port, with the SDK pointed at it and an in-memory keyring holding no key."""
     api = FakeRunPod()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(api))
-    api.url = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("RUNPOD_API_BASE_URL", api.url)
-    monkeypatch.setattr("keyring.core._keyring_backend", MemoryKeyring())
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(api)) as server:
+        api.url = url_of(server)
+        monkeypatch.setenv("RUNPOD_API_BASE_URL", api.url)
+        monkeypatch.setattr("keyring.core._keyring_backend", MemoryKeyring())
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def closed_port_url() -> str:

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,43 +19,31 @@ from PySide6.QtWidgets import QFileDialog, QMenu
 from studio.engine.library.judge import KEYRING_SERVICE, KEYRING_USER, load_settings
 from studio.gui.judge_settings import JudgeSettingsDialog
 from tests.hub_server import MemoryKeyring
+from tests.local_http import JsonHandler, serving, url_of
 
 
-class _Judge(BaseHTTPRequestHandler):
+class _Judge(JsonHandler):
     """Answers /v1/chat/completions like a small OpenAI-compatible server: "A" (or `reply`), after `delay_s`."""
 
     seen: ClassVar[list[dict[str, object]]] = []
     reply: ClassVar[str] = "B"  # the test question shows the wrong answer (5) as A, the right one (4) as B
     delay_s: ClassVar[float] = 0.0
 
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+        body = self.read_json()
         _Judge.seen.append({"path": self.path, "auth": self.headers.get("Authorization", ""), "body": body})
         time.sleep(_Judge.delay_s)
         if self.path != "/v1/chat/completions":
-            self.send_response(404)
-            self.end_headers()
+            self.send_json(404, {"error": "Not found"})
             return
-        data = json.dumps({"choices": [{"message": {"content": _Judge.reply}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *_args: object) -> None:
-        pass
+        self.send_json(200, {"choices": [{"message": {"content": _Judge.reply}}]})
 
 
 @pytest.fixture
 def endpoint() -> Iterator[str]:
     _Judge.seen, _Judge.reply, _Judge.delay_s = [], "B", 0.0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Judge)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    with serving(_Judge) as server:
+        yield f"{url_of(server)}/v1"
 
 
 @pytest.fixture

@@ -34,7 +34,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ import pytest
 from studio.engine.cloud.agent import TOKEN_ENV
 from studio.engine.cloud.runpod_api import PROXY_ENV
 from tests.cloud_server import CATALOG, GOOD_KEY, FakeGpu, FakeRunPod
+from tests.local_http import JsonHandler, serving, url_of
 
 ROOT = Path(__file__).resolve().parents[3]
 KEYRING_FILE_ENV = "STUDIO_TEST_KEYRING_FILE"
@@ -215,25 +215,25 @@ def _kill_tree(process: subprocess.Popen[str] | None) -> None:
     process.wait()
 
 
-def _handler(api: FakeRunPodPods) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
+def _handler(api: FakeRunPodPods) -> type[JsonHandler]:
+    class Handler(JsonHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the names http.server calls
             if self.path.startswith("/proxy/"):
                 self._proxy("POST")
                 return
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            body = self.read_json()
             api.queries.append(body.get("query", ""))
             if self.path != "/graphql":
-                self._send(404, {"errors": [{"message": "Not found"}]})
+                self.send_json(404, {"errors": [{"message": "Not found"}]})
             elif self.headers.get("Authorization") != f"Bearer {api.key}":
-                self._send(401, {"error": "Unauthorized"})
+                self.send_json(401, {"error": "Unauthorized"})
             else:
-                self._send(200, api.answer(body.get("query", "")))
+                self.send_json(200, api.answer(body.get("query", "")))
 
-        def do_GET(self) -> None:
+        def do_GET(self) -> None:  # noqa: N802
             self._proxy("GET")
 
-        def do_PUT(self) -> None:
+        def do_PUT(self) -> None:  # noqa: N802
             self._proxy("PUT")
 
         def _proxy(self, method: str) -> None:
@@ -273,17 +273,6 @@ def _handler(api: FakeRunPodPods) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(text)
 
-        def _send(self, status: int, data: dict[str, Any]) -> None:
-            payload = json.dumps(data).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
     return Handler
 
 
@@ -292,24 +281,18 @@ def fake_runpod_pods(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
     """The fake serving on a free port, the SDK and the agent's URL pointed at it, and a file keyring (no key
     saved) that subprocesses share. Every pod's agent is killed at the end."""
     api = FakeRunPodPods(gpus=list(CATALOG), homes=tmp_path / "pods")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(api))
-    server.daemon_threads = True
-    api.url = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("RUNPOD_API_BASE_URL", api.url)
-    monkeypatch.setenv(PROXY_ENV, api.url + "/proxy/{pod_id}-{port}")
-    monkeypatch.setenv(KEYRING_FILE_ENV, str(tmp_path / "keyring.json"))
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", f"{__name__}.FileKeyring")
-    monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    monkeypatch.setattr("keyring.core._keyring_backend", FileKeyring())
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield api
-    finally:
-        for pod in list(api.pods.values()):
-            _kill_tree(pod.process)
-        server.shutdown()
-        server.server_close()
-
+    with serving(_handler(api), daemon_threads=True) as server:  # closing must not wait for a long poll
+        api.url = url_of(server)
+        monkeypatch.setenv("RUNPOD_API_BASE_URL", api.url)
+        monkeypatch.setenv(PROXY_ENV, api.url + "/proxy/{pod_id}-{port}")
+        monkeypatch.setenv(KEYRING_FILE_ENV, str(tmp_path / "keyring.json"))
+        monkeypatch.setenv("PYTHON_KEYRING_BACKEND", f"{__name__}.FileKeyring")
+        monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        monkeypatch.setattr("keyring.core._keyring_backend", FileKeyring())
+        try:
+            yield api
+        finally:
+            for pod in list(api.pods.values()):
+                _kill_tree(pod.process)
 
 __all__ = ["GOOD_KEY", "FakeGpu", "FakeRunPodPods", "FileKeyring", "fake_runpod_pods"]

@@ -3,11 +3,8 @@ http.server on 127.0.0.1 (never the network)."""
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import ClassVar
 
@@ -24,6 +21,7 @@ from studio.engine.library.judge import (
     run_judge,
     save_settings,
 )
+from tests.local_http import JsonHandler, serving, url_of
 
 EXAMPLES = [{"prompt": f"What is {i} plus 1?", "reference": f"{i + 1}", "base": "no idea", "tuned": f"{i + 1}"}
             for i in range(4)]
@@ -59,34 +57,21 @@ def test_a_judge_that_always_prefers_the_first_answer_calls_it_even():
     assert JudgeResult.from_dict(fond_of_base.to_dict()) == fond_of_base
 
 
-class _Judge(BaseHTTPRequestHandler):
+class _Judge(JsonHandler):
     seen: ClassVar[list[dict[str, object]]] = []
 
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+        body = self.read_json()
         _Judge.seen.append(body)
         content = body["messages"][0]["content"]
         tuned_is_a = "no idea" in content.split("Answer B:")[1]  # the base's "no idea" is answer B
-        reply = {"choices": [{"message": {"content": "A" if tuned_is_a else "B"}}]}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *_args: object) -> None:
-        pass
+        self.send_json(200, {"choices": [{"message": {"content": "A" if tuned_is_a else "B"}}]})
 
 
 @pytest.fixture
 def endpoint() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), _Judge)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    with serving(_Judge) as server:
+        yield f"{url_of(server)}/v1"
 
 
 def test_an_endpoint_judge_on_localhost(endpoint: str):

@@ -13,6 +13,7 @@ from studio.engine.errors import StudioError
 from studio.engine.hardware import GpuInfo, HardwareProfile
 from studio.engine.models.catalog import fit_verdict, list_local_models, search_hub
 from studio.engine.models.facts import facts_from_config
+from tests.local_http import JsonHandler, serving, url_of
 
 LLAMA = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "num_attention_heads": 32,
          "num_key_value_heads": 8, "vocab_size": 128256, "max_position_embeddings": 131072}
@@ -136,8 +137,6 @@ def test_fit_verdicts(facts, machine, status):
 
 def test_search_reads_the_hub_answer_through_the_real_client(monkeypatch):
     """A local HTTP server speaking the Hub's /api/models format stands in for huggingface.co."""
-    import http.server
-    import threading
     from urllib.parse import parse_qs, urlsplit
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
@@ -152,26 +151,13 @@ def test_search_reads_the_hub_answer_through_the_real_client(monkeypatch):
     ]
     seen: dict = {}
 
-    class Hub(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
+    class Hub(JsonHandler):
+        def do_GET(self):  # noqa: N802 - the name http.server calls
             seen.update(parse_qs(urlsplit(self.path).query))
-            body = json.dumps(answer).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.send_json(200, answer)
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        entries = search_hub("chat", limit=5, endpoint=f"http://127.0.0.1:{server.server_address[1]}")
-    finally:
-        server.shutdown()
+    with serving(Hub) as server:
+        entries = search_hub("chat", limit=5, endpoint=url_of(server))
     assert seen["search"] == ["chat"] and seen["pipeline_tag"] == ["text-generation"]
     assert seen["sort"] == ["downloads"]
     first, second = entries
