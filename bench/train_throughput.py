@@ -7,7 +7,10 @@ second over the steps after a warm-up step:
   identical Studio with the bare script's settings (random order)   -> ratio must be >= 0.95
   studio    Studio with its own defaults (length grouping on a CPU) -> ratio must be >= 1.5
 
-Usage: python bench/train_throughput.py [--steps 9] [--batch 4] [--max-length 256]
+Usage: python bench/train_throughput.py [--steps 9] [--batch 4] [--max-length 256] [--objective dpo]
+
+--objective dpo is the preference-tuning case: Studio's DPO run against a bare TRL DPOTrainer script on the
+same pairs (bench/dpo_throughput.py, which holds that case and can also be run by itself).
 """
 
 from __future__ import annotations
@@ -183,7 +186,14 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--bare-child", nargs=3, metavar=("DATA", "MODEL", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--objective", choices=["sft", "dpo"], default="sft")
     args = parser.parse_args()
+    if args.objective == "dpo":
+        import dpo_throughput  # beside this file, so on sys.path when the script runs
+
+        sys.argv = [dpo_throughput.__file__, "--steps", str(args.steps), "--batch", str(args.batch),
+                    "--max-length", str(args.max_length)]
+        return dpo_throughput.main()
     cfg = settings(args)
     if args.bare_child:
         data, model_dir, out = args.bare_child
