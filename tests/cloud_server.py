@@ -77,7 +77,9 @@ class FakeRunPod:
         return {"errors": [{"message": "This fake answers only gpuTypes queries."}]}
 
 
-def _handler(api: FakeRunPod) -> type[JsonHandler]:
+def graphql_handler(api: FakeRunPod) -> type[JsonHandler]:
+    """RunPod's GraphQL endpoint for `api`; the pods fake extends it with the pods' proxy."""
+
     class Handler(JsonHandler):
         def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
             body = self.read_json()
@@ -96,7 +98,7 @@ def _handler(api: FakeRunPod) -> type[JsonHandler]:
 def fake_runpod(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRunPod]:
     """The fake, serving on a free port, with the SDK pointed at it and an in-memory keyring holding no key."""
     api = FakeRunPod()
-    with serving(_handler(api)) as server:
+    with serving(graphql_handler(api)) as server:
         api.url = url_of(server)
         monkeypatch.setenv("RUNPOD_API_BASE_URL", api.url)
         monkeypatch.setattr("keyring.core._keyring_backend", MemoryKeyring())

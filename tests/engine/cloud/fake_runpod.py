@@ -43,7 +43,7 @@ import pytest
 
 from studio.engine.cloud.agent import TOKEN_ENV
 from studio.engine.cloud.runpod_api import PROXY_ENV
-from tests.cloud_server import CATALOG, GOOD_KEY, FakeGpu, FakeRunPod
+from tests.cloud_server import CATALOG, GOOD_KEY, FakeGpu, FakeRunPod, graphql_handler
 from tests.local_http import JsonHandler, serving, url_of
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -216,19 +216,14 @@ def _kill_tree(process: subprocess.Popen[str] | None) -> None:
 
 
 def _handler(api: FakeRunPodPods) -> type[JsonHandler]:
-    class Handler(JsonHandler):
+    graphql = graphql_handler(api)  # RunPod's API, as the offers fake answers it, plus the pods' proxy
+
+    class Handler(graphql):
         def do_POST(self) -> None:  # noqa: N802 - the names http.server calls
             if self.path.startswith("/proxy/"):
                 self._proxy("POST")
-                return
-            body = self.read_json()
-            api.queries.append(body.get("query", ""))
-            if self.path != "/graphql":
-                self.send_json(404, {"errors": [{"message": "Not found"}]})
-            elif self.headers.get("Authorization") != f"Bearer {api.key}":
-                self.send_json(401, {"error": "Unauthorized"})
             else:
-                self.send_json(200, api.answer(body.get("query", "")))
+                super().do_POST()
 
         def do_GET(self) -> None:  # noqa: N802
             self._proxy("GET")
