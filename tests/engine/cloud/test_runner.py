@@ -74,6 +74,14 @@ class Runner:
                 if event.kind == "heartbeat" and event.phase == "cloud_cost"]
 
 
+def _training(run_dir: Path) -> Runner:
+    """A runner whose remote run has passed on its first progress event."""
+    progressed = threading.Event()
+    runner = Runner(run_dir, on_event=lambda event: event.kind == "progress" and progressed.set())
+    assert progressed.wait(120), _stderr(run_dir)
+    return runner
+
+
 def _recorded(run_dir: Path) -> list[Event]:
     return [parse_event(line) for line in events_file(run_dir).read_text().splitlines() if line.strip()]
 
@@ -185,9 +193,7 @@ def test_a_preempted_spot_pod_is_replaced_and_the_run_resumes_from_the_synced_ch
 @pytest.mark.slow
 def test_a_runner_killed_while_remote_reattaches_when_started_again(runpod, tiny_model_dir):
     run_dir = _cloud_run(tiny_model_dir, max_steps=6, checkpoint_every_steps=3)
-    progressed = threading.Event()
-    first = Runner(run_dir, on_event=lambda event: event.kind == "progress" and progressed.set())
-    assert progressed.wait(120), _stderr(run_dir)
+    first = _training(run_dir)
     first.supervisor.kill()  # SIGKILL: no time to terminate anything
     assert first.wait().status == "interrupted"
     launch = load_launch(run_dir)
@@ -211,9 +217,7 @@ def test_a_runner_killed_while_remote_reattaches_when_started_again(runpod, tiny
 @pytest.mark.slow
 def test_sigterm_stops_the_remote_run_and_terminates_the_pod(runpod, tiny_model_dir):
     run_dir = _cloud_run(tiny_model_dir, max_steps=5000, checkpoint_every_steps=1000)
-    progressed = threading.Event()
-    runner = Runner(run_dir, on_event=lambda event: event.kind == "progress" and progressed.set())
-    assert progressed.wait(120), _stderr(run_dir)
+    runner = _training(run_dir)
     os.kill(runner.supervisor.pid, signal.SIGTERM)  # Studio is closing
     outcome = runner.wait()
     assert (outcome.status, outcome.exit_code) == ("stopped", 130), _stderr(run_dir)
