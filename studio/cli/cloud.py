@@ -291,9 +291,8 @@ def stop_command(
     """Stop a rented run (its checkpoint is copied back) and terminate its machine."""
     import time
 
-    from studio.engine.cloud.cloud_state import load_launch, save_launch
-    from studio.engine.cloud.keys import load_api_key
-    from studio.engine.cloud.runpod_api import RunPodPods
+    from studio.engine.cloud.cloud_state import load_launch
+    from studio.engine.cloud.release import release_machine
     from studio.engine.control import ControlCommand
     from studio.engine.runs.registry import Registry
     from studio.engine.training.control_channel import send_to_run_dir
@@ -317,17 +316,13 @@ def stop_command(
                           actions=[f"Wait and run `studio cloud status`, or `studio cloud stop {record.id}` again.",
                                    "Check the provider's console that the machine is terminated."],
                           code="cloud_stop_slow")
-    if not launch.pod_id:
+    spent = release_machine(record.run_dir)  # no runner: terminate it from here
+    if spent is None:
         console.print("This run has no rented machine left: nothing bills.")
         return
-    RunPodPods().terminate(load_api_key(launch.provider), launch.pod_id)  # no runner: terminate it from here
-    launch.spent_usd = launch.cost_so_far(time.time())
-    launch.pod_id, launch.agent_url, launch.pod_started_at, launch.state = None, None, None, "ended"
-    launch.outcome = launch.outcome or "stopped"
-    save_launch(record.run_dir, launch)
     if record.status in {"running", "paused", "queued", "interrupted"}:
         registry.set_status(record.id, "stopped")
-    console.print(f"The machine is terminated (${launch.spent_usd:.2f} spent). The checkpoints copied back are "
+    console.print(f"The machine is terminated (${spent:.2f} spent). The checkpoints copied back are "
                   "in the run's folder.", highlight=False)
 
 

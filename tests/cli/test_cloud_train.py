@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from studio.cli.main import app
 from studio.engine.cloud import save_api_key
 from studio.engine.cloud.cloud_state import load_launch, save_launch, write_launch
-from studio.engine.cloud.runpod_api import MAX_UPLOAD_BYTES, PodRequest, RunPodPods
+from studio.engine.cloud.providers import MachineRequest
+from studio.engine.cloud.runpod_api import MAX_UPLOAD_BYTES, RunPodPods
 from studio.engine.config import TrainConfig
 from studio.engine.errors import StudioError
 from studio.engine.runs.registry import Registry
@@ -115,7 +116,7 @@ def test_a_gpu_that_is_not_offered_is_named_with_the_ones_that_are(runpod, tiny_
 def test_cloud_stop_terminates_a_machine_left_without_its_runner(runpod, tiny_model_dir):
     run_dir = _queued_run(tiny_model_dir, max_steps=2)
     write_launch(run_dir, "runpod", GPU, spot=False, cloud="community", budget_usd=1.0, price_per_hour=0.34)
-    pod = RunPodPods().create(GOOD_KEY, PodRequest("studio-test", GPU, False, "community", 0.34, {}))
+    pod = RunPodPods().create(GOOD_KEY, MachineRequest("studio-test", GPU, False, "community", 0.34, {}))
     launch = load_launch(run_dir)
     launch.pod_id, launch.state, launch.pods = pod, "running", [pod]
     save_launch(run_dir, launch)

@@ -3,13 +3,24 @@ the shared provider types (providers.py) import none of them."""
 
 from __future__ import annotations
 
-from studio.engine.cloud.providers import PLANNED, PROVIDER_NAMES, Provider, provider_name
-from studio.engine.cloud.runpod_api import RunPodProvider
+from studio.engine.cloud.providers import PLANNED, PROVIDER_NAMES, Machines, Provider, provider_name
+from studio.engine.cloud.runpod_api import RunPodPods, RunPodProvider
 from studio.engine.errors import StudioError
 
 
 def get_provider(provider: str) -> Provider:
     """The client of a provider Studio can rent from; a plain error for one it knows but cannot use yet."""
+    _refuse_planned(provider)
+    return RunPodProvider()
+
+
+def get_machines(provider: str) -> Machines:
+    """How the cloud runner rents, watches and terminates this provider's machines."""
+    _refuse_planned(provider)
+    return RunPodPods()
+
+
+def _refuse_planned(provider: str) -> None:
     name = provider_name(provider)
     if provider in PLANNED:
         raise StudioError(
@@ -18,4 +29,3 @@ def get_provider(provider: str) -> Provider:
                      "Or pack the run for a machine you rent yourself: `studio handoff export RUN --out FOLDER`."],
             code="cloud_provider_not_ready",
         )
-    return RunPodProvider()

@@ -35,6 +35,38 @@ class Price:
     cloud: Cloud
 
 
+MachineState = Literal["starting", "running", "exited", "gone"]
+
+
+@dataclass(frozen=True)
+class MachineRequest:
+    name: str  # studio-RUN_ID: how a machine whose id was never saved is found again
+    gpu_id: str
+    spot: bool
+    cloud: Cloud
+    bid_per_gpu: float  # a spot machine's bid: the listed spot price
+    env: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Machine:
+    id: str
+    state: MachineState  # starting (no agent yet), running, exited (stopped or taken back) or gone
+    cost_per_hour: float | None = None
+
+
+class Machines(Protocol):
+    """Rent, watch and terminate the machines of one provider: what the cloud runner needs of it."""
+
+    def create(self, api_key: str, request: MachineRequest) -> str: ...
+
+    def get(self, api_key: str, machine_id: str) -> Machine: ...
+
+    def terminate(self, api_key: str, machine_id: str) -> None: ...
+
+    def agent_url(self, machine_id: str) -> str: ...
+
+
 class Provider(Protocol):
     id: str
     name: str

@@ -33,10 +33,10 @@ from types import FrameType
 
 from studio.engine.cloud.agent import TOKEN_ENV
 from studio.engine.cloud.cloud_state import CloudLaunch, agent_token, load_launch, save_launch
+from studio.engine.cloud.connect import get_machines
 from studio.engine.cloud.keys import load_api_key
-from studio.engine.cloud.providers import provider_name
+from studio.engine.cloud.providers import MachineRequest, Machines, provider_name
 from studio.engine.cloud.remote_run import RemoteRun
-from studio.engine.cloud.runpod_api import PodRequest, RunPodPods, agent_url
 from studio.engine.errors import ExitCode, StudioError
 from studio.engine.events import Anomaly, Checkpoint, Completed, Error, Event, Heartbeat, Recovery, Stopped
 from studio.engine.handoff import export_bundle
@@ -65,12 +65,12 @@ class _MachineLostError(Exception):
 
 class CloudRunner:
     def __init__(self, run_dir: Path, emitter: EventEmitter, channel: ControlChannel | None = None,
-                 pods: RunPodPods | None = None) -> None:
+                 pods: Machines | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.run_id = self.run_dir.name
         self.emitter = emitter
         self.launch: CloudLaunch = load_launch(self.run_dir)
-        self.pods = pods or RunPodPods()
+        self.pods = pods or get_machines(self.launch.provider)
         # stdin and RUN_DIR/control/ (`studio stop RUN`, `studio cloud stop RUN`), as for a local worker
         self.channel = channel or ControlChannel(self.run_dir)
         self.shutdown = threading.Event()
@@ -157,11 +157,11 @@ class CloudRunner:
                   f"${launch.price_per_hour:.2f}/h).")
         launch.state = "renting"
         save_launch(self.run_dir, launch)
-        request = PodRequest(name=f"studio-{self.run_id}", gpu_id=launch.gpu_id, spot=launch.spot,
+        request = MachineRequest(name=f"studio-{self.run_id}", gpu_id=launch.gpu_id, spot=launch.spot,
                              cloud="secure" if launch.cloud == "secure" else "community",
                              bid_per_gpu=launch.price_per_hour, env={TOKEN_ENV: token})
         pod_id = self.pods.create(self.key, request)
-        launch.pod_id, launch.agent_url, launch.pod_started_at = pod_id, agent_url(pod_id), time.time()
+        launch.pod_id, launch.agent_url, launch.pod_started_at = pod_id, self.pods.agent_url(pod_id), time.time()
         launch.event_offset, launch.remote_seq, launch.state = 0, 0, "running"
         launch.pods.append(pod_id)
         save_launch(self.run_dir, launch)

@@ -12,12 +12,12 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from studio.engine.cloud.providers import (
-    Cloud,
     GpuType,
+    Machine,
+    MachineRequest,
     Price,
     import_sdk,
     key_refused,
@@ -61,8 +61,6 @@ class RunPodProvider:
 
 # ---- pods ---------------------------------------------------------------------------------------------
 
-PodState = Literal["starting", "running", "exited", "gone"]
-
 AGENT_PORT = 8765
 AGENT_HOME = "/workspace/studio"
 IMAGE = "runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04"
@@ -77,28 +75,6 @@ PROXY_URL = "https://{pod_id}-{port}.proxy.runpod.net"
 SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:/@=+, -]*$")  # the SDK puts values in GraphQL strings unescaped
 
 
-@dataclass(frozen=True)
-class PodRequest:
-    name: str
-    gpu_id: str
-    spot: bool
-    cloud: Cloud
-    bid_per_gpu: float  # a spot pod's bid: the listed spot price
-    env: dict[str, str]
-
-
-@dataclass(frozen=True)
-class Pod:
-    id: str
-    state: PodState
-    cost_per_hour: float | None = None
-
-
-def agent_url(pod_id: str, port: int = AGENT_PORT) -> str:
-    """Where the run agent on the pod answers: https://POD_ID-PORT.proxy.runpod.net, or $STUDIO_RUNPOD_PROXY_URL."""
-    return os.environ.get(PROXY_ENV, PROXY_URL).format(pod_id=pod_id, port=port)
-
-
 def start_command() -> str:
     """The pod's start command: install Studio's engine, then run the agent (its token is in the pod's env)."""
     install = os.environ.get(INSTALL_ENV, DEFAULT_INSTALL)
@@ -111,7 +87,11 @@ class RunPodPods:
     with `get_gpu` and `terminate_pod` takes no key: both use the module's `runpod.api_key`, which is set to
     the user's key for the call (under a lock: one process, one key at a time)."""
 
-    def create(self, api_key: str, request: PodRequest) -> str:
+    def agent_url(self, machine_id: str) -> str:
+        """Where the run agent on the pod answers: https://POD_ID-PORT.proxy.runpod.net, or $STUDIO_RUNPOD_PROXY_URL."""
+        return os.environ.get(PROXY_ENV, PROXY_URL).format(pod_id=machine_id, port=AGENT_PORT)
+
+    def create(self, api_key: str, request: MachineRequest) -> str:
         """Rent a pod running the agent; returns its id. On-demand through `create_pod`, spot through RunPod's
         `podRentInterruptable` mutation (the SDK has no call for it)."""
         for value in (request.name, request.gpu_id, *request.env.keys(), *request.env.values()):
@@ -145,27 +125,27 @@ class RunPodPods:
             raise provider_error("runpod", "No spot machine of this type is free at this bid right now.")
         return str(row["id"])
 
-    def get(self, api_key: str, pod_id: str) -> Pod:
+    def get(self, api_key: str, machine_id: str) -> Machine:
         """The pod's state: starting (no runtime yet), running, exited (stopped or taken back) or gone."""
         runpod = import_sdk("runpod")
-        row = _call(lambda: runpod.get_pod(pod_id, api_key=api_key))
+        row = _call(lambda: runpod.get_pod(machine_id, api_key=api_key))
         if not isinstance(row, dict) or not row:
-            return Pod(pod_id, "gone")
+            return Machine(machine_id, "gone")
         status = str(row.get("desiredStatus") or "").upper()
         price = row.get("costPerHr")
         cost = float(price) if isinstance(price, (int, float)) else None
         if status in {"EXITED", "STOPPED"}:
-            return Pod(pod_id, "exited", cost)
+            return Machine(machine_id, "exited", cost)
         if status in {"TERMINATED", ""}:
-            return Pod(pod_id, "gone", cost)
-        return Pod(pod_id, "running" if row.get("runtime") else "starting", cost)
+            return Machine(machine_id, "gone", cost)
+        return Machine(machine_id, "running" if row.get("runtime") else "starting", cost)
 
-    def terminate(self, api_key: str, pod_id: str) -> None:
+    def terminate(self, api_key: str, machine_id: str) -> None:
         """Terminate the pod (it stops billing); one already gone is fine."""
         runpod = import_sdk("runpod")
         with _global_key(runpod, api_key):
             try:
-                _call(lambda: runpod.terminate_pod(pod_id))
+                _call(lambda: runpod.terminate_pod(machine_id))
             except StudioError as error:
                 if error.code != "cloud_provider_error" or "not found" not in error.why.lower():
                     raise
