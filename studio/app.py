@@ -130,6 +130,7 @@ class MainWindow(QMainWindow):
         self.wizard.queueRequested.connect(self.queue_run)
         self.resumable.resumeRequested.connect(self.resume_run)
         self.resumable.openRequested.connect(self.watch_run)
+        self.resumable.released.connect(self._machine_released)
 
     def add_section(self, title: str, widget: QWidget) -> QAction:
         """A top-level section: a page in the stack and a checkable toolbar entry that shows it (Ctrl+1, 2, …
@@ -357,6 +358,11 @@ class MainWindow(QMainWindow):
         """A paused, interrupted or stopped run goes on from its last checkpoint, watched in the dashboard."""
         self._in_dashboard(lambda dashboard: dashboard.resume_run(run_id), "Training could not resume")
 
+    def _machine_released(self, _released: Any) -> None:
+        """A rented run's machine was terminated from the list of unfinished runs: the run is stopped now."""
+        if self.library is not None:
+            self.library.refresh()
+
     def watch_run(self, run_id: str) -> None:
         """Follow a run still training in the background (or look at a paused one)."""
         self._in_dashboard(lambda dashboard: dashboard.attach(run_id), "Studio could not open that run")
@@ -486,6 +492,7 @@ class MainWindow(QMainWindow):
         """Stop every page's background work (exports are cancelled); the dashboard's worker is not touched, nor
         the queue's background process."""
         self.notice_timer.stop()
+        self.resumable.shutdown()  # a machine being terminated is waited for
         for dialog in list(self.export_dialogs):
             dialog.shutdown()
             dialog.close()

@@ -1,0 +1,267 @@
+"""Studio killed while a run trains on a rented GPU, then started again (issue 19), against the fake RunPod
+whose pods are the real run agent on 127.0.0.1 (tests/engine/cloud/fake_runpod.py).
+
+The run is started as Studio starts it: a Studio process supervises the cloud runner (the dashboard's
+Supervisor and runner command), and that process is SIGKILLed. What really happens then: the runner lives
+in a session of its own, an end of its stdin is not a stop and its stdout switches itself off, so it goes on
+training and billing. A restarted Studio lists it as still training on the rented GPU and Watch follows it.
+When the runner dies too (the login session ends and takes every process with it), the run is listed
+interrupted, its machine possibly still billing, with Reattach (the cloud runner again, on the same machine,
+to the end) and Terminate the machine (the checkpoints copied back are kept, the run is stopped)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from PySide6.QtWidgets import QLabel, QMessageBox
+
+from studio.engine.cloud import save_api_key
+from studio.engine.cloud.cloud_state import load_launch
+from studio.engine.runs.creation import new_run
+from studio.engine.runs.folders import events_file, final_adapter_dir
+from studio.engine.runs.registry import Registry
+from studio.engine.training.checkpoints import latest_good
+from studio.monitor.state import RunStatus
+from tests.engine.cloud.fake_runpod import GOOD_KEY, fake_runpod_pods
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(sys.platform == "win32", reason="the bundle's launch script is a bash script")]
+
+SLOW = 300_000  # ms: the pod loads the tiny model on a busy 2-core machine
+ROOT = Path(__file__).resolve().parents[3]
+
+# Studio as far as a rented run is concerned: the dashboard's Supervisor running the dashboard's runner command,
+# reading the runner's stdout and holding its stdin, until it is killed.
+STUDIO = """
+import sys
+from pathlib import Path
+from studio.engine.training.supervisor import Supervisor
+from studio.monitor.dashboard import runner_command
+run_dir = Path(sys.argv[1])
+supervisor = Supervisor(run_dir, command=runner_command(run_dir))
+supervisor.start()
+print(supervisor.pid, flush=True)
+supervisor.wait()
+"""
+
+
+@pytest.fixture
+def runpod(monkeypatch, tmp_path, studio_home):
+    with fake_runpod_pods(monkeypatch, tmp_path) as api:
+        save_api_key("runpod", GOOD_KEY)
+        yield api
+
+
+@pytest.fixture
+def studio_process() -> Iterator[list[subprocess.Popen[str]]]:
+    """Studio processes started by a test; any left (and their runners) are ended when it ends."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
+@pytest.fixture
+def runners() -> Iterator[list[int]]:
+    """Cloud runners a test left behind (it failed mid-run): killed at the end."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(pid).kill()
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def rented_run(tiny_model_dir: Path, tiny_chat_file: Path, max_steps: int) -> Path:
+    """A run chosen for a rented RTX 4090 (on-demand, $0.34 per hour, budget $5), not started yet."""
+    from studio.engine.cloud.offers import Offer, OfferEstimate
+    from studio.engine.cloud.providers import GpuType, Price
+    from studio.engine.planner import Interval
+    from studio.monitor.dashboard import write_rented_launch
+    from tests.gui.monitor.test_live_run import tiny_config
+
+    config = tiny_config(tiny_model_dir, tiny_chat_file).updated(
+        max_steps=max_steps, checkpoint_every_steps=3, eval_fraction=0.0, score_examples=False, hardest_top_n=0)
+    gpu = GpuType("NVIDIA GeForce RTX 4090", "NVIDIA GeForce RTX 4090", 24.0)
+    offer = OfferEstimate(Offer("runpod", gpu, Price(0.34, False, "community")), config,
+                          Interval(900, 1000, 1100), Interval(400, 600, 1200), Interval(0.04, 0.06, 0.11))
+    record = new_run(Registry(), config, "restart")
+    write_rented_launch(record.run_dir, offer, 5.0)
+    return record.run_dir
+
+
+def start_studio(run_dir: Path, started: list[subprocess.Popen[str]],
+                 runners: list[int]) -> tuple[subprocess.Popen[str], int]:
+    """Studio starting the rented run; returns its process and the cloud runner's pid."""
+    studio = subprocess.Popen([sys.executable, "-c", STUDIO, str(run_dir)], stdout=subprocess.PIPE, text=True,
+                              cwd=ROOT, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    started.append(studio)
+    assert studio.stdout is not None
+    runner = int(studio.stdout.readline())
+    runners.append(runner)
+    return studio, runner
+
+
+def remote_step(run_dir: Path) -> int:
+    """The last training step the runner has passed on into the run's record."""
+    step = 0
+    path = events_file(run_dir)
+    if not path.exists():
+        return 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        if data.get("event") == "progress" and data.get("cloud_pod"):
+            step = max(step, int(data.get("step") or 0))
+    return step
+
+
+def shown(panel) -> str:
+    return " ".join(label.text() for label in panel.findChildren(QLabel) if label.isVisible())
+
+
+def restarted(qtbot, make_window):
+    """Studio started again: the unfinished runs are offered first."""
+    window = make_window(opened=True)
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.runs and window.resumable.isVisible(),
+                    timeout=120_000)
+    return window
+
+
+def test_studio_killed_the_runner_trains_on_watch_follows_then_reattach_finishes_on_the_same_machine(
+        qtbot, click, make_window, runpod, studio_process, runners, tiny_model_dir: Path, tiny_chat_file: Path,
+        slow_steps):
+    run_dir = rented_run(tiny_model_dir, tiny_chat_file, max_steps=16)
+    run_id = run_dir.name
+    studio, runner = start_studio(run_dir, studio_process, runners)
+    qtbot.waitUntil(lambda: remote_step(run_dir) >= 2, timeout=SLOW)
+
+    # Studio is killed. Its runner is in a session of its own: it goes on training, on the same machine.
+    studio.send_signal(signal.SIGKILL)
+    studio.wait(timeout=30)
+    killed_at = remote_step(run_dir)
+    qtbot.waitUntil(lambda: remote_step(run_dir) > killed_at, timeout=SLOW)
+    assert alive(runner)
+    pod = load_launch(run_dir).pod_id
+    assert pod is not None and runpod.billing() == [pod]
+
+    # Studio starts again: the run is still training on the rented GPU, billing; Watch follows it, with its cost.
+    window = restarted(qtbot, make_window)
+    panel = window.resumable
+    assert [record.id for record in panel.records] == [run_id]
+    assert ("still training in the background on a rented GPU: GeForce RTX 4090 on RunPod, billing $0.34 per hour"
+            in shown(panel)), shown(panel)
+    assert set(panel.buttons[run_id]) == {"open"} and panel.buttons[run_id]["open"].text() == "Watch"
+    click(panel.buttons[run_id]["open"])
+    dashboard = window.dashboard
+    assert dashboard is not None and window.stack.currentWidget() is dashboard
+    assert dashboard.rented_label.text().startswith("Rented GPU: GeForce RTX 4090 on RunPod (on-demand")
+    watched_from = remote_step(run_dir)
+    qtbot.waitUntil(lambda: dashboard.state.step > watched_from and
+                    dashboard.energy.labels["Cost"].text().startswith("$"), timeout=SLOW)
+    assert dashboard.energy.title() == "Rented GPU cost so far"
+    assert "pause" in dashboard.controls.enabled_buttons()  # its commands go to the run's folder
+
+    # Now the runner dies too (the whole session went): the machine is still there, billing.
+    os.kill(runner, signal.SIGKILL)
+    qtbot.waitUntil(lambda: not alive(runner), timeout=30_000)
+    dashboard.shutdown()
+    assert runpod.billing() == [pod]
+
+    # Studio starts again: interrupted, the machine may still be billing; Reattach goes on on the same machine.
+    window = restarted(qtbot, make_window)
+    panel = window.resumable
+    assert Registry().get(run_id).status == "interrupted"
+    assert ("interrupted: Studio lost hold of its rented GPU (GeForce RTX 4090 on RunPod), which may still be "
+            "billing ($0.34 per hour" in shown(panel)), shown(panel)
+    buttons = panel.buttons[run_id]
+    assert buttons["reattach"].text() == "Reattach" and buttons["terminate"].text() == "Terminate the machine"
+    click(buttons["reattach"])
+    dashboard = window.dashboard
+    assert dashboard is not None and window.stack.currentWidget() is dashboard
+    qtbot.waitUntil(lambda: dashboard.supervisor is not None, timeout=60_000)  # its history read, then launched
+    qtbot.waitUntil(lambda: dashboard.state.status.finished, timeout=SLOW)
+    assert dashboard.state.status is RunStatus.COMPLETED, dashboard.state.error or dashboard.state.crash
+    qtbot.waitUntil(lambda: dashboard.supervisor is None, timeout=60_000)
+    assert "Reattached to the rented machine" in events_file(run_dir).read_text(encoding="utf-8")
+
+    # One machine from start to end, terminated; the adapter is in the library as a version of the run.
+    launch = load_launch(run_dir)
+    assert launch.pods == [pod] and runpod.created == [pod]
+    assert runpod.terminated == [pod] and runpod.billing() == []
+    assert launch.imported_run_id is not None
+    record = Registry().get(launch.imported_run_id)
+    assert record is not None and record.status == "completed" and record.parent_id == run_id
+    assert (final_adapter_dir(record.run_dir) / "adapter_model.safetensors").is_file()
+    library = window.show_runs()
+    qtbot.waitUntil(lambda: record.id in library.rows and not library.loader.busy, timeout=30_000)
+    assert not window.resumable.records
+
+
+def test_studio_and_its_runner_killed_terminate_the_machine_keeps_the_checkpoints(
+        qtbot, click, make_window, runpod, studio_process, runners, tiny_model_dir: Path, tiny_chat_file: Path,
+        slow_steps):
+    run_dir = rented_run(tiny_model_dir, tiny_chat_file, max_steps=400)
+    run_id = run_dir.name
+    studio, runner = start_studio(run_dir, studio_process, runners)
+    qtbot.waitUntil(lambda: latest_good(run_dir) is not None, timeout=SLOW)  # a checkpoint came back
+
+    # Studio and every process of its session are killed: nobody holds the machine any more.
+    studio.send_signal(signal.SIGKILL)
+    os.kill(runner, signal.SIGKILL)
+    studio.wait(timeout=30)
+    qtbot.waitUntil(lambda: not alive(runner), timeout=30_000)
+    pod = load_launch(run_dir).pod_id
+    assert pod is not None and runpod.billing() == [pod]
+    kept = latest_good(run_dir)
+    assert kept is not None
+
+    window = restarted(qtbot, make_window)
+    panel = window.resumable
+    assert "which may still be billing" in shown(panel), shown(panel)
+
+    # The provider refuses (the key was changed meanwhile): a plain error with what to do, still billing.
+    save_api_key("runpod", "rp_wrong_key_0000000000")
+    click(panel.buttons[run_id]["terminate"])
+    assert panel.releasing and not panel.buttons[run_id]["reattach"].isEnabled()
+    qtbot.waitUntil(lambda: not panel.releasing, timeout=120_000)
+    errors = [box for box in window.findChildren(QMessageBox) if box.objectName() == "errorDialog"
+              and box.isVisible()]
+    assert errors and errors[0].windowTitle() == "The machine could not be terminated"
+    assert "could not be terminated, so it may still be billing" in panel.notice.text()
+    assert runpod.billing() == [pod] and Registry().get(run_id).status == "interrupted"
+    errors[0].close()
+
+    # With the right key: terminated, what it cost, the checkpoints kept and the run stopped.
+    save_api_key("runpod", GOOD_KEY)
+    click(panel.buttons[run_id]["terminate"])
+    qtbot.waitUntil(lambda: not panel.releasing, timeout=120_000)
+    text = panel.notice.text()
+    assert "the machine is terminated ($0." in text and "the checkpoints copied back are kept" in text, text
+    assert runpod.terminated == [pod] and runpod.billing() == []
+    assert Registry().get(run_id).status == "stopped" and run_id not in {r.id for r in panel.records}
+    assert latest_good(run_dir) == kept and kept.path.is_dir()
+    launch = load_launch(run_dir)
+    assert launch.pod_id is None and launch.state == "ended"
+    library = window.library
+    qtbot.waitUntil(lambda: run_id in library.rows and library.rows[run_id].run.status == "stopped"
+                    and not library.loader.busy, timeout=30_000)
