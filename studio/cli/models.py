@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from studio.cli.output import console, err_console, friendly_errors, print_json
+from studio.cli import output  # output.console: rich is imported only when text is printed
+from studio.cli.output import friendly_errors, print_json
 
 if TYPE_CHECKING:
     from studio.engine.models.download import DownloadResult
@@ -57,7 +58,7 @@ def _render(rows: list[dict[str, Any]], search: str | None) -> None:
     from rich.table import Table
 
     if not rows:
-        console.print(f"No text-generation models match '{search}'." if search else "No models found.")
+        output.console.print(f"No text-generation models match '{search}'." if search else "No models found.")
         return
     table = Table(title=f"Hugging Face: '{search}'" if search is not None else "Models on this computer")
     table.add_column("Model (use with --model)", overflow="fold")
@@ -74,7 +75,7 @@ def _render(rows: list[dict[str, Any]], search: str | None) -> None:
         fourth = f"{row['downloads']:,}" if search is not None and row["downloads"] is not None else row["source"]
         table.add_row(row["ref"], _params(row["n_params"]), str(row["context_length"] or "?"),
                       row["license"] or "?", fourth, verdict)
-    console.print(table)
+    output.console.print(table)
 
 
 @models_app.command("download")
@@ -92,19 +93,20 @@ def download(
     from studio.engine.models.download import download_model
 
     if allow_remote_code and not json_output:
-        err_console.print("[yellow]Remote code is allowed:[/] this model may run its own Python code when loaded.")
+        output.err_console.print("[yellow]Remote code is allowed:[/] this model may run its own Python code when "
+                                 "loaded.")
     if json_output:
         result = download_model(repo, revision, allow_remote_code=allow_remote_code)
         print_json(result.to_dict())
         return
     result = _download_with_bar(repo, revision, allow_remote_code)
-    console.print(f"Downloaded [bold]{result.repo_id}[/] ({_size(result.total_bytes)}) to {result.path}",
+    output.console.print(f"Downloaded [bold]{result.repo_id}[/] ({_size(result.total_bytes)}) to {result.path}",
                   highlight=False, soft_wrap=True)  # a path stays copyable in one piece
     for note in result.notes:
-        console.print(f"[yellow]Note:[/] {note}", highlight=False)
+        output.console.print(f"[yellow]Note:[/] {note}", highlight=False)
     # By its id Studio takes the main branch; another revision is used through its folder.
     model = result.repo_id if revision is None else shlex.quote(str(result.path))
-    console.print(f"Train it with: studio train --model {model} --dataset YOUR_DATA", highlight=False,
+    output.console.print(f"Train it with: studio train --model {model} --dataset YOUR_DATA", highlight=False,
                   soft_wrap=True)
 
 
@@ -116,7 +118,7 @@ def _download_with_bar(repo: str, revision: str | None, allow_remote_code: bool)
 
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[amount]}"),
                TextColumn("{task.fields[speed]}"), TextColumn("{task.fields[eta]}"))
-    with Progress(*columns, console=err_console, transient=True) as bar:
+    with Progress(*columns, console=output.err_console, transient=True) as bar:
         task = bar.add_task(f"Downloading {repo}", total=None, amount="", speed="", eta="")
 
         def show(state: DownloadProgress) -> None:

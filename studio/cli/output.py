@@ -6,19 +6,35 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from studio.engine.errors import StudioError
 
-console = Console()
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+_CONSOLES: dict[str, Console] = {}
+
+
+def _console(name: str) -> Console:
+    if name not in _CONSOLES:
+        from rich.console import Console
+
+        _CONSOLES[name] = Console(stderr=name == "err_console")
+    return _CONSOLES[name]
+
+
+def __getattr__(name: str) -> Console:
+    """`console` and `err_console`, made on first use: a command that prints only JSON never imports rich."""
+    if name not in {"console", "err_console"}:
+        raise AttributeError(name)
+    return _console(name)
 
 
 def print_json(data: Any) -> None:
@@ -28,6 +44,9 @@ def print_json(data: Any) -> None:
 
 def report_error(error: StudioError) -> None:
     """What happened, why, and what to do; the texts are escaped, since paths and values may hold [brackets]."""
+    from rich.markup import escape
+
+    err_console = _console("err_console")
     err_console.print(f"[bold red]Error:[/] {escape(error.what)}", highlight=False)
     if error.why:
         err_console.print(f"[dim]Why:[/] {escape(error.why)}", highlight=False)
@@ -48,7 +67,7 @@ def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
             report_error(error)
             raise typer.Exit(int(error.exit_code)) from None
         except KeyboardInterrupt:
-            err_console.print("Interrupted.")
+            _console("err_console").print("Interrupted.")
             raise typer.Exit(130) from None
 
     return wrapper

@@ -40,3 +40,25 @@ def test_a_corrupt_hardware_cache_in_a_real_process(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert any("damaged" in note for note in json.loads(result.stdout)["notes"])
+
+
+def test_every_command_is_mapped_to_its_module():
+    import typer.main
+
+    from studio.cli.main import COMMANDS
+
+    registered = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    assert registered == set(COMMANDS)
+
+
+def test_a_command_imports_only_its_own_module():
+    code = ("import sys; from studio.cli.main import build_app; build_app(['models', 'download', '--help']); "
+            "print(sorted(m for m in sys.modules if m.startswith('studio.cli.') and m != 'studio.cli.main'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split() == ["['studio.cli.models',", "'studio.cli.output']"]
+
+
+def test_a_mistyped_command_gets_typers_own_answer_with_every_command_known(tmp_path):
+    result = _studio("modles", home=str(tmp_path / "home"))
+    assert result.returncode == 2
+    assert "No such command" in result.stderr and "Traceback" not in result.stderr
