@@ -9,7 +9,10 @@ list that Studio fetched. The ratio is Studio's speed over hf's (target: at leas
 done inside this process, `download_model` against `snapshot_download` of the same files, which leaves out
 the two programs' start-up.
 
-    .venv/bin/python bench/model_download.py [--model FOLDER] [--repeat 5] [--scratch /dev/shm]
+On loopback (500 MiB/s and more) the two programs' start-up weighs most; --rate paces the server like a real
+link, shared by all connections, where the transfer does.
+
+    .venv/bin/python bench/model_download.py [--model FOLDER] [--repeat 5] [--scratch /dev/shm] [--rate MIB_S]
 """
 
 from __future__ import annotations
@@ -32,9 +35,9 @@ BIN = Path(sys.executable).parent
 Timings = dict[str, list[float]]
 
 
-def serve(folder: Path) -> tuple[subprocess.Popen[str], str]:
-    server = subprocess.Popen([sys.executable, "-m", "tests.hub_server", f"{REPO}={folder}"], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True)
+def serve(folder: Path, rate: float) -> tuple[subprocess.Popen[str], str]:
+    server = subprocess.Popen([sys.executable, "-m", "tests.hub_server", f"{REPO}={folder}", "--rate", str(rate)],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
     return server, server.stdout.readline().strip()
 
@@ -56,13 +59,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--scratch", type=Path, help="Where the fresh caches go (default: the temp folder; "
                                                      "/dev/shm takes the disk's own variance out).")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="Limit the server to this many MiB/s, like a real link (default: loopback speed, "
+                             "where the two programs' start-up weighs most).")
     args = parser.parse_args()
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when huggingface_hub is imported
     if args.model is None:
         from studio.engine.models.builtin import ensure_builtin
 
         args.model = ensure_builtin()
-    server, endpoint = serve(args.model)
+    server, endpoint = serve(args.model, args.rate)
     try:
         with tempfile.TemporaryDirectory(prefix="studio-bench-download-", dir=args.scratch) as scratch:
             size, files, commands = compare_commands(endpoint, Path(scratch), args.repeat)
@@ -71,7 +77,8 @@ def main() -> None:
         server.terminate()
         server.wait()
     mb = size / 1024**2
-    print(f"model: {args.model} ({mb:.0f} MiB in {len(files)} files), {args.repeat} runs each, median")
+    link = f"a {args.rate:g} MiB/s link" if args.rate else "loopback"
+    print(f"model: {args.model} ({mb:.0f} MiB in {len(files)} files), {link}, {args.repeat} runs each, median")
     report("commands", "hf download", "studio models download", commands, mb)
     report("in-process calls", "snapshot_download", "download_model", calls, mb)
 

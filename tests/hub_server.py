@@ -80,6 +80,7 @@ class FakeHub:
     requests: list[Request] = field(default_factory=list)
     drop_once: dict[str, int] = field(default_factory=dict)  # file name -> offset where the connection drops
     chunk_delay_s: float = 0.0
+    rate_bytes_s: float = 0.0  # the link's bandwidth, shared by every connection (0: as fast as loopback goes)
     stall: str | None = None  # requests whose path contains this get no answer ("/": all of them)
     on_sent: Callable[[int], None] | None = None
 
@@ -88,6 +89,7 @@ class FakeHub:
         self._closing = threading.Event()
         self._released = threading.Event()
         self._server: ThreadingHTTPServer | None = None
+        self._link_free_at = 0.0  # when the paced link has sent everything handed to it so far
 
     @property
     def url(self) -> str:
@@ -103,6 +105,15 @@ class FakeHub:
         repo = Repo(repo_id, files, hashlib.sha1(repo_id.encode()).hexdigest(), gated=gated, private=private)
         self.repos[repo_id] = repo
         return repo
+
+    def pace(self, n_bytes: int) -> None:
+        """Wait until a link of `rate_bytes_s` would have carried these bytes after everything before them."""
+        with self._lock:
+            now = time.monotonic()
+            self._link_free_at = max(self._link_free_at, now) + n_bytes / self.rate_bytes_s
+            wait = self._link_free_at - now
+        if wait > 0:
+            self._closing.wait(wait)
 
     def fetched(self, name: str) -> list[Request]:
         """The GET requests for a file's bytes."""
@@ -242,7 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
         hub = self.server_hub
         drop_at = hub.drop_once.pop(name, None)
         with source.open("rb") as handle:
-            if drop_at is None and not hub.chunk_delay_s and hub.on_sent is None:
+            if drop_at is None and not hub.chunk_delay_s and hub.on_sent is None and not hub.rate_bytes_s:
                 self.connection.sendfile(handle, offset=start, count=size - start)
                 return
             handle.seek(start)
@@ -253,6 +264,8 @@ class _Handler(BaseHTTPRequestHandler):
                 sent += len(chunk)
                 if hub.on_sent is not None:
                     hub.on_sent(len(chunk))
+                if hub.rate_bytes_s:
+                    hub.pace(len(chunk))
                 if drop_at is not None and sent >= drop_at:
                     self.close_connection = True  # the peer sees a body shorter than Content-Length
                     return
@@ -364,8 +377,9 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0] if main.__doc__ else None)
     parser.add_argument("repos", nargs="+", help="owner/name=FOLDER")
+    parser.add_argument("--rate", type=float, default=0.0, help="The link's bandwidth in MiB/s (default: loopback).")
     args = parser.parse_args()
-    with FakeHub() as hub:
+    with FakeHub(rate_bytes_s=args.rate * 1024**2) as hub:
         for spec in args.repos:
             repo_id, _, folder = spec.partition("=")
             hub.add_repo(repo_id, Path(folder), skip=("studio-materialized.json",))
