@@ -22,11 +22,12 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from studio.engine.errors import StudioError
+from studio.gui.tasks import TaskRunner
 
 if TYPE_CHECKING:  # the registry is read on first refresh, after the window is on screen
     from studio.engine.cloud.cloud_state import CloudLaunch
     from studio.engine.runs.registry import Registry, RunRecord
-    from studio.gui.tasks import TaskRunner, TaskState
+    from studio.gui.tasks import TaskState
 
 LISTED = {
     "paused": "paused: memory was released",
@@ -83,10 +84,18 @@ def release(run_dir: Path, state: TaskState) -> float | None:
     from studio.engine.cloud.release import release_machine
     from studio.engine.runs.registry import Registry
 
+    registry = Registry()
+    registry.reconcile()
+    record = registry.get(run_dir.name)
+    if record is not None and record.status in {"running", "paused"} and record.pid is not None:
+        raise StudioError(what="This run's rented machine is held again: Studio is training it.",
+                          why="It was reattached since the list was shown, so terminating it from here could cut "
+                              "off a checkpoint on its way back.",
+                          actions=["Open the run (Watch) and press Stop: the checkpoint is copied back, then the "
+                                   "machine is terminated.", "Or wait for the run to finish."],
+                          code="cloud_runner_alive")
     state.report("Terminating the rented machine…", 0.1)
     spent = release_machine(run_dir)
-    registry = Registry()
-    record = registry.get(run_dir.name)
     if record is not None and record.status in {"running", "paused", "queued", "interrupted"}:
         registry.set_status(record.id, "stopped")
     state.report("The machine is terminated.", 1.0)
@@ -113,7 +122,11 @@ class ResumableRunsPanel(QWidget):
         self.records: list[RunRecord] = []
         self.buttons: dict[str, dict[str, QPushButton]] = {}
         self.rented: dict[str, CloudLaunch] = {}
-        self._tasks: TaskRunner | None = None  # built on the first "Terminate the machine"
+        self.tasks = TaskRunner(self)  # "Terminate the machine", on the background worker
+        self.tasks.statusChanged.connect(self._show_notice)
+        self.tasks.finished.connect(self._on_released)
+        self.tasks.failed.connect(self._on_release_failed)
+        self.tasks.cancelled.connect(self._on_release_cancelled)
         self._releasing: str | None = None  # the run whose machine is being terminated
         self.notice = QLabel(self)  # what the last "Terminate the machine" did, kept across refreshes
         self.notice.setAccessibleName("What happened to the rented machine")
@@ -201,14 +214,6 @@ class ResumableRunsPanel(QWidget):
 
     def terminate(self, record: RunRecord) -> None:
         """Terminate the rented machine of a run whose runner is gone, on the background worker."""
-        from studio.gui.tasks import TaskRunner
-
-        if self._tasks is None:
-            self._tasks = TaskRunner(self)
-            self._tasks.statusChanged.connect(self._show_notice)
-            self._tasks.finished.connect(self._on_released)
-            self._tasks.failed.connect(self._on_release_failed)
-            self._tasks.cancelled.connect(self._on_release_cancelled)
         self._releasing = record.id
         for buttons in self.buttons.values():
             if "terminate" in buttons:
@@ -217,7 +222,7 @@ class ResumableRunsPanel(QWidget):
         title = f"{record.name} {record.version}"
         self._show_notice(f"{title}: terminating the rented machine…")
         run_dir, run_id = record.run_dir, record.id
-        self._tasks.start(lambda state: Released(run_id, title, release(run_dir, state)),
+        self.tasks.start(lambda state: Released(run_id, title, release(run_dir, state)),
                           "terminating the rented machine")
 
     def _show_notice(self, text: str) -> None:
@@ -266,8 +271,7 @@ class ResumableRunsPanel(QWidget):
 
     def shutdown(self) -> None:
         """Wait for a termination on its way (the main window calls this when it closes)."""
-        if self._tasks is not None:
-            self._tasks.shutdown()
+        self.tasks.shutdown()
 
     def _explain(self) -> None:
         """Glossary tooltips on the technical words of the rows (GPU, checkpoint, budget)."""

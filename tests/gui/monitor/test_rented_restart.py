@@ -142,9 +142,16 @@ def shown(panel) -> str:
 def restarted(qtbot, make_window):
     """Studio started again: the unfinished runs are offered first."""
     window = make_window(opened=True)
-    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.runs and window.resumable.isVisible(),
+    panel = window.resumable
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.runs and panel.isVisible() and shown_rows(panel),
                     timeout=120_000)
     return window
+
+
+def shown_rows(panel) -> bool:
+    """Every row's buttons on screen (a row added to a shown panel appears on the next turn of the loop)."""
+    buttons = [button for row in panel.buttons.values() for button in row.values()]
+    return bool(buttons) and all(button.isVisible() for button in buttons)
 
 
 def test_studio_killed_the_runner_trains_on_watch_follows_then_reattach_finishes_on_the_same_machine(
@@ -241,9 +248,13 @@ def test_studio_and_its_runner_killed_terminate_the_machine_keeps_the_checkpoint
 
     # The provider refuses (the key was changed meanwhile): a plain error with what to do, still billing.
     save_api_key("runpod", "rp_wrong_key_0000000000")
-    click(panel.buttons[run_id]["terminate"])
-    assert panel.releasing and not panel.buttons[run_id]["reattach"].isEnabled()
-    qtbot.waitUntil(lambda: not panel.releasing, timeout=120_000)
+    steps: list[str] = []
+    panel.tasks.statusChanged.connect(steps.append)
+    with qtbot.waitSignal(panel.tasks.failed, timeout=120_000):
+        click(panel.buttons[run_id]["terminate"])
+        if panel.releasing:  # (unless the refusal came back already) the row waits for the answer
+            assert not panel.buttons[run_id]["reattach"].isEnabled()
+    assert steps[:1] == ["Terminating the rented machine…"] and not panel.releasing
     errors = [box for box in window.findChildren(QMessageBox) if box.objectName() == "errorDialog"
               and box.isVisible()]
     assert errors and errors[0].windowTitle() == "The machine could not be terminated"
@@ -253,8 +264,10 @@ def test_studio_and_its_runner_killed_terminate_the_machine_keeps_the_checkpoint
 
     # With the right key: terminated, what it cost, the checkpoints kept and the run stopped.
     save_api_key("runpod", GOOD_KEY)
-    click(panel.buttons[run_id]["terminate"])
-    qtbot.waitUntil(lambda: not panel.releasing, timeout=120_000)
+    qtbot.waitUntil(lambda: shown_rows(panel))  # the rows are listed anew
+    with qtbot.waitSignal(panel.released, timeout=120_000) as done:
+        click(panel.buttons[run_id]["terminate"])
+    assert done.args[0].run_id == run_id and done.args[0].spent_usd > 0
     text = panel.notice.text()
     assert "the machine is terminated ($0." in text and "the checkpoints copied back are kept" in text, text
     assert runpod.terminated == [pod] and runpod.billing() == []
