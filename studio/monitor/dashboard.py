@@ -116,8 +116,12 @@ def rented_text(item: CloudLaunch) -> str:
 
 
 def runner_command(run_dir: Path) -> list[str]:
-    """The cloud runner in place of the worker: it rents the machine and speaks the worker's protocol."""
-    return module_command("studio.engine.cloud.runner", str(run_dir))  # the bundle's executable when frozen
+    """The cloud runner in place of the worker: it rents the machine (or, for a run with a together.json,
+    follows its Together AI fine-tuning job) and speaks the worker's protocol."""
+    from studio.engine.cloud.together_state import has_together
+
+    module = "studio.engine.cloud.together_runner" if has_together(run_dir) else "studio.engine.cloud.runner"
+    return module_command(module, str(run_dir))  # the bundle's executable when frozen
 
 
 def _number(value: object) -> float | None:

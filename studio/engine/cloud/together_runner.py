@@ -217,7 +217,8 @@ class TogetherRunner:
         state = self.state
         if event.total_steps:
             state.total_steps = int(event.total_steps)
-        self._say(f"Together AI: {event.message}", phase="cloud")
+        status = SHOWN_STATUS.get(state.status or "", state.status or "")
+        self._say(f"Together AI ({status}): {event.message}")  # the job's status and Together's own words
         if event.step is not None and event.step > state.step:
             if not self._started:
                 self._start_event(Job(state.job_id or "", state.status or "running"))

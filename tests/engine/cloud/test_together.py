@@ -74,7 +74,7 @@ def slow_steps_env(monkeypatch) -> None:
 def _running(run_dir: Path) -> Runner:
     """A runner whose job Together says is training."""
     training = threading.Event()
-    runner = Runner(run_dir, on_event=lambda e: "Training started" in str(getattr(e, "message", "")) and
+    runner = Runner(run_dir, on_event=lambda e: str(getattr(e, "message", "")).endswith("Training started") and
                     training.set())
     assert training.wait(180), [event.to_dict() for event in runner.events]
     return runner
@@ -177,7 +177,8 @@ def test_a_killed_runner_started_again_reattaches_to_the_same_job(together, tiny
     state = load_together(run_dir)
     assert state.outcome == "completed" and Registry().get(state.imported_run_id or "") is not None
     messages = [json.loads(line).get("message", "") for line in events_file(run_dir).read_text().splitlines()]
-    assert messages.count("Together AI: Training started") == 1  # each of Together's events passed on once
+    started = [text for text in messages if text.startswith("Together AI (") and text.endswith("Training started")]
+    assert len(started) == 1  # each of Together's events passed on once
 
 
 def test_a_wrong_key_is_a_plain_message_and_nothing_is_created(together, tiny_model_dir):
