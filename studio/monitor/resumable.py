@@ -58,6 +58,11 @@ def rented_machine(run_dir: Path) -> CloudLaunch | None:
         return None
 
 
+def holds_machine(launch: CloudLaunch) -> bool:
+    """The run may have a rented machine: one it saved, or one being rented when its runner was killed."""
+    return launch.pod_id is not None or launch.state == "renting"
+
+
 def rented_status(status: str, launch: CloudLaunch, now: float | None = None) -> str:
     """The row's words for a rented run: which GPU, where, and whether its machine is (or may be) billing."""
     from studio.engine.cloud.providers import provider_name
@@ -66,13 +71,13 @@ def rented_status(status: str, launch: CloudLaunch, now: float | None = None) ->
     billing = (f"${launch.price_per_hour:.2f} per hour, about ${launch.cost_so_far(now or time.time()):.2f} "
                f"spent of the ${launch.budget_usd:.2f} budget")
     if status == "running":
-        held = f", billing {billing}" if launch.pod_id else ""
+        held = f", billing {billing}" if holds_machine(launch) else ""
         return f"still training in the background on a rented GPU: {gpu}{held}"
     if status == "paused":
-        if launch.pod_id:
+        if holds_machine(launch):
             return f"paused on a rented GPU: {gpu}, which is still billing ({billing})"
         return f"paused: the rented GPU ({gpu}) was given back, the checkpoints are here"
-    if launch.pod_id:
+    if holds_machine(launch):
         return (f"interrupted: Studio lost hold of its rented GPU ({gpu}), which may still be billing "
                 f"({billing}); the checkpoints copied back are safe")
     return f"interrupted on a rented GPU ({gpu}): the checkpoints copied back are safe, Resume rents a new one"
@@ -175,7 +180,7 @@ class ResumableRunsPanel(QWidget):
         label.setWordWrap(True)
         layout.addWidget(label, 1)
         buttons: dict[str, QPushButton] = {}
-        lost_machine = launch is not None and launch.pod_id is not None and record.status == "interrupted"
+        lost_machine = launch is not None and holds_machine(launch) and record.status == "interrupted"
         if lost_machine:
             reattach = QPushButton("Reattach")
             reattach.setAccessibleName(f"Reattach {record.name} to its rented machine")
@@ -240,11 +245,12 @@ class ResumableRunsPanel(QWidget):
     def _on_released(self, result: Released) -> None:
         self._releasing = None
         if result.spent_usd is None:
-            text = (f"{result.title}: this run had no rented machine left, so nothing bills. The checkpoints "
+            text = (f"{result.title}: This run had no rented machine left, so nothing bills. The checkpoints "
                     "copied back are kept; the run is stopped.")
         else:
-            text = (f"{result.title}: the machine is terminated (${result.spent_usd:.2f} spent); the checkpoints "
-                    "copied back are kept. The run is stopped: Resume in the list below trains it on from them.")
+            text = (f"{result.title}: The machine is terminated (${result.spent_usd:.2f} spent); the checkpoints "
+                    "copied back are kept. The run is stopped: Resume, in the runs below, trains it on from them "
+                    "on a new machine.")
         self.notice.setText(text)
         self.notice.show()
         self.refresh()
@@ -255,7 +261,7 @@ class ResumableRunsPanel(QWidget):
 
         run_id, self._releasing = self._releasing, None
         title = self._title(run_id) if run_id else "The run"
-        self.notice.setText(f"{title}: the rented machine could not be terminated, so it may still be billing. "
+        self.notice.setText(f"{title}: The rented machine could not be terminated, so it may still be billing. "
                             "Try again, or terminate it in the provider's console.")
         self.notice.show()
         self.refresh()

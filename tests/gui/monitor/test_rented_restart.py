@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,8 +34,7 @@ from studio.engine.training.checkpoints import latest_good
 from studio.monitor.state import RunStatus
 from tests.engine.cloud.fake_runpod import GOOD_KEY, fake_runpod_pods
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(sys.platform == "win32", reason="the bundle's launch script is a bash script")]
+WINDOWS = pytest.mark.skipif(sys.platform == "win32", reason="the bundle's launch script is a bash script")
 
 SLOW = 300_000  # ms: the pod loads the tiny model on a busy 2-core machine
 ROOT = Path(__file__).resolve().parents[3]
@@ -154,10 +154,14 @@ def shown_rows(panel) -> bool:
     return bool(buttons) and all(button.isVisible() for button in buttons)
 
 
+@pytest.mark.slow
+@WINDOWS
 def test_studio_killed_the_runner_trains_on_watch_follows_then_reattach_finishes_on_the_same_machine(
         qtbot, click, make_window, runpod, studio_process, runners, tiny_model_dir: Path, tiny_chat_file: Path,
-        slow_steps):
-    run_dir = rented_run(tiny_model_dir, tiny_chat_file, max_steps=16)
+        slow_steps, monkeypatch):
+    # At least 20 s of training: it must outlast two restarts of Studio before it completes.
+    monkeypatch.setenv("STUDIO_TEST_FAULTS", "sleep_per_step=0.5")
+    run_dir = rented_run(tiny_model_dir, tiny_chat_file, max_steps=40)
     run_id = run_dir.name
     studio, runner = start_studio(run_dir, studio_process, runners)
     qtbot.waitUntil(lambda: remote_step(run_dir) >= 2, timeout=SLOW)
@@ -224,6 +228,8 @@ def test_studio_killed_the_runner_trains_on_watch_follows_then_reattach_finishes
     assert not window.resumable.records
 
 
+@pytest.mark.slow
+@WINDOWS
 def test_studio_and_its_runner_killed_terminate_the_machine_keeps_the_checkpoints(
         qtbot, click, make_window, runpod, studio_process, runners, tiny_model_dir: Path, tiny_chat_file: Path,
         slow_steps):
@@ -258,7 +264,8 @@ def test_studio_and_its_runner_killed_terminate_the_machine_keeps_the_checkpoint
     errors = [box for box in window.findChildren(QMessageBox) if box.objectName() == "errorDialog"
               and box.isVisible()]
     assert errors and errors[0].windowTitle() == "The machine could not be terminated"
-    assert "could not be terminated, so it may still be billing" in panel.notice.text()
+    assert "What you can do:" in errors[0].text(), errors[0].text()  # the provider's refusal, with actions
+    assert "The rented machine could not be terminated, so it may still be billing" in panel.notice.text()
     assert runpod.billing() == [pod] and Registry().get(run_id).status == "interrupted"
     errors[0].close()
 
@@ -269,7 +276,7 @@ def test_studio_and_its_runner_killed_terminate_the_machine_keeps_the_checkpoint
         click(panel.buttons[run_id]["terminate"])
     assert done.args[0].run_id == run_id and done.args[0].spent_usd > 0
     text = panel.notice.text()
-    assert "the machine is terminated ($0." in text and "the checkpoints copied back are kept" in text, text
+    assert ": The machine is terminated ($0." in text and "the checkpoints copied back are kept" in text, text
     assert runpod.terminated == [pod] and runpod.billing() == []
     assert Registry().get(run_id).status == "stopped" and run_id not in {r.id for r in panel.records}
     assert latest_good(run_dir) == kept and kept.path.is_dir()
@@ -278,3 +285,34 @@ def test_studio_and_its_runner_killed_terminate_the_machine_keeps_the_checkpoint
     library = window.library
     qtbot.waitUntil(lambda: run_id in library.rows and library.rows[run_id].run.status == "stopped"
                     and not library.loader.busy, timeout=30_000)
+
+
+def test_the_list_says_which_rented_runs_may_be_billing(qtbot, studio_home: Path, tmp_path: Path):
+    """Only a run whose machine may still be there gets Reattach and Terminate: one with a saved machine, or
+    one killed while renting (release_machine looks that machine up by name); one whose machine was already
+    terminated just resumes, on a new machine."""
+    from studio.engine.cloud.cloud_state import CloudLaunch, save_launch
+    from studio.engine.config import TrainConfig
+    from studio.monitor.resumable import ResumableRunsPanel
+
+    registry = Registry()
+    states = {"held": ("pod1", "running"), "renting": (None, "renting"), "ended": (None, "ended")}
+    for run_id, (pod, state) in states.items():
+        run_dir = tmp_path / run_id
+        run_dir.mkdir()
+        registry.create_run(run_id, run_id, TrainConfig(), run_dir)
+        registry.set_status(run_id, "interrupted")
+        save_launch(run_dir, CloudLaunch("runpod", "NVIDIA GeForce RTX 4090", False, "community", 5.0, 0.34,
+                                         pod_id=pod, pod_started_at=time.time() - 3600 if pod else None,
+                                         state=state))
+    panel = ResumableRunsPanel(registry)
+    qtbot.addWidget(panel)
+    assert set(panel.buttons["held"]) == set(panel.buttons["renting"]) == {"reattach", "terminate", "open"}
+    assert set(panel.buttons["ended"]) == {"resume", "open"}
+    text = shown(panel) if panel.isVisible() else " ".join(label.text() for label in panel.findChildren(QLabel))
+    assert text.count("which may still be billing ($0.34 per hour") == 2
+    assert "($0.34 per hour, about $0.34 spent of the $5.00 budget)" in text  # an hour of the held machine
+    assert "interrupted on a rented GPU (GeForce RTX 4090 on RunPod): the checkpoints copied back are safe" in text
+    with qtbot.waitSignal(panel.resumeRequested) as blocker:
+        panel.buttons["held"]["reattach"].click()
+    assert blocker.args == ["held"]
