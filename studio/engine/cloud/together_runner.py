@@ -20,6 +20,7 @@ Exit codes are the worker's: 0 completed, 130 stopped (by the user or at the bud
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import signal
 import sys
@@ -111,6 +112,7 @@ class TogetherRunner:
     def _train(self) -> str:
         state = self.state
         if state.job_id and state.outcome in {None, "interrupted"}:
+            state.seen_events = max(state.seen_events, _recorded_events(events_file(self.run_dir), state.job_id))
             self._say(f"Reattached to the Together AI job {state.job_id}; reading on from where Studio left off.")
         else:
             if state.outcome == "completed" and state.imported_run_id:
@@ -196,9 +198,10 @@ class TogetherRunner:
             self._say(f"Together AI job {job.id}: {SHOWN_STATUS.get(job.status, job.status)}.")
         if job.status in {"running", "compressing", "uploading", "completed"} and not self._started:
             self._start_event(job)
-        for event in job.events[state.seen_events:]:
-            self._pass_on(event)
-        state.seen_events = max(state.seen_events, len(job.events))
+        for number, event in enumerate(job.events[state.seen_events:], start=state.seen_events + 1):
+            self._pass_on(event, number)
+            state.seen_events = number
+            self._save()
         state.cost_usd = self._cost(job)
         self._save()
         self._report_cost()
@@ -213,12 +216,12 @@ class TogetherRunner:
                           total_steps=self.state.total_steps,
                           resumed_from_step=self.state.step or None)
 
-    def _pass_on(self, event: JobEvent) -> None:
+    def _pass_on(self, event: JobEvent, number: int) -> None:
+        """One of Together's events (the `number`th of the job), marked with it so that a runner killed
+        right after passing it on reattaches past it."""
         state = self.state
         if event.total_steps:
             state.total_steps = int(event.total_steps)
-        status = SHOWN_STATUS.get(state.status or "", state.status or "")
-        self._say(f"Together AI ({status}): {event.message}")  # the job's status and Together's own words
         if event.step is not None and event.step > state.step:
             if not self._started:
                 self._start_event(Job(state.job_id or "", state.status or "running"))
@@ -228,6 +231,9 @@ class TogetherRunner:
         if event.type in {"billing_limit", "warning"} or event.level in {"warning", "legacy_iwarning"}:
             self.emitter.emit(Anomaly, anomaly="cloud_together_warning", severity="warning",
                               message=f"Together AI: {event.message}", step=state.step)
+        status = SHOWN_STATUS.get(state.status or "", state.status or "")  # last: it marks the event as passed on
+        self.emitter.emit(Heartbeat, phase="cloud", message=f"Together AI ({status}): {event.message}",
+                          extra={"together_job": state.job_id, "together_event": number})
 
     def _cost(self, job: Job) -> float:
         """What the job costs so far: Together's own total once it gives one, else its estimate times the
@@ -359,6 +365,20 @@ class TogetherRunner:
     def _error(self, error: StudioError) -> None:
         self.emitter.emit(Error, code=error.code, message=error.what, hint=error.why, actions=list(error.actions),
                           exit_code=1)
+
+
+def _recorded_events(path: Path, job_id: str) -> int:
+    """How many of the job's events the run's record already holds (together.json may lag one event)."""
+    highest = 0
+    with contextlib.suppress(OSError), path.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if job_id not in line:
+                continue
+            with contextlib.suppress(ValueError, AttributeError, TypeError):
+                data = json.loads(line)
+                if data.get("together_job") == job_id:
+                    highest = max(highest, int(data.get("together_event") or 0))
+    return highest
 
 
 def main(argv: list[str] | None = None) -> int:
