@@ -107,6 +107,7 @@ class FakeTogether:
     url: str = ""
     estimate_usd: float = 0.42
     max_steps: int = 3
+    price_while_training: int | None = None  # total_price a job reports once it trains (None: none until done)
     files: dict[str, Path] = field(default_factory=dict)
     jobs: dict[str, FakeJob] = field(default_factory=dict)
     created: list[str] = field(default_factory=list)
@@ -196,6 +197,7 @@ class FakeTogether:
         def on_event(event: Event) -> None:
             if event.kind == "started":
                 job.set("running")
+                job.total_price = self.price_while_training
                 total = int(getattr(event, "total_steps", 0))
                 job.add("training_start", "Training started", step=0, total_steps=total)
             elif event.kind == "progress" and int(getattr(event, "step", 0)) % 2 == 0:

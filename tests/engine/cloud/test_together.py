@@ -151,6 +151,22 @@ def test_stop_cancels_the_job(together, tiny_model_dir, slow_steps_env):
     assert Registry().get(run_dir.name).status == "stopped"  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
+def test_a_running_cost_past_the_budget_cancels_the_job(together, tiny_model_dir, slow_steps_env):
+    run_dir = _together_run(tiny_model_dir, budget=5.0, max_steps=None, num_epochs=50)
+    together.max_steps, together.price_while_training = 400, 9  # Together's total_price passes the budget
+    runner = Runner(run_dir)
+    outcome = runner.wait()
+    state = load_together(run_dir)
+    assert outcome.exit_code == 130 and state.outcome == "budget", [e.to_dict() for e in runner.events]
+    assert together.cancelled == [state.job_id] and together.jobs[state.job_id].status == "cancelled"
+    reached = [event for event in runner.events if event.kind == "anomaly"]
+    assert reached and reached[0].anomaly == "cloud_budget_reached" and "$5.00" in reached[0].message
+    stopped = [event for event in runner.events if event.kind == "stopped"]
+    assert stopped and stopped[-1].reason == "budget"
+    assert load_launch(run_dir).outcome == "budget"
+
+
 def test_a_price_above_the_budget_is_refused_before_anything_starts(together, tiny_model_dir):
     run_dir = _queued_run(tiny_model_dir)
     with pytest.raises(StudioError) as refused:
