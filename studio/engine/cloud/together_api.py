@@ -14,6 +14,7 @@ The SDK calls used (docs/cloud-together.md says what each one sends):
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -244,6 +245,11 @@ class TogetherJobs:
             ) from None
         return str(uploaded.id)
 
+    def delete_file(self, api_key: str, file_id: str) -> None:
+        """Best effort: an upload no job will use (a price refused) is not left in the account."""
+        with contextlib.suppress(StudioError), answers("deleting the uploaded data"):
+            client(api_key).files.delete(file_id)
+
     def estimate(self, api_key: str, file_id: str, model: str, epochs: int) -> float | None:
         """Together's price for the job in US dollars, None when it cannot estimate one."""
         with answers("asking for the price of the job"):
@@ -373,8 +379,8 @@ def job_settings(config: TrainConfig, limits: ModelLimits) -> dict[str, Any]:
 def budget_refused(estimate: float, budget: float) -> StudioError:
     return StudioError(
         what=f"Together AI estimates this job at ${estimate:.2f}, above the budget of ${budget:.2f}.",
-        why="Studio does not start a job that would cost more than the budget. The data was uploaded, but no "
-            "job was started and nothing is billed.",
+        why="Studio does not start a job that would cost more than the budget. No job was started and nothing "
+            "is billed; the data sent for the estimate was deleted again.",
         actions=[f"Raise the budget to at least ${estimate:.2f}: `--budget {estimate * DEFAULT_BUDGET_FACTOR:.2f}`.",
                  "Or train fewer epochs, or on less data, and start again."],
         code="cloud_together_over_budget",
@@ -420,6 +426,7 @@ def prepare_together(run_dir: Path, api_key: str, budget_usd: float | None, mode
             )
         budget_usd = round(estimate * DEFAULT_BUDGET_FACTOR, 2) or 0.01
     if estimate is not None and estimate > budget_usd:
+        jobs.delete_file(api_key, file_id)
         raise budget_refused(estimate, budget_usd)
     launch = TogetherLaunch(model=name, budget_usd=float(budget_usd), estimate_usd=estimate, file_id=file_id,
                             examples=rows)

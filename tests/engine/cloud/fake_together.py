@@ -14,6 +14,7 @@ fine_tuning.py, together/lib/resources/files.py), in the shapes of the SDK's typ
     GET  /v1/fine-tunes/ID                       the job, as it stands
     GET  /v1/fine-tunes/ID/events                {"data": [FinetuneEvent, ...]}, oldest first
     POST /v1/fine-tunes/ID/cancel                the job, "cancel_requested"; the worker is stopped
+    DELETE /v1/files/FILE_ID                     FileDeleteResponse (an upload for a price refused)
     GET  /v1/finetune/download?ft_id=ID&checkpoint=adapter   the adapter's files as a tar, zstd-compressed
                                                  (Together's format) when the zstd program is here, else gzip
 
@@ -112,6 +113,7 @@ class FakeTogether:
     jobs: dict[str, FakeJob] = field(default_factory=dict)
     created: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)  # files deleted through the API
     requests: list[tuple[str, str]] = field(default_factory=list)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -354,6 +356,18 @@ def _handler(api: FakeTogether) -> type[JsonHandler]:
             else:
                 self._drain()
                 self.send_json(404, {"error": {"message": f"No route {path}"}})
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            path = urlsplit(self.path).path
+            api.requests.append(("DELETE", path))
+            if not self._authorized():
+                return
+            file_id = path.removeprefix("/v1/files/")
+            if not path.startswith("/v1/files/") or api.files.pop(file_id, None) is None:
+                self.send_json(404, {"error": {"message": f"File {file_id} not found"}})
+                return
+            api.deleted.append(file_id)
+            self.send_json(200, {"id": file_id, "deleted": True})
 
         def do_PUT(self) -> None:  # noqa: N802
             path = urlsplit(self.path).path

@@ -174,6 +174,7 @@ def test_a_price_above_the_budget_is_refused_before_anything_starts(together, ti
     assert refused.value.code == "cloud_together_over_budget"
     assert "$0.42" in refused.value.what and "$0.10" in refused.value.what
     assert together.created == [] and not has_together(run_dir)
+    assert together.files == {} and len(together.deleted) == 1  # the upload for the estimate is not left there
 
 
 @pytest.mark.slow
