@@ -43,6 +43,7 @@ class CloudLaunch:
     remote_seq: int = 0  # the last remote event passed on (none twice after a reattach)
     spent_usd: float = 0.0  # what earlier pods of this run cost (a preempted one, say)
     pods: list[str] = field(default_factory=list)  # every pod rented for this run, in order
+    renting_since: float | None = None  # epoch seconds: when the last create call was sent (state "renting")
     state: str = "new"  # new, renting, running, ended
     outcome: str | None = None  # completed, stopped, budget, paused, failed, interrupted
     imported_run_id: str | None = None  # the library version the result came back as
@@ -72,10 +73,12 @@ def write_launch(run_dir: Path, provider: str, gpu_id: str, *, spot: bool, cloud
         raise ValueError("the budget and the price must be above zero")
     if cloud_file(run_dir).is_file():
         earlier = load_launch(run_dir)
-        if earlier.pod_id:  # its runner reattaches to that machine; a new launch would leave it billing
+        if earlier.pod_id or earlier.state == "renting":  # its runner reattaches to that machine (or finds it
+            # by name): a new launch would leave it billing
             raise StudioError(
                 what="This run already has a rented machine.",
-                why=f"Its pod {earlier.pod_id} may still be training it.",
+                why=f"Its machine {earlier.pod_id} may still be training it." if earlier.pod_id else
+                    "Studio was renting one for it when it was closed, and may not have heard back.",
                 actions=["Start the run again to reattach to it (`studio cloud train RUN`).",
                          "Or stop it and terminate the machine first: `studio cloud stop RUN`."],
                 code="cloud_run_has_machine",

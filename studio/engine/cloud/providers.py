@@ -7,15 +7,16 @@ prices of the ones that fit, so a live listing asks only about machines the run 
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Literal, Protocol
 
 from studio.engine.errors import StudioError
 
-# Providers that can list offers today; Lambda and Together AI are decided (docs/cloud.md) but not built yet.
-PROVIDER_NAMES = {"runpod": "RunPod"}
-PLANNED = {"lambda": "Lambda", "together": "Together AI"}
+# Providers that can list offers today; Together AI is decided (docs/cloud.md) but not built yet.
+PROVIDER_NAMES = {"runpod": "RunPod", "lambda": "Lambda"}
+PLANNED = {"together": "Together AI"}
 CLOUD_EXTRA = "pip install 'studio[cloud]'"
 
 Cloud = Literal["secure", "community"]
@@ -38,6 +39,11 @@ class Price:
 MachineState = Literal["starting", "running", "exited", "gone"]
 
 
+def machine_name(run_id: str) -> str:
+    """The name every machine rented for a run carries: how one whose id was never saved is found again."""
+    return f"studio-{run_id}"
+
+
 @dataclass(frozen=True)
 class MachineRequest:
     name: str  # studio-RUN_ID: how a machine whose id was never saved is found again
@@ -53,6 +59,8 @@ class Machine:
     id: str
     state: MachineState  # starting (no agent yet), running, exited (stopped or taken back) or gone
     cost_per_hour: float | None = None
+    address: str | None = None  # its public IP, where the provider gives one (Lambda: once it has booted)
+    name: str = ""
 
 
 class Machines(Protocol):
@@ -62,9 +70,34 @@ class Machines(Protocol):
 
     def get(self, api_key: str, machine_id: str) -> Machine: ...
 
+    def find(self, api_key: str, name: str) -> list[Machine]:
+        """The account's machines named `name` that are not gone: how a machine whose id was never saved
+        (the runner was killed right after renting it) is found again."""
+        ...
+
     def terminate(self, api_key: str, machine_id: str) -> None: ...
 
-    def agent_url(self, machine_id: str) -> str: ...
+    def agent_url(self, machine: Machine) -> str | None:
+        """Where the run agent on `machine` answers; None while the provider has not said yet (an address
+        that is only known once the machine has booted)."""
+        ...
+
+
+# ---- the run agent on a rented machine: one start command for every provider ---------------------------
+
+AGENT_PORT = 8765
+# How the agent's code gets onto the machine before the bundle arrives: a pip install before it starts.
+# Not yet checked on a real account (docs/cloud.md); STUDIO_CLOUD_AGENT_INSTALL replaces it.
+INSTALL_ENV = "STUDIO_CLOUD_AGENT_INSTALL"
+DEFAULT_INSTALL = "pip install --no-cache-dir studio"
+
+
+def agent_command(home: str, python: str = "python") -> str:
+    """The shell command that installs Studio's engine and runs the agent in `home` (its token comes from
+    $STUDIO_AGENT_TOKEN in the machine's environment). RunPod runs it as the pod's start command, Lambda
+    from the instance's cloud-init user data."""
+    install = os.environ.get(INSTALL_ENV, DEFAULT_INSTALL)
+    return f"{install} && {python} -m studio.engine.cloud.agent --port {AGENT_PORT} --home {home}"
 
 
 class Provider(Protocol):

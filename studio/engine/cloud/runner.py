@@ -35,8 +35,8 @@ from studio.engine.cloud.agent import TOKEN_ENV
 from studio.engine.cloud.cloud_state import CloudLaunch, agent_token, load_launch, save_launch
 from studio.engine.cloud.connect import get_machines
 from studio.engine.cloud.keys import load_api_key
-from studio.engine.cloud.providers import MachineRequest, Machines, provider_name
-from studio.engine.cloud.remote_run import RemoteRun
+from studio.engine.cloud.providers import Machine, MachineRequest, Machines, machine_name, provider_name
+from studio.engine.cloud.remote_run import AgentStatus, RemoteRun
 from studio.engine.errors import ExitCode, StudioError
 from studio.engine.events import Anomaly, Checkpoint, Completed, Error, Event, Heartbeat, Recovery, Stopped
 from studio.engine.handoff import export_bundle
@@ -112,35 +112,56 @@ class CloudRunner:
 
     def _train(self) -> str:
         launch = self.launch
-        if launch.pod_id and launch.agent_url and launch.state == "running":
+        if launch.state == "renting" and not launch.pod_id:
+            self._find_lost_machine()  # killed between the provider's answer and saving it
+        on_machine = False
+        if launch.pod_id and launch.state in {"renting", "running"}:
             state = self.pods.get(self.key, launch.pod_id).state
             if state in {"running", "starting"}:
-                self.remote = RemoteRun(launch.agent_url, agent_token(self.run_id))
+                on_machine = True
                 launch.remote_seq = max(launch.remote_seq, _recorded_seq(events_file(self.run_dir), launch.pod_id))
                 self._say(f"Reattached to the rented machine {launch.pod_id}; reading on from where Studio left off.")
             else:
                 self._retire_pod()
-        if self.remote is None:
-            if launch.outcome == "completed" and launch.imported_run_id:
-                raise StudioError(what="This run has already trained on a rented GPU.",
-                                  actions=["Train a new version: `studio cloud train` with the same options."],
-                                  code="cloud_run_finished")
-            outcome = self._rent()
-            if outcome:
-                return outcome
+        if not on_machine and launch.outcome == "completed" and launch.imported_run_id:
+            raise StudioError(what="This run has already trained on a rented GPU.",
+                              actions=["Train a new version: `studio cloud train` with the same options."],
+                              code="cloud_run_finished")
         while True:
             try:
-                return self._follow()
+                outcome = self._start_on_machine() if on_machine else self._rent()
+                return outcome or self._follow()
             except _MachineLostError:
                 self._retire_pod()
+                on_machine = False
                 outcome = self._resume_elsewhere()
                 if outcome:
                     return outcome
 
+    def _find_lost_machine(self) -> None:
+        """cloud.json says a machine was being rented but names none: the runner was killed between the
+        provider's answer and saving it. The machine is looked up by its name (studio-RUN_ID) and carried on
+        with when it is alive, so a second one is never rented beside it; one that has exited is terminated."""
+        launch = self.launch
+        found = self.pods.find(self.key, machine_name(self.run_id))
+        alive = next((machine for machine in found if machine.state in {"running", "starting"}), None)
+        since = launch.renting_since or time.time()
+        for machine in found:
+            if machine is not alive:
+                with contextlib.suppress(StudioError):
+                    self.pods.terminate(self.key, machine.id)
+                launch.spent_usd += max(time.time() - since, 0.0) * launch.price_per_hour / 3600.0
+        if alive is not None:
+            launch.pod_id, launch.agent_url, launch.pod_started_at = alive.id, None, since
+            launch.event_offset, launch.remote_seq, launch.state = 0, 0, "running"
+            launch.pods.append(alive.id)
+            self._say(f"Found the rented machine {alive.id}, which Studio had lost track of while renting it.")
+        save_launch(self.run_dir, launch)
+
     # ---- renting -----------------------------------------------------------------------------------
 
     def _rent(self) -> str | None:
-        """Rent a pod, wait for its agent, upload the bundle (with the last good checkpoint) and start it.
+        """Rent a machine, wait for its agent, upload the bundle (with the last good checkpoint) and start it.
         Returns an outcome when it ends before training (budget, a stop asked meanwhile)."""
         launch = self.launch
         if launch.cost_so_far(time.time()) >= launch.budget_usd:
@@ -155,54 +176,75 @@ class CloudRunner:
         kind = "spot" if launch.spot else "on-demand"
         self._say(f"Renting a {launch.gpu_id} on {provider_name(launch.provider)} ({kind}, "
                   f"${launch.price_per_hour:.2f}/h).")
-        launch.state = "renting"
+        launch.state, launch.renting_since = "renting", time.time()
         save_launch(self.run_dir, launch)
-        request = MachineRequest(name=f"studio-{self.run_id}", gpu_id=launch.gpu_id, spot=launch.spot,
-                             cloud="secure" if launch.cloud == "secure" else "community",
-                             bid_per_gpu=launch.price_per_hour, env={TOKEN_ENV: token})
+        request = MachineRequest(name=machine_name(self.run_id), gpu_id=launch.gpu_id, spot=launch.spot,
+                                 cloud="secure" if launch.cloud == "secure" else "community",
+                                 bid_per_gpu=launch.price_per_hour, env={TOKEN_ENV: token})
         pod_id = self.pods.create(self.key, request)
-        launch.pod_id, launch.agent_url, launch.pod_started_at = pod_id, self.pods.agent_url(pod_id), time.time()
+        # The agent's address, when the provider knows it from the id alone (RunPod's proxy); a provider that
+        # gives an address only once the machine has booted (Lambda's IP) has it read in _wait_for_agent.
+        launch.pod_id, launch.pod_started_at = pod_id, launch.renting_since
+        launch.agent_url = self.pods.agent_url(Machine(pod_id, "starting"))
         launch.event_offset, launch.remote_seq, launch.state = 0, 0, "running"
         launch.pods.append(pod_id)
         save_launch(self.run_dir, launch)
-        assert launch.agent_url is not None
-        self.remote = RemoteRun(launch.agent_url, token)
-        self._wait_for_agent()
-        if self.shutdown.is_set() or self._stopping:
+        return self._start_on_machine()
+
+    def _start_on_machine(self) -> str | None:
+        """Wait for the current machine's agent; send the run and start it unless it has it already (a
+        reattach to a machine that trains). Returns an outcome when it ends before training."""
+        token = agent_token(self.run_id)
+        self.remote = RemoteRun(self.launch.agent_url, token) if self.launch.agent_url else None
+        status = self._wait_for_agent(token)
+        if status is None or self.shutdown.is_set() or self._stopping:
             return "stopped"
-        with tempfile.TemporaryDirectory(prefix="studio-cloud-") as tmp:
-            bundle = self._bundle(Path(tmp))
-            self._say("Sending the run to the rented machine.")
-            self.remote.upload(bundle)
-        self.remote.start()
+        if status.state in {"empty", "uploaded"}:  # a new machine, or one lost hold of before its run started
+            assert self.remote is not None
+            with tempfile.TemporaryDirectory(prefix="studio-cloud-") as tmp:
+                bundle = self._bundle(Path(tmp))
+                self._say("Sending the run to the rented machine.")
+                self.remote.upload(bundle)
+            self.remote.start()
         return None
 
-    def _wait_for_agent(self) -> None:
-        assert self.remote is not None and self.launch.pod_id is not None
-        limit = self.launch.agent_timeout_s or AGENT_START_TIMEOUT_S
+    def _wait_for_agent(self, token: str) -> AgentStatus | None:
+        """The agent's status once it answers; None when a stop or shutdown came first. The agent's address is
+        read from the machine as soon as the provider reports it."""
+        launch = self.launch
+        assert launch.pod_id is not None
+        limit = launch.agent_timeout_s or AGENT_START_TIMEOUT_S
         deadline = time.monotonic() + limit
         while True:
-            try:
-                self.remote.status()
-                return
-            except StudioError as error:
-                if error.code != "remote_unreachable":
-                    raise
+            if self.remote is None:
+                machine = self.pods.get(self.key, launch.pod_id)
+                if machine.state in {"exited", "gone"}:
+                    raise _MachineLostError()
+                url = self.pods.agent_url(machine)
+                if url:
+                    launch.agent_url = url
+                    save_launch(self.run_dir, launch)
+                    self.remote = RemoteRun(url, token)
+            if self.remote is not None:
+                try:
+                    return self.remote.status()
+                except StudioError as error:
+                    if error.code != "remote_unreachable":
+                        raise
+                if self.pods.get(self.key, launch.pod_id).state in {"exited", "gone"}:
+                    raise _MachineLostError()
             if self.shutdown.is_set():
-                return
+                return None
             self._drain_commands(before_start=True)
             if self._stopping:
-                return
-            state = self.pods.get(self.key, self.launch.pod_id).state
-            if state in {"exited", "gone"}:
-                raise _MachineLostError()
+                return None
             if time.monotonic() > deadline:
                 raise StudioError(
                     what=f"The rented machine did not start Studio's run agent within {limit / 60:.0f} minutes.",
                     why="It may still be pulling its image or installing its libraries, or the start command "
                         "failed. The machine has been terminated, so it no longer bills.",
                     actions=["Try again: another machine of the same type usually starts faster.",
-                             "Check the pod's logs in the provider's console if it keeps happening."],
+                             "Check the machine's logs in the provider's console if it keeps happening."],
                     code="cloud_agent_timeout",
                 )
             self._report_cost()
@@ -217,6 +259,7 @@ class CloudRunner:
         return folder
 
     def _resume_elsewhere(self) -> str | None:
+        """The machine was taken back: say so; the caller rents the next one (unless a stop came first)."""
         if self.shutdown.is_set() or self._stopping:
             return "stopped"
         good = latest_good(self.run_dir)
@@ -226,7 +269,7 @@ class CloudRunner:
                                   f"{where}, within the budget.",
                           before={"pod_id": self.launch.pods[-1] if self.launch.pods else None},
                           after={"resume_step": good.step if good else 0})
-        return self._rent()
+        return None
 
     def _retire_pod(self) -> None:
         """The current pod is gone or lost: count what it cost, and terminate it if it is still listed."""
@@ -242,6 +285,8 @@ class CloudRunner:
     def _end_pod(self) -> bool:
         """Terminate the pod (unless keep_running); False when it could not be, said in words."""
         launch = self.launch
+        if not launch.pod_id and launch.state == "renting" and self.key:
+            self._end_unsaved_machine()
         if not launch.pod_id or not self.key:
             return True
         if launch.keep_running:
@@ -267,6 +312,22 @@ class CloudRunner:
         save_launch(self.run_dir, launch)
         self._report_cost(force=True)
         return True
+
+    def _end_unsaved_machine(self) -> None:
+        """The create call failed or never answered: a machine it made anyway is found by its name and
+        terminated. When the provider cannot be asked, cloud.json stays "renting" so that a runner started
+        again, or `studio cloud stop`, looks for it."""
+        launch = self.launch
+        try:
+            for machine in self.pods.find(self.key, machine_name(self.run_id)):
+                self.pods.terminate(self.key, machine.id)
+                launch.pods.append(machine.id)
+                since = launch.renting_since or time.time()
+                launch.spent_usd += max(time.time() - since, 0.0) * launch.price_per_hour / 3600.0
+        except StudioError:
+            return
+        launch.state = "ended"
+        save_launch(self.run_dir, launch)
 
     # ---- following the remote run ------------------------------------------------------------------
 

@@ -15,10 +15,12 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from studio.engine.cloud.providers import (
+    AGENT_PORT,
     GpuType,
     Machine,
     MachineRequest,
     Price,
+    agent_command,
     import_sdk,
     key_refused,
     provider_error,
@@ -61,13 +63,8 @@ class RunPodProvider:
 
 # ---- pods ---------------------------------------------------------------------------------------------
 
-AGENT_PORT = 8765
 AGENT_HOME = "/workspace/studio"
 IMAGE = "runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04"
-# How the agent's code gets onto the pod before the bundle arrives: a pip install in the start command.
-# Not yet checked on a real account (docs/cloud.md); STUDIO_CLOUD_AGENT_INSTALL replaces it.
-INSTALL_ENV = "STUDIO_CLOUD_AGENT_INSTALL"
-DEFAULT_INSTALL = "pip install --no-cache-dir studio"
 # The agent's address: RunPod's HTTPS proxy for the pod's http port. The one place it is built, so a test's
 # fake provider can put its own proxy there ({pod_id} and {port} are filled in).
 PROXY_ENV = "STUDIO_RUNPOD_PROXY_URL"
@@ -77,9 +74,7 @@ SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:/@=+, -]*$")  # the SDK puts values in G
 
 def start_command() -> str:
     """The pod's start command: install Studio's engine, then run the agent (its token is in the pod's env)."""
-    install = os.environ.get(INSTALL_ENV, DEFAULT_INSTALL)
-    return (f"bash -c '{install} && python -m studio.engine.cloud.agent --port {AGENT_PORT} "
-            f"--home {AGENT_HOME}'")
+    return f"bash -c '{agent_command(AGENT_HOME)}'"
 
 
 class RunPodPods:
@@ -87,9 +82,10 @@ class RunPodPods:
     with `get_gpu` and `terminate_pod` takes no key: both use the module's `runpod.api_key`, which is set to
     the user's key for the call (under a lock: one process, one key at a time)."""
 
-    def agent_url(self, machine_id: str) -> str:
-        """Where the run agent on the pod answers: https://POD_ID-PORT.proxy.runpod.net, or $STUDIO_RUNPOD_PROXY_URL."""
-        return os.environ.get(PROXY_ENV, PROXY_URL).format(pod_id=machine_id, port=AGENT_PORT)
+    def agent_url(self, machine: Machine) -> str | None:
+        """Where the run agent on the pod answers: https://POD_ID-PORT.proxy.runpod.net, or $STUDIO_RUNPOD_PROXY_URL.
+        Known from the pod's id alone, as soon as it is created."""
+        return os.environ.get(PROXY_ENV, PROXY_URL).format(pod_id=machine.id, port=AGENT_PORT)
 
     def create(self, api_key: str, request: MachineRequest) -> str:
         """Rent a pod running the agent; returns its id. On-demand through `create_pod`, spot through RunPod's
@@ -129,16 +125,15 @@ class RunPodPods:
         """The pod's state: starting (no runtime yet), running, exited (stopped or taken back) or gone."""
         runpod = import_sdk("runpod")
         row = _call(lambda: runpod.get_pod(machine_id, api_key=api_key))
-        if not isinstance(row, dict) or not row:
-            return Machine(machine_id, "gone")
-        status = str(row.get("desiredStatus") or "").upper()
-        price = row.get("costPerHr")
-        cost = float(price) if isinstance(price, (int, float)) else None
-        if status in {"EXITED", "STOPPED"}:
-            return Machine(machine_id, "exited", cost)
-        if status in {"TERMINATED", ""}:
-            return Machine(machine_id, "gone", cost)
-        return Machine(machine_id, "running" if row.get("runtime") else "starting", cost)
+        return _machine(machine_id, row)
+
+    def find(self, api_key: str, name: str) -> list[Machine]:
+        """The account's pods named `name` that are not gone, through the SDK's `get_pods`."""
+        runpod = import_sdk("runpod")
+        rows = _call(lambda: runpod.get_pods(api_key=api_key)) or []
+        found = [_machine(str(row.get("id")), row) for row in rows
+                 if isinstance(row, dict) and row.get("name") == name and row.get("id")]
+        return [machine for machine in found if machine.state != "gone"]
 
     def terminate(self, api_key: str, machine_id: str) -> None:
         """Terminate the pod (it stops billing); one already gone is fine."""
@@ -149,6 +144,20 @@ class RunPodPods:
             except StudioError as error:
                 if error.code != "cloud_provider_error" or "not found" not in error.why.lower():
                     raise
+
+
+def _machine(machine_id: str, row: Any) -> Machine:
+    if not isinstance(row, dict) or not row:
+        return Machine(machine_id, "gone")
+    status = str(row.get("desiredStatus") or "").upper()
+    price = row.get("costPerHr")
+    cost = float(price) if isinstance(price, (int, float)) else None
+    name = str(row.get("name") or "")
+    if status in {"EXITED", "STOPPED"}:
+        return Machine(machine_id, "exited", cost, name=name)
+    if status in {"TERMINATED", ""}:
+        return Machine(machine_id, "gone", cost, name=name)
+    return Machine(machine_id, "running" if row.get("runtime") else "starting", cost, name=name)
 
 
 _KEY_LOCK = threading.Lock()

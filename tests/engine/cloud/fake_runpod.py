@@ -16,19 +16,16 @@ answers 404 (without the agent's header, as the real proxy does) for a pod that 
 records every terminate call, and `billing()` lists the pods still running, so a test can check that nothing
 is left billing.
 
-`FileKeyring` is a keyring backend in a file, which the runner's subprocess uses too (PYTHON_KEYRING_BACKEND).
+The agent process, the forwarding and the file keyring the runner's subprocess shares are
+tests/engine/cloud/fake_machines.py, which the fake Lambda uses too. `myself { pods }` (the SDK's `get_pods`)
+lists the pods with their names, so a pod whose id a killed runner never saved is found again.
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import itertools
-import json
-import os
 import re
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -37,48 +34,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import keyring.backend
-import psutil
 import pytest
 
 from studio.engine.cloud.agent import TOKEN_ENV
 from studio.engine.cloud.runpod_api import PROXY_ENV
 from tests.cloud_server import CATALOG, GOOD_KEY, FakeGpu, FakeRunPod, graphql_handler
+from tests.engine.cloud.fake_machines import (
+    FileKeyring,
+    forward,
+    kill_tree,
+    plain,
+    read_body,
+    read_port,
+    start_agent,
+    use_file_keyring,
+)
 from tests.local_http import JsonHandler, serving, url_of
-
-ROOT = Path(__file__).resolve().parents[3]
-KEYRING_FILE_ENV = "STUDIO_TEST_KEYRING_FILE"
-LAUNCH_ARGS = "--num_processes 1 --cpu"
-
-
-class FileKeyring(keyring.backend.KeyringBackend):
-    """Passwords in a JSON file named by $STUDIO_TEST_KEYRING_FILE: shared by the test and its subprocesses."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def _path(self) -> Path:
-        return Path(os.environ[KEYRING_FILE_ENV])
-
-    def _all(self) -> dict[str, str]:
-        try:
-            return dict(json.loads(self._path().read_text()))
-        except (FileNotFoundError, ValueError):
-            return {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self._all().get(f"{service}\n{username}")
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        data = self._all()
-        data[f"{service}\n{username}"] = password
-        partial = self._path().with_suffix(f".{os.getpid()}.part")
-        partial.write_text(json.dumps(data))
-        partial.replace(self._path())
-
-    def delete_password(self, service: str, username: str) -> None:
-        data = self._all()
-        data.pop(f"{service}\n{username}", None)
-        self._path().write_text(json.dumps(data))
 
 
 @dataclass
@@ -92,6 +63,7 @@ class FakePod:
     docker_args: str
     ports: str
     home: Path
+    name: str = ""
     status: str = "RUNNING"  # RUNNING, EXITED, TERMINATED
     process: subprocess.Popen[str] | None = None
     port: int | None = None  # the agent's, once it is ready
@@ -106,7 +78,7 @@ class FakePod:
             "id": self.id, "containerDiskInGb": 50, "costPerHr": self.price, "desiredStatus": self.status,
             "dockerArgs": self.docker_args, "dockerId": None, "env": [f"{k}={v}" for k, v in self.env.items()],
             "gpuCount": 1, "imageName": "runpod/pytorch", "lastStatusChange": "", "machineId": "m-" + self.id,
-            "memoryInGb": 62, "name": "studio", "podType": "INTERRUPTABLE" if self.spot else "RESERVED",
+            "memoryInGb": 62, "name": self.name, "podType": "INTERRUPTABLE" if self.spot else "RESERVED",
             "port": None, "ports": self.ports, "uptimeSeconds": 0, "vcpuCount": 8, "volumeInGb": 0,
             "volumeMountPath": "/workspace", "runtime": runtime, "machine": {"gpuDisplayName": self.gpu_id},
         }
@@ -135,6 +107,9 @@ class FakeRunPodPods(FakeRunPod):
         if found:
             pod = self.pods.get(found.group(1))
             return {"data": {"pod": pod.detail() if pod and pod.status != "TERMINATED" else None}}
+        if "myself" in query and "pods" in query:  # get_pods: the account's pods, terminated ones gone
+            return {"data": {"myself": {"pods": [pod.detail() for pod in self.pods.values()
+                                                 if pod.status != "TERMINATED"]}}}
         return super().answer(query)
 
     def _create(self, query: str, spot: bool) -> dict[str, Any]:
@@ -150,7 +125,7 @@ class FakeRunPodPods(FakeRunPod):
             (gpu.secure if cloud == "secure" else gpu.community) or 0)
         pod_id = f"fakepod{next(self._ids)}"
         pod = FakePod(pod_id, gpu_id, spot, cloud, env, price, field_value("dockerArgs"), field_value("ports"),
-                      self.homes / pod_id)
+                      self.homes / pod_id, name=field_value("name"))
         with self._lock:
             self.pods[pod_id] = pod
             self.created.append(pod_id)
@@ -161,31 +136,21 @@ class FakeRunPodPods(FakeRunPod):
 
     def _start_agent(self, pod: FakePod) -> None:
         time.sleep(self.agent_delay_s)
-        pod.home.mkdir(parents=True, exist_ok=True)
         pod.log = pod.home.with_name(pod.id + ".log")
-        env = {**os.environ, TOKEN_ENV: pod.env.get(TOKEN_ENV, ""), "OMP_NUM_THREADS": "2"}
-        with pod.log.open("w") as stderr:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "studio.engine.cloud.agent", "--host", "127.0.0.1", "--port", "0",
-                 "--home", str(pod.home), "--launch-args", LAUNCH_ARGS],
-                stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, start_new_session=True, cwd=ROOT,
-            )
+        process = start_agent(pod.home, pod.env.get(TOKEN_ENV, ""))
         with self._lock:
             pod.process = process
             if pod.status != "RUNNING":  # terminated while it started
-                _kill_tree(process)
+                kill_tree(process)
                 return
-        assert process.stdout is not None
-        ready = json.loads(process.stdout.readline() or "{}")
-        if ready.get("agent") == "ready":
-            pod.port = int(ready["port"])
+        pod.port = read_port(process)
 
     def preempt(self, pod_id: str) -> None:
         """The provider takes a spot pod back: its machine goes at once (no time to checkpoint)."""
         with self._lock:
             pod = self.pods[pod_id]
             pod.status = "EXITED"
-            _kill_tree(pod.process)
+            kill_tree(pod.process)
 
     def terminate(self, pod_id: str) -> None:
         with self._lock:
@@ -193,7 +158,7 @@ class FakeRunPodPods(FakeRunPod):
             pod = self.pods.get(pod_id)
             if pod is not None:
                 pod.status = "TERMINATED"
-                _kill_tree(pod.process)
+                kill_tree(pod.process)
 
     def billing(self) -> list[str]:
         """Pods still listed (running or exited): what a real account would still pay for."""
@@ -201,18 +166,6 @@ class FakeRunPodPods(FakeRunPod):
 
     def running_pods(self) -> list[FakePod]:
         return [pod for pod in self.pods.values() if pod.status == "RUNNING"]
-
-
-def _kill_tree(process: subprocess.Popen[str] | None) -> None:
-    """The agent and everything it started (the worker runs in a session of its own)."""
-    if process is None or process.poll() is not None:
-        return
-    with contextlib.suppress(psutil.Error):
-        for child in psutil.Process(process.pid).children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                child.kill()
-    process.kill()
-    process.wait()
 
 
 def _handler(api: FakeRunPodPods) -> type[JsonHandler]:
@@ -235,38 +188,13 @@ def _handler(api: FakeRunPodPods) -> type[JsonHandler]:
             """RunPod's proxy: https://POD_ID-PORT.proxy.runpod.net/PATH, here /proxy/POD_ID-PORT/PATH."""
             match = re.match(r"^/proxy/([^/]+)-(\d+)(/.*)$", self.path)
             pod = api.pods.get(match.group(1)) if match else None
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
+            body = read_body(self)
             if match is None or pod is None or pod.status != "RUNNING":
-                self._plain(404, b"404 page not found")
-                return
-            if pod.port is None:
-                self._plain(502, b"502 Bad Gateway")  # the pod runs, but nothing listens on the port yet
-                return
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in {"host", "connection"}}
-            connection = http.client.HTTPConnection("127.0.0.1", pod.port, timeout=120)
-            try:
-                connection.request(method, match.group(3), body=body, headers=headers)
-                response = connection.getresponse()
-            except OSError:
-                self._plain(502, b"502 Bad Gateway")
-                return
-            self.send_response(response.status)
-            for name, value in response.getheaders():
-                if name.lower() not in {"connection", "transfer-encoding", "server", "date"}:
-                    self.send_header(name, value)
-            self.end_headers()
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                while block := response.read(65536):
-                    self.wfile.write(block)
-            connection.close()
-
-        def _plain(self, status: int, text: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(text)))
-            self.end_headers()
-            self.wfile.write(text)
+                plain(self, 404, b"404 page not found")
+            elif pod.port is None:
+                plain(self, 502, b"502 Bad Gateway")  # the pod runs, but nothing listens on the port yet
+            else:
+                forward(self, method, pod.port, match.group(3), body)
 
     return Handler
 
@@ -280,14 +208,11 @@ def fake_runpod_pods(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
         api.url = url_of(server)
         monkeypatch.setenv("RUNPOD_API_BASE_URL", api.url)
         monkeypatch.setenv(PROXY_ENV, api.url + "/proxy/{pod_id}-{port}")
-        monkeypatch.setenv(KEYRING_FILE_ENV, str(tmp_path / "keyring.json"))
-        monkeypatch.setenv("PYTHON_KEYRING_BACKEND", f"{__name__}.FileKeyring")
-        monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        monkeypatch.setattr("keyring.core._keyring_backend", FileKeyring())
+        use_file_keyring(monkeypatch, tmp_path)
         try:
             yield api
         finally:
             for pod in list(api.pods.values()):
-                _kill_tree(pod.process)
+                kill_tree(pod.process)
 
 __all__ = ["GOOD_KEY", "FakeGpu", "FakeRunPodPods", "FileKeyring", "fake_runpod_pods"]

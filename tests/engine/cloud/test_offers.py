@@ -180,7 +180,7 @@ def test_without_the_cloud_extra_studio_says_what_to_install(runpod, monkeypatch
 
 def test_providers_not_built_yet_are_named_plainly(runpod):
     with pytest.raises(StudioError) as caught:
-        offers("lambda", LLAMA, PROFILE)
+        offers("together", LLAMA, PROFILE)
     assert caught.value.code == "cloud_provider_not_ready"
     with pytest.raises(StudioError) as caught:
         offers("vast", LLAMA, PROFILE)

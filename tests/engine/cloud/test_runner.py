@@ -16,7 +16,18 @@ from pathlib import Path
 import pytest
 
 from studio.engine.cloud import save_api_key
-from studio.engine.cloud.cloud_state import TOKEN_SERVICE, cloud_file, load_launch, save_launch, write_launch
+from studio.engine.cloud.agent import TOKEN_ENV
+from studio.engine.cloud.cloud_state import (
+    TOKEN_SERVICE,
+    agent_token,
+    cloud_file,
+    load_launch,
+    save_launch,
+    write_launch,
+)
+from studio.engine.cloud.providers import MachineRequest, machine_name
+from studio.engine.cloud.release import release_machine
+from studio.engine.cloud.runpod_api import RunPodPods
 from studio.engine.events import Event, parse_event
 from studio.engine.runs.folders import events_file, final_adapter_dir
 from studio.engine.runs.registry import Registry
@@ -273,3 +284,48 @@ def test_a_run_without_cloud_settings_is_refused_plainly(runpod, tiny_model_dir)
     error = runner.told()[-1]
     assert error.code == "cloud_no_launch" and "cloud.json" in error.message
     assert runpod.created == [] and runpod.queries == []  # nothing asked of the provider
+
+
+def _created_then_lost(runpod: FakeRunPodPods, tiny_model_dir: Path) -> tuple[Path, str]:
+    """A runner killed between RunPod's answer to the create call and saving it: a pod named for the run is
+    up, and cloud.json says "renting" with no pod."""
+    run_dir = _cloud_run(tiny_model_dir, max_steps=4, checkpoint_every_steps=2)
+    request = MachineRequest(name=machine_name(run_dir.name), gpu_id=GPU, spot=False, cloud="community",
+                             bid_per_gpu=0.34, env={TOKEN_ENV: agent_token(run_dir.name)})
+    pod_id = RunPodPods().create(GOOD_KEY, request)
+    launch = load_launch(run_dir)
+    launch.state = "renting"
+    save_launch(run_dir, launch)
+    return run_dir, pod_id
+
+
+@pytest.mark.slow
+def test_a_runner_killed_while_renting_finds_its_pod_by_name_and_trains_on_it(runpod, tiny_model_dir):
+    run_dir, pod_id = _created_then_lost(runpod, tiny_model_dir)
+    runner = Runner(run_dir)
+    outcome = runner.wait()
+    assert (outcome.status, outcome.exit_code) == ("completed", 0), _stderr(run_dir)
+    assert any(event.kind == "heartbeat" and "lost track" in (event.message or "") for event in runner.events)
+    assert runpod.created == [pod_id]  # never a second pod beside the one that is alive
+    assert runpod.terminated == [pod_id] and runpod.billing() == []
+    assert load_launch(run_dir).pods == [pod_id]
+
+
+@pytest.mark.slow
+def test_a_lost_pod_that_has_exited_is_terminated_and_a_new_one_rented(runpod, tiny_model_dir):
+    run_dir, pod_id = _created_then_lost(runpod, tiny_model_dir)
+    runpod.preempt(pod_id)
+    outcome = Runner(run_dir).wait()
+    assert (outcome.status, outcome.exit_code) == ("completed", 0), _stderr(run_dir)
+    assert runpod.created[0] == pod_id and len(runpod.created) == 2
+    assert sorted(runpod.terminated) == sorted(runpod.created) and runpod.billing() == []
+
+
+def test_release_finds_and_terminates_a_pod_a_killed_runner_never_saved(runpod, tiny_model_dir):
+    run_dir, pod_id = _created_then_lost(runpod, tiny_model_dir)
+    assert [machine.id for machine in RunPodPods().find(GOOD_KEY, machine_name(run_dir.name))] == [pod_id]
+    spent = release_machine(run_dir)
+    assert spent is not None and spent >= 0
+    assert runpod.terminated == [pod_id] and runpod.billing() == []
+    assert load_launch(run_dir).state == "ended"
+    assert RunPodPods().find(GOOD_KEY, machine_name(run_dir.name)) == []
