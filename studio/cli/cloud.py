@@ -1,5 +1,6 @@
-"""`studio cloud offers` and `studio cloud login`: the GPUs a provider rents out that fit a run, with their
-time and cost, and the provider's API key kept in the system keyring."""
+"""`studio cloud offers`, `login`, `train`, `status` and `stop`: the GPUs a provider (RunPod or Lambda) rents
+out that fit a run, with their time and cost, the provider's API key kept in the system keyring, and a run
+trained on a rented machine."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def offers_command(
     dataset: Path | None = typer.Option(None, "--dataset", "-d", help="Training data, to fit time and cost to it."),
     profile: str | None = typer.Option(None, "--profile", "-p", help="Use case: chatbot, code, summarization, "
                                        "qa, creative or domain."),
-    provider: str = typer.Option("runpod", "--provider", help="Where to rent: runpod."),
+    provider: str = typer.Option("runpod", "--provider", help="Where to rent: runpod or lambda."),
     budget: float | None = typer.Option(None, "--budget", min=0.0,
                                         help="Most you want to spend, in US dollars: only offers within it."),
     json_output: bool = typer.Option(False, "--json", help="Print machine-readable JSON (docs/cloud.md)."),
@@ -48,8 +49,9 @@ def _render(shown: list[Any], model_name: str, provider: str) -> None:
     from rich.table import Table
 
     from studio.cli.plan import _duration
+    from studio.engine.cloud.providers import provider_name
 
-    table = Table(title=f"Offers for {model_name} on {provider}, cheapest first")
+    table = Table(title=f"Offers for {model_name} on {provider_name(provider)}, cheapest first")
     for column in ("GPU", "VRAM", "Price/h", "Kind", "Time", "Cost", "Default budget"):
         table.add_column(column)
     for item in shown:
@@ -66,7 +68,7 @@ def _render(shown: list[Any], model_name: str, provider: str) -> None:
 
 
 @friendly_errors
-def login_command(provider: str = typer.Argument(..., help="runpod")) -> None:
+def login_command(provider: str = typer.Argument(..., help="runpod or lambda")) -> None:
     """Save a provider's API key in the system keyring, typed at a hidden prompt."""
     # No --key option: a key on the command line ends up in shell history and in every process listing.
     from studio.engine.cloud import save_api_key
@@ -87,9 +89,10 @@ def train_command(
     budget: float | None = typer.Option(None, "--budget", min=0.0, help="Most to spend, in US dollars: the run "
                                         "stops with a checkpoint there (default: 1.5x the estimate)."),
     spot: bool = typer.Option(False, "--spot", help="Rent a spot machine: cheaper, but it can be taken back "
-                              "(Studio then resumes on a new one from the last checkpoint)."),
-    cloud: str | None = typer.Option(None, "--cloud", help="secure or community (default: the cheaper)."),
-    provider: str = typer.Option("runpod", "--provider", help="Where to rent: runpod."),
+                              "(Studio then resumes on a new one from the last checkpoint). RunPod only."),
+    cloud: str | None = typer.Option(None, "--cloud", help="secure or community (default: the cheaper; Lambda "
+                                     "has secure only)."),
+    provider: str = typer.Option("runpod", "--provider", help="Where to rent: runpod or lambda."),
     keep_running: bool = typer.Option(False, "--keep-running", help="Leave the machine running when the run "
                                       "ends (it bills until you terminate it)."),
     dataset: Path | None = typer.Option(None, "--dataset", "-d", help="The training data file."),
@@ -120,9 +123,12 @@ def train_command(
     cloud_provider = get_provider(provider)
     registry = Registry()
     record = registry.find(run) if run else None
-    if record is not None and cloud_file(record.run_dir).is_file() and load_launch(record.run_dir).pod_id:
-        console.print(f"Run [bold]{record.id}[/] still has its rented machine: reattaching to it.", highlight=False)
-        raise typer.Exit(supervise_cloud(record.run_dir))
+    if record is not None and cloud_file(record.run_dir).is_file():
+        earlier = load_launch(record.run_dir)
+        if earlier.pod_id or earlier.state == "renting":  # renting: the runner finds the machine by its name
+            console.print(f"Run [bold]{record.id}[/] still has its rented machine: reattaching to it.",
+                          highlight=False)
+            raise typer.Exit(supervise_cloud(record.run_dir))
     fixed = load_run_config(record.run_dir) if record else (
         build_config(dataset, model, profile, config_file, max_steps) if config_file else None)
     data = Path(fixed.dataset_path) if fixed and fixed.dataset_path else dataset
@@ -229,16 +235,17 @@ def _closing(run_dir: Path, outcome: Any) -> None:
 
     launch = load_launch(run_dir)
     spent = f"${launch.spent_usd:.2f} of ${launch.budget_usd:.2f}"
+    again = f"studio cloud train{'' if launch.provider == 'runpod' else f' --provider {launch.provider}'} " \
+            f"--gpu {launch.gpu_id}"
     if outcome.status == "completed" and launch.imported_run_id:
         console.print(f"[bold green]Done.[/] {escape(getattr(outcome.last_event, 'summary', ''))}\n"
                       f"Spent {spent}; the machine is terminated.", highlight=False)
     elif launch.outcome == "budget":
         console.print(f"Stopped at the budget ({spent}) with a checkpoint; the machine is terminated. Continue "
-                      f"with a higher budget: studio cloud train --gpu {launch.gpu_id} --budget USD {run_dir.name}",
-                      highlight=False)
+                      f"with a higher budget: {again} --budget USD {run_dir.name}", highlight=False)
     elif outcome.status in {"stopped", "paused"}:
         console.print(f"Stopped with a checkpoint after {spent}; the machine is terminated. Continue with: "
-                      f"studio cloud train --gpu {launch.gpu_id} {run_dir.name}", highlight=False)
+                      f"{again} {run_dir.name}", highlight=False)
 
 
 @friendly_errors
@@ -259,9 +266,11 @@ def status_command(
         if not cloud_file(record.run_dir).is_file():
             continue
         launch = load_launch(record.run_dir)
+        unsaved = not launch.pod_id and launch.state == "renting"  # found by its name when Studio starts again
         rows.append({"run_id": record.id, "name": record.name, "version": record.version, "status": record.status,
-                     "gpu_id": launch.gpu_id, "spot": launch.spot, "pod_id": launch.pod_id,
-                     "machine": "rented" if launch.pod_id else "none", "outcome": launch.outcome,
+                     "provider": launch.provider, "gpu_id": launch.gpu_id, "spot": launch.spot, "pod_id": launch.pod_id,
+                     "machine": "rented" if launch.pod_id else "renting" if unsaved else "none",
+                     "outcome": launch.outcome,
                      "cost_usd": round(launch.cost_so_far(now), 4), "budget_usd": launch.budget_usd,
                      "pods": list(launch.pods)})
     if json_output:
@@ -276,7 +285,8 @@ def status_command(
     for column in ("Run", "Status", "GPU", "Machine", "Cost so far", "Budget"):
         table.add_column(column)
     for row in rows:
-        machine = f"{row['pod_id']} (billing)" if row["pod_id"] else "terminated"
+        machine = f"{row['pod_id']} (billing)" if row["pod_id"] else (
+            "being rented (`studio cloud stop` finds it)" if row["machine"] == "renting" else "terminated")
         table.add_row(escape(f"{row['run_id']} ({row['name']} v{row['version']})"), str(row["status"]),
                       escape(f"{row['gpu_id']}{', spot' if row['spot'] else ''}"), escape(machine),
                       f"${row['cost_usd']:.2f}", f"${row['budget_usd']:.2f}")
