@@ -31,7 +31,11 @@ from studio.gui.help import set_help_topic
 from studio.gui.tasks import TaskRunner, TaskState
 from studio.gui.widgets import Banner, wrapped_label
 
-KEY_PAGES = {"runpod": "https://www.runpod.io/console/user/settings"}
+KEY_PAGES = {"runpod": "https://www.runpod.io/console/user/settings",
+             "lambda": "https://cloud.lambdalabs.com/api-keys"}
+# What else a provider's account needs before Studio can rent from it.
+KEY_NOTES = {"lambda": " Lambda also needs one SSH key in your account before it starts a machine: any key of "
+                       "yours will do, Studio does not use it."}
 
 
 def saved_key(provider: str) -> bool:
@@ -110,7 +114,8 @@ class ProviderKeyRow(QGroupBox):
         page = KEY_PAGES.get(provider, "")
         self.how = QLabel(f"Create an API key in <a href='{page}'>your {name} account settings</a> and paste it "
                           "here. Studio checks it with "
-                          f"{name} and keeps it in this computer's password store, never in a file.")
+                          f"{name} and keeps it in this computer's password store, never in a file."
+                          + KEY_NOTES.get(provider, ""))
         self.how.setTextFormat(Qt.TextFormat.RichText)
         self.how.setWordWrap(True)
         self.how.setOpenExternalLinks(True)

@@ -1,15 +1,18 @@
-"""The review step's "Where to train": this computer, or a GPU rented from RunPod for this run.
+"""The review step's "Where to train": this computer, or a GPU rented for this run from RunPod or Lambda.
 
-For a rented GPU the box asks the provider for its live offers in the background (progress, Cancel), and
-lists the ones the planner says fit (studio.engine.cloud.offers), each with its time and cost and their
-interval. The person picks one and sets a budget cap (1.5x its estimate unless changed); a cap below the
-estimate is refused with the figure to beat. No key, no network, or no GPU that fits: the engine's plain
-message, with a button to the keys settings where a key is what is missing.
+For a rented GPU the box asks every provider whose API key is saved (RunPod when none is) for its live
+offers in the background (progress, Cancel), and lists together, cheapest first, the ones the planner says
+fit (studio.engine.cloud.offers), each with its time, cost, interval and provider. The person picks one and
+sets a budget cap (1.5x its estimate unless changed); a cap below the estimate is refused with the figure to
+beat. Launch rents from the chosen offer's provider. No key, no network, or no GPU that fits: the engine's
+plain message, with a button to the keys settings where a key is what is missing; a provider that fails
+while another answers is named above the offers that came.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -30,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.engine.cloud.providers import PROVIDER_NAMES
 from studio.engine.errors import StudioError
 from studio.gui.tables import fit_rows
 from studio.gui.tasks import TaskRunner, TaskState
@@ -37,26 +41,63 @@ from studio.gui.widgets import Banner, wrapped_label
 from studio.wizard.estimates import duration, interval_text, memory, money
 from studio.wizard.session import WizardSession
 
-PROVIDER = "runpod"
-PROVIDER_NAME = "RunPod"
-COLUMNS = ("GPU", "GPU memory", "Price per hour", "Kind", "Training time", "Cost")
+PROVIDER = "runpod"  # asked when no provider's key is saved: its message says how to save one
+PROVIDERS_TEXT = " or ".join(PROVIDER_NAMES.values())
+COLUMNS = ("GPU", "GPU memory", "Price per hour", "Kind", "Training time", "Cost", "Provider")
 KEY_CODES = {"cloud_no_key", "cloud_key_refused"}  # errors a saved key fixes
 MOST_ROWS = 8
 
 
+@dataclass
+class RentedOffers:
+    """The offers of every provider asked, cheapest first, and what went wrong with the others."""
+
+    estimates: list[Any]  # OfferEstimate, each naming its provider
+    problems: list[StudioError] = field(default_factory=list)
+
+
+def providers_with_keys() -> list[str]:
+    """The providers whose API key is saved here; a keyring that cannot be read counts as none saved."""
+    from studio.gui.cloud_keys import saved_key
+
+    found = []
+    for provider in PROVIDER_NAMES:
+        try:
+            if saved_key(provider):
+                found.append(provider)
+        except StudioError:
+            continue
+    return found
+
+
 def _fetch_offers(task: TaskState, facts: Any, profile_id: str | None, stats: Any, overrides: dict[str, Any],
-                  dataset: str | None) -> Any:
-    """The provider's live offers for this run (a few requests; nothing is rented)."""
+                  dataset: str | None) -> RentedOffers:
+    """The live offers for this run from every provider with a saved key (a few requests each; nothing is
+    rented). When none answers with an offer, the first provider's refusal is the error."""
     from pathlib import Path
 
     from studio.engine.cloud.offers import offers
     from studio.engine.profiles import get_profile
 
-    task.report(f"Asking {PROVIDER_NAME} which GPUs it rents out and what they cost", 0.1)
-    report = offers(PROVIDER, facts, get_profile(profile_id), stats,
-                    dataset=Path(dataset) if dataset else None, overrides=overrides)
-    task.check()
-    return report
+    asked = providers_with_keys() or [PROVIDER]
+    estimates: list[Any] = []
+    problems: list[StudioError] = []
+    for number, provider in enumerate(asked):
+        task.report(f"Asking {PROVIDER_NAMES[provider]} which GPUs it rents out and what they cost",
+                    0.1 + 0.8 * number / len(asked))
+        try:
+            report = offers(provider, facts, get_profile(profile_id), stats,
+                            dataset=Path(dataset) if dataset else None, overrides=overrides)
+        except StudioError as error:
+            problems.append(error)
+            continue
+        finally:
+            task.check()
+        estimates.extend(report.estimates)
+    if not estimates:
+        raise problems[0]
+    estimates.sort(key=lambda item: item.cost.expected)
+    return RentedOffers(estimates, problems)
 
 
 def suggested_budget(estimate: Any) -> float:
@@ -76,6 +117,10 @@ def kind_text(estimate: Any) -> str:
 
 def gpu_text(estimate: Any) -> str:
     return str(estimate.offer.gpu.name).removeprefix("NVIDIA ")
+
+
+def provider_text(estimate: Any) -> str:
+    return PROVIDER_NAMES.get(estimate.offer.provider, str(estimate.offer.provider))
 
 
 class RentedGpuBox(QGroupBox):
@@ -98,7 +143,7 @@ class RentedGpuBox(QGroupBox):
         choices = QHBoxLayout()
         self.here = QRadioButton("On this computer")
         self.here.setAccessibleName("Train on this computer")
-        self.rented = QRadioButton(f"On a rented GPU ({PROVIDER_NAME})")
+        self.rented = QRadioButton(f"On a rented GPU ({PROVIDERS_TEXT})")
         self.rented.setAccessibleName("Train on a rented GPU")
         self.group = QButtonGroup(self)
         for button in (self.here, self.rented):
@@ -112,7 +157,7 @@ class RentedGpuBox(QGroupBox):
         panel.setContentsMargins(0, 0, 0, 0)
         about = QHBoxLayout()
         about.addWidget(wrapped_label(
-            f"Studio rents the machine from your {PROVIDER_NAME} account for this run only, sends it the run, "
+            "Studio rents the machine from your account with the provider for this run only, sends it the run, "
             "watches it from the dashboard, brings the trained adapter back and switches the machine off. "
             "Prices are the provider's, per hour.", name="muted"), 1)
         panel.addLayout(about)
@@ -127,7 +172,7 @@ class RentedGpuBox(QGroupBox):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setAccessibleName("Cancel looking up the offers")
         self.refresh_button = QPushButton("Look again")
-        self.refresh_button.setAccessibleName(f"Ask {PROVIDER_NAME} for its offers again")
+        self.refresh_button.setAccessibleName("Ask the providers for their offers again")
         fetch.addWidget(self.progress, 1)
         fetch.addWidget(self.status, 2)
         fetch.addWidget(self.cancel_button)
@@ -139,8 +184,8 @@ class RentedGpuBox(QGroupBox):
         self.banner = Banner()
         panel.addWidget(self.banner)
         keys_row = QHBoxLayout()
-        self.keys_button = QPushButton(f"Save a {PROVIDER_NAME} API key…")
-        self.keys_button.setAccessibleName(f"Open the settings to save a {PROVIDER_NAME} API key")
+        self.keys_button = QPushButton("Save an API key…")
+        self.keys_button.setAccessibleName(f"Open the settings to save a {PROVIDERS_TEXT} API key")
         keys_row.addWidget(self.keys_button)
         keys_row.addStretch(1)
         self.keys_row = QWidget()
@@ -189,8 +234,8 @@ class RentedGpuBox(QGroupBox):
         self.panel.hide()
         layout.addWidget(self.panel)
 
-        self.here.setChecked(session.state.train_on != PROVIDER)
-        self.rented.setChecked(session.state.train_on == PROVIDER)
+        self.here.setChecked(session.state.train_on not in PROVIDER_NAMES)
+        self.rented.setChecked(session.state.train_on in PROVIDER_NAMES)
         self.rented.toggled.connect(self._on_where)
         self.refresh_button.clicked.connect(self.fetch)
         self.cancel_button.clicked.connect(self.runner.cancel)
@@ -225,7 +270,7 @@ class RentedGpuBox(QGroupBox):
         if not self.renting:
             return None
         if self.runner.busy:
-            return f"Studio is asking {PROVIDER_NAME} for its offers."
+            return "Studio is asking the providers for their offers."
         if self.error is not None:
             return self.error.what
         if self.selected() is None:
@@ -257,10 +302,11 @@ class RentedGpuBox(QGroupBox):
         self.keys_row.hide()
         self._fill_table()
         self.runner.start(lambda task: _fetch_offers(task, facts, profile, stats, overrides, data),
-                          f"looking up {PROVIDER_NAME}'s offers")
+                          "looking up the offers of rented GPUs")
 
     def _on_where(self, renting: bool) -> None:
-        self.session.update(train_on=PROVIDER if renting else "here")
+        earlier = self.session.state.train_on
+        self.session.update(train_on=(earlier if earlier in PROVIDER_NAMES else PROVIDER) if renting else "here")
         self.refresh()
         self.changed.emit()
 
@@ -274,6 +320,11 @@ class RentedGpuBox(QGroupBox):
 
     def _on_offers(self, report: Any) -> None:
         self.report = report
+        problems = getattr(report, "problems", [])
+        if problems:  # another provider answered: its offers are listed, and this one is named
+            listed = sorted({provider_text(item) for item in report.estimates})
+            self.banner.show_message("info", problems[0].what,
+                                     f"The offers below are from {' and '.join(listed)}.")
         self._fill_table()
         self.changed.emit()
 
@@ -298,7 +349,8 @@ class RentedGpuBox(QGroupBox):
         for row, item in enumerate(estimates):
             price = item.offer.price.per_hour
             texts = (gpu_text(item), f"{item.offer.gpu.vram_gb:.0f} GB", f"{money(price)}/h", kind_text(item),
-                     interval_text(item.total_time_s, duration), interval_text(item.cost, dollars))
+                     interval_text(item.total_time_s, duration), interval_text(item.cost, dollars),
+                     provider_text(item))
             for column, text in enumerate(texts):
                 cell = QTableWidgetItem(text)
                 cell.setToolTip(f"Needs about {memory(item.peak_memory_mb.expected)} of GPU memory, "
@@ -318,6 +370,8 @@ class RentedGpuBox(QGroupBox):
         chosen = self.selected()
         if chosen is None:
             return
+        if self.renting:
+            self.session.update(train_on=chosen.offer.provider)  # Launch rents from this offer's provider
         suggested = suggested_budget(chosen)
         self.budget.blockSignals(True)
         self.budget.setValue(suggested)

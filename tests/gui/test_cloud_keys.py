@@ -110,7 +110,29 @@ def test_an_unreachable_provider_gives_the_offline_message(qtbot, click, dialog,
     assert row.key_edit.text() == GOOD_KEY  # kept in the field, to try again
 
 
-def test_lambda_and_together_are_listed_as_not_available_yet(dialog):
+def test_together_is_listed_as_not_available_yet(dialog):
     texts = {provider: label.text() for provider, label in dialog.section.planned.items()}
-    assert set(texts) == {"lambda", "together"}
+    assert set(texts) == {"together"}
     assert all(text.startswith("Not available yet") for text in texts.values())
+
+
+def test_a_lambda_key_is_checked_with_lambda_and_saved(qtbot, click, dialog, monkeypatch, tmp_path):
+    from tests.engine.cloud.fake_lambda import GOOD_KEY as LAMBDA_KEY
+    from tests.engine.cloud.fake_lambda import fake_lambda
+
+    assert set(dialog.section.rows) == {"runpod", "lambda"}
+    row = dialog.section.rows["lambda"]
+    assert row.title() == "Lambda" and not row.has_key
+    assert "cloud.lambdalabs.com/api-keys" in row.how.text() and "SSH key" in row.how.text()
+    with fake_lambda(monkeypatch, tmp_path) as api:
+        type_key(qtbot, row, "secret_wrong")
+        click(row.save_button)
+        qtbot.waitUntil(lambda: row.banner.isVisible() and not row.runner.busy, timeout=30_000)
+        assert row.banner.title.text() == "Lambda refused the API key." and not row.has_key
+        type_key(qtbot, row, LAMBDA_KEY)
+        click(row.save_button)
+        qtbot.waitUntil(lambda: row.has_key, timeout=30_000)
+        assert load_api_key("lambda") == LAMBDA_KEY
+        assert "Lambda accepted the key" in row.banner.text() and "3 kinds of GPU" in row.banner.text()
+        assert "GET /instance-types" in api.requests
+    assert not dialog.section.rows["runpod"].has_key  # each provider's key on its own

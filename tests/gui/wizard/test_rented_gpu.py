@@ -239,3 +239,50 @@ def test_the_rented_gpu_screens_are_explained_named_and_uncut(qtbot, click, revi
     click(row.replace_button)
     assert nameless_controls(dialog) == [] and layout_problems(dialog) == []
     dialog.close()
+
+
+def test_lambda_offers_are_listed_beside_runpods_and_launch_rents_from_lambda(qtbot, click, review, runpod,
+                                                                              monkeypatch, tmp_path):
+    from tests.engine.cloud.fake_lambda import GOOD_KEY as LAMBDA_KEY
+    from tests.engine.cloud.fake_lambda import fake_lambda
+
+    wizard, page = review
+    with fake_lambda(monkeypatch, tmp_path) as lam:
+        save_api_key("runpod", GOOD_KEY)
+        save_api_key("lambda", LAMBDA_KEY)
+        box = rent(qtbot, click, page)
+        assert box.table.isVisible() and not box.banner.isVisible()
+        rows = table_rows(box)
+        assert {row["Provider"] for row in rows} == {"RunPod", "Lambda"}
+        costs = [item.cost.expected for item in box.report.estimates]
+        assert costs == sorted(costs)  # one list, cheapest first, whoever rents it
+        lambda_row = next(number for number, row in enumerate(rows) if row["GPU"] == "A10 PCIe")
+        assert rows[lambda_row]["Provider"] == "Lambda" and rows[lambda_row]["Kind"] == "On-demand, secure cloud"
+        assert rows[lambda_row]["Price per hour"] == "$0.75/h"
+        assert "GET /instance-types" in lam.requests and any("gpuTypes" in q for q in runpod.queries)
+
+        box.table.setFocus()
+        click_row(qtbot, box.table, lambda_row)
+        chosen = box.selected()
+        assert chosen.offer.provider == "lambda" and chosen.offer.gpu.id == "gpu_1x_a10"
+        assert wizard.session.state.train_on == "lambda"
+        with qtbot.waitSignal(wizard.rentedLaunchRequested, timeout=5000) as launched:
+            click(wizard.next_button)
+        _config, offer, _budget = launched.args
+        assert offer is chosen and offer.offer.provider == "lambda"
+        assert lam.launched == []  # renting starts on the dashboard, not here
+
+
+def test_a_provider_that_fails_is_named_above_the_offers_of_the_other(qtbot, click, review, runpod, monkeypatch,
+                                                                      tmp_path):
+    from tests.engine.cloud.fake_lambda import fake_lambda
+
+    wizard, page = review
+    with fake_lambda(monkeypatch, tmp_path):
+        save_api_key("runpod", GOOD_KEY)
+        save_api_key("lambda", "secret_wrong")
+        box = rent(qtbot, click, page)
+        assert box.table.isVisible() and {row["Provider"] for row in table_rows(box)} == {"RunPod"}
+        assert box.banner.isVisible() and box.banner.title.text() == "Lambda refused the API key."
+        assert "from RunPod" in box.banner.text()
+        assert wizard.next_button.isEnabled()  # the RunPod offers can be rented
