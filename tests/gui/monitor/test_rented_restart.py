@@ -1,8 +1,8 @@
 """Studio killed while a run trains on a rented GPU, then started again (issue 19), against the fake RunPod
 whose pods are the real run agent on 127.0.0.1 (tests/engine/cloud/fake_runpod.py).
 
-The run is started as Studio starts it: a Studio process supervises the cloud runner (the dashboard's
-Supervisor and runner command), and that process is SIGKILLed. What really happens then: the runner lives
+The run is started as Studio starts it: a Studio process whose dashboard supervises the cloud runner (as
+after the wizard's Launch), and that process is SIGKILLed. What really happens then: the runner lives
 in a session of its own, an end of its stdin is not a stop and its stdout switches itself off, so it goes on
 training and billing. A restarted Studio lists it as still training on the rented GPU and Watch follows it.
 When the runner dies too (the login session ends and takes every process with it), the run is listed
@@ -27,7 +27,8 @@ from PySide6.QtWidgets import QLabel, QMessageBox
 
 from studio.engine.cloud import save_api_key
 from studio.engine.cloud.cloud_state import load_launch
-from studio.engine.runs.creation import new_run
+from studio.engine.cloud.offers import OfferEstimate
+from studio.engine.config import TrainConfig
 from studio.engine.runs.folders import events_file, final_adapter_dir
 from studio.engine.runs.registry import Registry
 from studio.engine.training.checkpoints import latest_good
@@ -39,18 +40,21 @@ WINDOWS = pytest.mark.skipif(sys.platform == "win32", reason="the bundle's launc
 SLOW = 300_000  # ms: the pod loads the tiny model on a busy 2-core machine
 ROOT = Path(__file__).resolve().parents[3]
 
-# Studio as far as a rented run is concerned: the dashboard's Supervisor running the dashboard's runner command,
-# reading the runner's stdout and holding its stdin, until it is killed.
+# Studio, as the wizard's Launch leaves it on a rented GPU: its dashboard supervising the cloud runner (reading
+# its stdout, holding its stdin), in a process of its own that the test kills.
 STUDIO = """
 import sys
 from pathlib import Path
-from studio.engine.training.supervisor import Supervisor
-from studio.monitor.dashboard import runner_command
-run_dir = Path(sys.argv[1])
-supervisor = Supervisor(run_dir, command=runner_command(run_dir))
-supervisor.start()
-print(supervisor.pid, flush=True)
-supervisor.wait()
+from PySide6.QtWidgets import QApplication
+from studio.monitor.dashboard import DashboardPage
+from studio.monitor.notifications import NotificationSettings, Notifier
+from tests.gui.monitor.test_rented_restart import rented_choice
+app = QApplication([])
+config, offer = rented_choice(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]))
+page = DashboardPage(notifier=Notifier(NotificationSettings()))
+run_id = page.start_run(config, "restart", offer=offer, budget=5.0)
+print(run_id, page.supervisor.pid, flush=True)
+app.exec()
 """
 
 
@@ -89,34 +93,35 @@ def alive(pid: int) -> bool:
         return False
 
 
-def rented_run(tiny_model_dir: Path, tiny_chat_file: Path, max_steps: int) -> Path:
-    """A run chosen for a rented RTX 4090 (on-demand, $0.34 per hour, budget $5), not started yet."""
-    from studio.engine.cloud.offers import Offer, OfferEstimate
+def rented_choice(model: Path, data: Path, max_steps: int) -> tuple[TrainConfig, OfferEstimate]:
+    """A run of the tiny model on a rented RTX 4090 (on-demand, $0.34 per hour), with a checkpoint every 3 steps."""
+    from studio.engine.cloud.offers import Offer
     from studio.engine.cloud.providers import GpuType, Price
     from studio.engine.planner import Interval
-    from studio.monitor.dashboard import write_rented_launch
     from tests.gui.monitor.test_live_run import tiny_config
 
-    config = tiny_config(tiny_model_dir, tiny_chat_file).updated(
-        max_steps=max_steps, checkpoint_every_steps=3, eval_fraction=0.0, score_examples=False, hardest_top_n=0)
+    config = tiny_config(model, data).updated(max_steps=max_steps, checkpoint_every_steps=3, eval_fraction=0.0,
+                                              score_examples=False, hardest_top_n=0)
     gpu = GpuType("NVIDIA GeForce RTX 4090", "NVIDIA GeForce RTX 4090", 24.0)
     offer = OfferEstimate(Offer("runpod", gpu, Price(0.34, False, "community")), config,
                           Interval(900, 1000, 1100), Interval(400, 600, 1200), Interval(0.04, 0.06, 0.11))
-    record = new_run(Registry(), config, "restart")
-    write_rented_launch(record.run_dir, offer, 5.0)
-    return record.run_dir
+    return config, offer
 
 
-def start_studio(run_dir: Path, started: list[subprocess.Popen[str]],
-                 runners: list[int]) -> tuple[subprocess.Popen[str], int]:
-    """Studio starting the rented run; returns its process and the cloud runner's pid."""
-    studio = subprocess.Popen([sys.executable, "-c", STUDIO, str(run_dir)], stdout=subprocess.PIPE, text=True,
-                              cwd=ROOT, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+def start_studio(model: Path, data: Path, max_steps: int, started: list[subprocess.Popen[str]],
+                 runners: list[int]) -> tuple[subprocess.Popen[str], Path, int]:
+    """Studio launching the rented run (budget $5); returns its process, the run's folder and the runner's pid."""
+    studio = subprocess.Popen([sys.executable, "-c", STUDIO, str(model), str(data), str(max_steps)],
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                              env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     started.append(studio)
     assert studio.stdout is not None
-    runner = int(studio.stdout.readline())
-    runners.append(runner)
-    return studio, runner
+    line = studio.stdout.readline().split()
+    assert len(line) == 2, f"Studio did not start the run: {line}"
+    runners.append(int(line[1]))
+    record = Registry().get(line[0])
+    assert record is not None
+    return studio, record.run_dir, int(line[1])
 
 
 def remote_step(run_dir: Path) -> int:
@@ -161,9 +166,8 @@ def test_studio_killed_the_runner_trains_on_watch_follows_then_reattach_finishes
         slow_steps, monkeypatch):
     # At least 20 s of training: it must outlast two restarts of Studio before it completes.
     monkeypatch.setenv("STUDIO_TEST_FAULTS", "sleep_per_step=0.5")
-    run_dir = rented_run(tiny_model_dir, tiny_chat_file, max_steps=40)
+    studio, run_dir, runner = start_studio(tiny_model_dir, tiny_chat_file, 40, studio_process, runners)
     run_id = run_dir.name
-    studio, runner = start_studio(run_dir, studio_process, runners)
     qtbot.waitUntil(lambda: remote_step(run_dir) >= 2, timeout=SLOW)
 
     # Studio is killed. Its runner is in a session of its own: it goes on training, on the same machine.
@@ -233,9 +237,8 @@ def test_studio_killed_the_runner_trains_on_watch_follows_then_reattach_finishes
 def test_studio_and_its_runner_killed_terminate_the_machine_keeps_the_checkpoints(
         qtbot, click, make_window, runpod, studio_process, runners, tiny_model_dir: Path, tiny_chat_file: Path,
         slow_steps):
-    run_dir = rented_run(tiny_model_dir, tiny_chat_file, max_steps=400)
+    studio, run_dir, runner = start_studio(tiny_model_dir, tiny_chat_file, 400, studio_process, runners)
     run_id = run_dir.name
-    studio, runner = start_studio(run_dir, studio_process, runners)
     qtbot.waitUntil(lambda: latest_good(run_dir) is not None, timeout=SLOW)  # a checkpoint came back
 
     # Studio and every process of its session are killed: nobody holds the machine any more.
@@ -292,7 +295,6 @@ def test_the_list_says_which_rented_runs_may_be_billing(qtbot, studio_home: Path
     one killed while renting (release_machine looks that machine up by name); one whose machine was already
     terminated just resumes, on a new machine."""
     from studio.engine.cloud.cloud_state import CloudLaunch, save_launch
-    from studio.engine.config import TrainConfig
     from studio.monitor.resumable import ResumableRunsPanel
 
     registry = Registry()
