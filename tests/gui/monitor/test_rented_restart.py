@@ -170,7 +170,9 @@ def test_studio_killed_the_runner_trains_on_watch_follows_then_reattach_finishes
     run_id = run_dir.name
     qtbot.waitUntil(lambda: remote_step(run_dir) >= 2, timeout=SLOW)
 
-    # Studio is killed. Its runner is in a session of its own: it goes on training, on the same machine.
+    # Studio is killed. Its runner is in a session of its own (so neither a signal to Studio's process group nor
+    # the end of its terminal reaches it): it goes on training, on the same machine.
+    assert os.getsid(runner) == runner != os.getsid(studio.pid)
     studio.send_signal(signal.SIGKILL)
     studio.wait(timeout=30)
     killed_at = remote_step(run_dir)
