@@ -125,6 +125,7 @@ class FakeLambda:
     terminated: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)  # "METHOD /path" of every API call
     boot_s: float = 0.5  # how long an instance boots before its agent starts (it has no IP until then)
+    launch_fails_after: bool = False  # a launch answers 500, but the instance was created all the same
     url: str = ""
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -173,6 +174,8 @@ class FakeLambda:
             self.instances[instance_id] = instance
             self.launched.append(instance_id)
         threading.Thread(target=self._boot, args=(instance,), daemon=True).start()
+        if self.launch_fails_after:
+            return _error(500, "global/unknown", "Something went wrong while launching.")
         return 200, {"data": {"instance_ids": [instance_id]}}
 
     def _boot(self, instance: FakeInstance) -> None:

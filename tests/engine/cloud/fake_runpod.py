@@ -92,6 +92,7 @@ class FakeRunPodPods(FakeRunPod):
     created: list[str] = field(default_factory=list)
     agent_delay_s: float = 0.0  # how long a new pod takes before its agent starts
     no_agent: bool = False  # pods whose start command never brings the agent up
+    create_delay_s: float = 0.0  # how long the answer to a create takes once the pod exists (a slow network)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -131,6 +132,7 @@ class FakeRunPodPods(FakeRunPod):
             self.created.append(pod_id)
         if not self.no_agent:
             threading.Thread(target=self._start_agent, args=(pod,), daemon=True).start()
+        time.sleep(self.create_delay_s)
         return {"id": pod_id, "imageName": "runpod/pytorch", "env": [f"{k}={v}" for k, v in env.items()],
                 "machineId": "m-" + pod_id, "machine": {"podHostId": pod_id + "-host"}}
 

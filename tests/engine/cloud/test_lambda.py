@@ -179,3 +179,15 @@ def test_release_finds_and_terminates_an_instance_a_killed_runner_never_saved(la
     launch = load_launch(run_dir)
     assert launch.state == "ended" and launch.pods == [instance_id]
     assert release_machine(run_dir) is None  # nothing left
+
+
+def test_a_launch_that_fails_after_creating_an_instance_leaves_nothing_billing(lam, tiny_model_dir):
+    lam.launch_fails_after = True
+    run_dir = _lambda_run(tiny_model_dir, max_steps=2)
+    runner = Runner(run_dir)
+    outcome = runner.wait(60)
+    assert (outcome.status, outcome.exit_code) == ("failed", 1)
+    assert runner.told()[-1].code == "cloud_provider_error"
+    assert len(lam.launched) == 1 and lam.terminated == lam.launched and lam.billing() == []
+    launch = load_launch(run_dir)
+    assert launch.state == "ended" and launch.pods == lam.launched

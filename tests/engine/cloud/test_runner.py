@@ -10,6 +10,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -329,3 +330,26 @@ def test_release_finds_and_terminates_a_pod_a_killed_runner_never_saved(runpod, 
     assert runpod.terminated == [pod_id] and runpod.billing() == []
     assert load_launch(run_dir).state == "ended"
     assert RunPodPods().find(GOOD_KEY, machine_name(run_dir.name)) == []
+
+
+@pytest.mark.slow
+def test_a_runner_killed_before_it_saved_its_new_pod_finds_it_by_name_when_started_again(runpod, tiny_model_dir):
+    runpod.create_delay_s = 20.0  # the pod exists, but RunPod's answer has not reached the runner yet
+    run_dir = _cloud_run(tiny_model_dir, max_steps=4, checkpoint_every_steps=2)
+    first = Runner(run_dir)
+    deadline = time.monotonic() + 60
+    while not runpod.created and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert runpod.created, _stderr(run_dir)
+    first.supervisor.kill()  # SIGKILL while the create call is still waiting for its answer
+    first.wait()
+    launch = load_launch(run_dir)
+    assert launch.state == "renting" and launch.pod_id is None and runpod.billing() == runpod.created
+    runpod.create_delay_s = 0.0
+
+    second = Runner(run_dir)
+    outcome = second.wait()
+    assert (outcome.status, outcome.exit_code) == ("completed", 0), _stderr(run_dir)
+    assert len(runpod.created) == 1  # carried on with the pod it had lost, no second one
+    assert runpod.terminated == runpod.created and runpod.billing() == []
+    assert load_launch(run_dir).pods == runpod.created
