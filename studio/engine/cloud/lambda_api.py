@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import threading
+import time
 from typing import Any
 
 from studio.engine.cloud.providers import (
@@ -42,6 +44,10 @@ AGENT_URL_ENV = "STUDIO_LAMBDA_AGENT_URL"
 AGENT_URL = "http://{ip}:{port}"
 AGENT_HOME = "/home/ubuntu/studio"
 TIMEOUT_S = 30.0
+# Lambda documents about one request per second (one launch per 10 s): requests from this process are
+# spaced by this much, and a 429 is waited out a few times before it is said.
+MIN_INTERVAL_S = 1.0
+RATE_LIMITED_TRIES = 4
 GB = 1024**3
 # An instance's own disk is large (hundreds of GB on 1-GPU types); Studio keeps the same cap as on RunPod.
 MAX_UPLOAD_BYTES = 10 * GB
@@ -54,11 +60,15 @@ class LambdaProvider:
     name = "Lambda"
     max_upload_bytes = MAX_UPLOAD_BYTES
 
+    def __init__(self) -> None:
+        self._listing: dict[str, Any] | None = None  # one listing serves gpu_types and the prices after it
+
     def gpu_types(self, api_key: str) -> list[GpuType]:
         """The instance types with one GPU (the planner plans one GPU; a 2x or 8x type would bill for GPUs the
         run leaves idle), named as NVIDIA names them so the planner's speed table knows them."""
         found = []
-        for type_id, row in _instance_types(api_key).items():
+        self._listing = _instance_types(api_key)
+        for type_id, row in self._listing.items():
             info = row.get("instance_type") or {}
             specs = info.get("specs") or {}
             if specs.get("gpus") != 1:
@@ -73,7 +83,8 @@ class LambdaProvider:
     def prices(self, api_key: str, gpu: GpuType) -> list[Price]:
         """On-demand only (Lambda rents no spot instances), in its one kind of cloud; none when no region has
         an instance of this type free right now."""
-        row = _instance_types(api_key).get(gpu.id) or {}
+        listing = self._listing if self._listing is not None else _instance_types(api_key)
+        row = listing.get(gpu.id) or {}
         cents = (row.get("instance_type") or {}).get("price_cents_per_hour")
         if not row.get("regions_with_capacity_available") or not isinstance(cents, (int, float)) or cents <= 0:
             return []
@@ -208,15 +219,40 @@ class _NotFoundError(Exception):
     pass
 
 
+_PACE = threading.Lock()
+_last_request = 0.0
+
+
+def _paced(send: Any) -> Any:
+    """`send()` no sooner than MIN_INTERVAL_S after this process's previous request to Lambda."""
+    global _last_request
+    with _PACE:
+        wait = _last_request + MIN_INTERVAL_S - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        try:
+            return send()
+        finally:
+            _last_request = time.monotonic()
+
+
 def _request(method: str, path: str, api_key: str, json: dict[str, Any] | None = None) -> dict[str, Any]:
     """One API call, its failures said in Studio's words."""
     httpx = import_sdk("httpx")
     base = os.environ.get(BASE_URL_ENV, BASE_URL).rstrip("/")
-    try:
-        response = httpx.request(method, base + path, json=json, timeout=TIMEOUT_S,
-                                 headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"})
-    except httpx.HTTPError as exc:
-        raise unreachable("lambda", f"Lambda's API could not be reached ({_first_line(exc)}).") from None
+    headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+    for attempt in range(RATE_LIMITED_TRIES):
+        try:
+            response = _paced(lambda: httpx.request(method, base + path, json=json, timeout=TIMEOUT_S,
+                                                    headers=headers))
+        except httpx.HTTPError as exc:
+            raise unreachable("lambda", f"Lambda's API could not be reached ({_first_line(exc)}).") from None
+        if response.status_code != 429:
+            break
+        if attempt < RATE_LIMITED_TRIES - 1:
+            time.sleep(2.0 * (attempt + 1))
+    else:
+        raise provider_error("lambda", "Lambda asked Studio to send fewer requests, and kept asking.")
     if response.status_code in {401, 403}:
         raise key_refused("lambda")
     try:

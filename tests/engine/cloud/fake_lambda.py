@@ -126,6 +126,7 @@ class FakeLambda:
     requests: list[str] = field(default_factory=list)  # "METHOD /path" of every API call
     boot_s: float = 0.5  # how long an instance boots before its agent starts (it has no IP until then)
     launch_fails_after: bool = False  # a launch answers 500, but the instance was created all the same
+    too_many: int = 0  # the next this many API calls answer 429 (Lambda's rate limit)
     url: str = ""
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -233,6 +234,9 @@ def _handler(api: FakeLambda) -> type[JsonHandler]:
             api.requests.append(f"{method} {path}")
             if not self.path.startswith(API + "/"):
                 self.send_json(404, {"error": {"code": "global/not-found", "message": "Not found"}})
+            elif api.too_many > 0:
+                api.too_many -= 1
+                self.send_json(429, {"error": {"code": "global/too-many-requests", "message": "Too many requests."}})
             elif self.headers.get("Authorization") != f"Bearer {api.key}":
                 self.send_json(401, {"error": {"code": "global/invalid-api-key",
                                                "message": "API key was invalid, expired, or deleted."}})

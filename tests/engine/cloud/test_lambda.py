@@ -5,6 +5,7 @@ the instance reports once it has booted. Nothing here reaches the network."""
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from studio.engine.cloud import offers, save_api_key
 from studio.engine.cloud.agent import TOKEN_ENV
 from studio.engine.cloud.cloud_state import agent_token, load_launch, save_launch, write_launch
 from studio.engine.cloud.connect import get_machines
-from studio.engine.cloud.lambda_api import LambdaMachines
+from studio.engine.cloud.lambda_api import MIN_INTERVAL_S, LambdaMachines
 from studio.engine.cloud.providers import AGENT_PORT, MachineRequest, machine_name
 from studio.engine.cloud.release import release_machine
 from studio.engine.errors import StudioError
@@ -54,6 +55,19 @@ def test_offers_are_the_one_gpu_types_with_capacity_on_demand(lam):
     assert by_id["gpu_1x_a100_sxm4"].offer.gpu.name == "NVIDIA A100 SXM4"
     assert all(not item.offer.price.spot for item in report.estimates)
     assert "GET /instance-types" in lam.requests
+
+
+def test_lambdas_rate_limit_is_waited_out_and_requests_are_spaced(lam):
+    lam.too_many = 2
+    started = time.monotonic()
+    report = offers("lambda", LLAMA, PROFILE)
+    assert report.estimates and lam.too_many == 0
+    assert lam.requests.count("GET /instance-types") == 3  # two 429s, then the one listing for types and prices
+    assert time.monotonic() - started >= 2 * MIN_INTERVAL_S
+    lam.too_many = 100
+    with pytest.raises(StudioError) as caught:
+        offers("lambda", LLAMA, PROFILE)
+    assert caught.value.code == "cloud_provider_error" and "fewer requests" in caught.value.why
 
 
 def test_a_wrong_key_and_an_unreachable_api_are_said_plainly(lam, monkeypatch):
