@@ -92,7 +92,8 @@ def train_command(
                               "(Studio then resumes on a new one from the last checkpoint). RunPod only."),
     cloud: str | None = typer.Option(None, "--cloud", help="secure or community (default: the cheaper; Lambda "
                                      "has secure only)."),
-    provider: str = typer.Option("runpod", "--provider", help="Where to rent: runpod or lambda."),
+    provider: str = typer.Option("runpod", "--provider", help="Where to train: runpod or lambda (a rented "
+                                 "machine), or together (a Together AI fine-tuning job, no machine)."),
     keep_running: bool = typer.Option(False, "--keep-running", help="Leave the machine running when the run "
                                       "ends (it bills until you terminate it)."),
     dataset: Path | None = typer.Option(None, "--dataset", "-d", help="The training data file."),
@@ -120,9 +121,15 @@ def train_command(
     from studio.engine.runs.folders import load_run_config
     from studio.engine.runs.registry import Registry
 
-    cloud_provider = get_provider(provider)
     registry = Registry()
     record = registry.find(run) if run else None
+    if provider == "together":  # a fine-tuning job, no machine: no offers, no GPU to pick
+        from studio.cli.together import train_on_together
+
+        if record is None:
+            record = new_run(registry, build_config(dataset, model, profile, config_file, max_steps), name)
+        raise typer.Exit(train_on_together(record.run_dir, budget))
+    cloud_provider = get_provider(provider)
     if record is not None and cloud_file(record.run_dir).is_file():
         earlier = load_launch(record.run_dir)
         if earlier.pod_id or earlier.state == "renting":  # renting: the runner finds the machine by its name
