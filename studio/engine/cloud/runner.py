@@ -408,6 +408,7 @@ class CloudRunner:
             done = self._completed or self._remote_completed()
             adapter = str(final_adapter_dir(record.run_dir)) if record else ""
             summary = (done.summary if done else "") + f" In the library as run {imported.run_id}."
+            self._end_pod()  # before `completed`: nothing is seen as done while the machine still bills
             self.emitter.emit(Completed, step=done.step if done else 0, adapter_path=adapter,
                               metrics=dict(done.metrics) if done else {}, summary=summary.strip())
             return "completed"
