@@ -20,7 +20,6 @@ at the budget), 1 failed.
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import signal
 import sys
@@ -44,7 +43,7 @@ from studio.engine.runs.folders import events_file, final_adapter_dir
 from studio.engine.runs.registry import Registry, Status
 from studio.engine.training.checkpoints import PREFIX, checkpoints_dir, latest_good
 from studio.engine.training.control_channel import ControlChannel
-from studio.engine.training.sinks import EventEmitter, FileSink, StreamSink, last_seq
+from studio.engine.training.sinks import EventEmitter, FileSink, StreamSink, highest_mark, last_seq
 
 POLL_WAIT_S = 2  # the agent holds an events request this long: commands and the budget are checked between
 COST_EVERY_S = 5.0
@@ -119,7 +118,8 @@ class CloudRunner:
             state = self.pods.get(self.key, launch.pod_id).state
             if state in {"running", "starting"}:
                 on_machine = True
-                launch.remote_seq = max(launch.remote_seq, _recorded_seq(events_file(self.run_dir), launch.pod_id))
+                passed_on = highest_mark(events_file(self.run_dir), "cloud_pod", launch.pod_id, "cloud_seq")
+                launch.remote_seq = max(launch.remote_seq, passed_on)
                 self._say(f"Reattached to the rented machine {launch.pod_id}; reading on from where Studio left off.")
             else:
                 self._retire_pod()
@@ -499,19 +499,6 @@ class CloudRunner:
         self.emitter.emit(Error, code=error.code, message=error.what, hint=error.why, actions=list(error.actions),
                           exit_code=1)
 
-
-def _recorded_seq(path: Path, pod_id: str) -> int:
-    """The last remote event of this pod already in the run's record (cloud.json may lag one event)."""
-    highest = 0
-    with contextlib.suppress(OSError), path.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            if pod_id not in line:
-                continue
-            with contextlib.suppress(ValueError, AttributeError, TypeError):
-                data = json.loads(line)
-                if data.get("cloud_pod") == pod_id:
-                    highest = max(highest, int(data.get("cloud_seq") or 0))
-    return highest
 
 
 def main(argv: list[str] | None = None) -> int:

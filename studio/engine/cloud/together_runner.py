@@ -20,7 +20,6 @@ Exit codes are the worker's: 0 completed, 130 stopped (by the user or at the bud
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import signal
 import sys
@@ -49,7 +48,7 @@ from studio.engine.handoff import import_results
 from studio.engine.runs.folders import CONFIG_FILE, events_file, final_adapter_dir, load_run_config
 from studio.engine.runs.registry import Registry, Status
 from studio.engine.training.control_channel import ControlChannel
-from studio.engine.training.sinks import EventEmitter, FileSink, StreamSink, last_seq
+from studio.engine.training.sinks import EventEmitter, FileSink, StreamSink, highest_mark, last_seq
 
 POLL_S = 2.0  # between two looks at the job (its status and events)
 COST_EVERY_S = 5.0
@@ -112,7 +111,8 @@ class TogetherRunner:
     def _train(self) -> str:
         state = self.state
         if state.job_id and state.outcome in {None, "interrupted"}:
-            state.seen_events = max(state.seen_events, _recorded_events(events_file(self.run_dir), state.job_id))
+            state.seen_events = max(state.seen_events, highest_mark(events_file(self.run_dir), "together_job",
+                                                                     state.job_id, "together_event"))
             self._say(f"Reattached to the Together AI job {state.job_id}; reading on from where Studio left off.")
         else:
             if state.outcome == "completed" and state.imported_run_id:
@@ -366,19 +366,6 @@ class TogetherRunner:
         self.emitter.emit(Error, code=error.code, message=error.what, hint=error.why, actions=list(error.actions),
                           exit_code=1)
 
-
-def _recorded_events(path: Path, job_id: str) -> int:
-    """How many of the job's events the run's record already holds (together.json may lag one event)."""
-    highest = 0
-    with contextlib.suppress(OSError), path.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            if job_id not in line:
-                continue
-            with contextlib.suppress(ValueError, AttributeError, TypeError):
-                data = json.loads(line)
-                if data.get("together_job") == job_id:
-                    highest = max(highest, int(data.get("together_event") or 0))
-    return highest
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -184,6 +184,21 @@ def _strict(value: Any) -> Any:
     return value
 
 
+def highest_mark(events_file: Path, owner_key: str, owner: str, count_key: str) -> int:
+    """The highest `count_key` among the record's events whose `owner_key` is `owner`: how far a cloud runner
+    had passed on a remote record (its own state file may lag one event behind the record)."""
+    highest = 0
+    with contextlib.suppress(OSError), events_file.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if owner not in line:
+                continue
+            with contextlib.suppress(ValueError, AttributeError, TypeError):
+                data = json.loads(line)
+                if data.get(owner_key) == owner:
+                    highest = max(highest, int(data.get(count_key) or 0))
+    return highest
+
+
 def last_seq(events_file: Path) -> int:
     """The highest sequence number already in a run's record, so a resumed worker continues the count."""
     highest = 0
